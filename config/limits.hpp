@@ -1,0 +1,90 @@
+// Every fixed limit of Canopy, named once, each with the reason it has the value it has.
+//
+// Values a deployment may want to change (body size, depth, retention, thread counts…) are also
+// fields of config::Options, whose defaults come from here. The static_asserts at the bottom state
+// how the limits relate; change one and the compiler tells you what else must move.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace canopy::limits {
+
+// --- HTTP ---------------------------------------------------------------------------------------
+// Contract default: bodies over 1 MiB get 413. A usage:batch of 10,000 events fits in about 1 MiB.
+inline constexpr std::size_t body_bytes_default = 1u << 20;
+// Hard ceiling for the configurable body limit: a batch never needs more, and the parser buffers it whole.
+inline constexpr std::size_t body_bytes_max = 16u << 20;
+// Request line plus headers; browsers send about 2 KiB, 16 KiB leaves room for long tokens.
+inline constexpr std::size_t header_bytes_max = 16u << 10;
+// A client has this long to send a whole request once it starts; slowloris connections are cut.
+inline constexpr std::chrono::seconds request_read_timeout{30};
+// An idle keep-alive connection is closed after this.
+inline constexpr std::chrono::seconds keep_alive_idle_timeout{60};
+// A request whose answer does not come back from the actors in this time gets 503; the work may still
+// complete, and a retry with the same idempotency key returns its result.
+inline constexpr std::chrono::seconds request_deadline{10};
+// Open connections; past it new ones are accepted and closed at once, so the listener never stalls.
+inline constexpr std::size_t connections_default = 20000;
+inline constexpr std::size_t connections_max = 100000;
+// Requests pipelined on one connection waiting for answers; past it we stop reading from it.
+inline constexpr std::size_t pipelined_requests_max = 16;
+
+// --- API shape ----------------------------------------------------------------------------------
+inline constexpr std::size_t page_size_default = 50;   // contract
+inline constexpr std::size_t page_size_max = 500;      // contract
+inline constexpr std::size_t usage_batch_events_max = 10000;  // contract
+inline constexpr std::size_t name_bytes_max = 200;     // org and user names
+inline constexpr std::size_t email_bytes_max = 254;    // RFC 5321 path limit
+inline constexpr std::size_t event_id_bytes_max = 128; // client idempotency keys
+inline constexpr std::size_t event_type_bytes_max = 64;
+inline constexpr std::size_t idempotency_key_bytes_max = 255;
+// JSON nesting a request may use; our bodies are at most three deep.
+inline constexpr std::size_t json_depth_max = 16;
+
+// --- organizations ------------------------------------------------------------------------------
+// Contract default: 4 levels below a root. The configured value may not exceed depth_max, because
+// a charge walks the chain and each level is one actor hop (latency) and one entry in its record.
+inline constexpr std::uint32_t depth_default = 4;
+inline constexpr std::uint32_t depth_max = 8;
+inline constexpr std::size_t chain_orgs_max = depth_max + 1;
+
+// --- money --------------------------------------------------------------------------------------
+// One event, grant or top-up is at most 1e12 micros (one million dollars). Sums of up to 2^20 such
+// amounts stay far below INT64_MAX (9.2e18), so ledger arithmetic cannot overflow in practice; it
+// is still checked, and an overflow is refused, not wrapped.
+inline constexpr std::int64_t amount_micros_max = 1'000'000'000'000;
+inline constexpr std::int64_t free_credits_micros_default = 5'000'000;  // contract
+inline constexpr std::uint64_t quantity_max = 1'000'000'000'000;
+
+// --- idempotency --------------------------------------------------------------------------------
+inline constexpr std::uint32_t idempotency_retention_days_default = 35;  // issue: at least 35 days
+// Accepted event ids an org actor keeps in memory before it must look further back in LMDB.
+inline constexpr std::size_t recent_event_ids_per_org_max = 4096;
+
+// --- persistence --------------------------------------------------------------------------------
+// Group commit: a window closes after this long or this many records, whichever comes first. One
+// fsync per window is what lets LMDB carry hundreds of thousands of events a second.
+inline constexpr std::chrono::microseconds commit_window_default{1000};
+inline constexpr std::size_t commit_window_records_max = 4096;
+// The writer folds dirty org state into LMDB this often; recovery replays at most this much journal.
+inline constexpr std::chrono::milliseconds checkpoint_interval_default{1000};
+// LMDB map size: the largest the database file may grow. Only address space until used, and LMDB
+// cannot grow it while readers are open, so it is reserved generously once.
+inline constexpr std::size_t lmdb_map_bytes_initial = std::size_t{256} << 30;
+// Readers at once: every I/O thread, CAF worker and the audit may hold a read transaction.
+inline constexpr unsigned lmdb_readers_max = 512;
+
+// --- threads ------------------------------------------------------------------------------------
+inline constexpr unsigned io_threads_default = 1;       // measured on 2 cores: see docs/benchmarks.md
+inline constexpr unsigned actor_threads_default = 2;
+inline constexpr unsigned threads_max = 64;
+
+static_assert(body_bytes_default <= body_bytes_max);
+static_assert(page_size_default <= page_size_max);
+static_assert(depth_default <= depth_max);
+static_assert(amount_micros_max < INT64_MAX / (std::int64_t{1} << 20));
+static_assert(commit_window_records_max >= 1);
+
+}  // namespace canopy::limits

@@ -1,0 +1,64 @@
+// Canopy's command line and configuration.
+//
+// Every setting has a flag (--data-dir), an environment twin (CANOPY_DATA_DIR) and a config-file key
+// (data_dir), resolved as flag > env > file > default. The config file is `key = value` lines; `#`
+// starts a comment. Every value is validated here, once, so the rest of the program can trust it:
+// a bad value is an exit-2 error naming the option.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace canopy::config {
+
+enum class ClockKind { system, manual };
+
+struct Options {
+  std::string command;  // serve | check | backup | version
+
+  // serve
+  std::string config_file;
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;
+  std::string data_dir = "./var";
+  ClockKind clock = ClockKind::system;
+  std::string public_url;  // default: http://<listen>
+  std::string dns_server;
+  std::string smtp_url;
+  std::string outbox_dir = "./outbox";
+  bool allow_private_webhooks = false;
+  bool demo = false;
+  std::string operator_token;  // env or file only: never on a command line that `ps` shows
+
+  std::size_t body_bytes_limit = 0;           // defaults from config/limits.hpp, filled in by parse
+  std::uint32_t max_depth = 0;
+  std::int64_t free_credits_micros = 0;
+  std::uint32_t idempotency_retention_days = 0;
+  std::size_t connections_max = 0;
+  unsigned io_threads = 0;
+  unsigned actor_threads = 0;
+  std::string scheduler_policy = "sharing";   // CAF scheduler: sharing | stealing
+  std::chrono::microseconds commit_window{0};
+  std::chrono::milliseconds checkpoint_interval{0};
+
+  // check / backup
+  std::string target_dir;
+  std::string backup_out_dir;
+};
+
+struct ParseResult {
+  std::optional<Options> options;  // set when the program should run
+  int exit_code = 0;               // otherwise: 0 for --help, 2 for a bad option
+  std::string message;             // what to print (usage, or the one-line reason)
+};
+
+using GetEnv = std::function<const char*(const char*)>;
+
+ParseResult parse(int argc, const char* const* argv, const GetEnv& getenv);
+
+std::string version();
+
+}  // namespace canopy::config

@@ -1,0 +1,152 @@
+// Journal records: every durable change Canopy makes is one of these.
+//
+// A record is a fact that has been decided (by the one actor allowed to decide it) and, once
+// committed, is never undone. The journal is the ledger: replaying it from the beginning through
+// domain::apply rebuilds every org, which is what `canopy check` does. Records that touch several
+// orgs (a charge, a transfer) name each of them, so every org's state is a function of the records.
+//
+// Encoding (persistence/codec.cpp) is versioned per record type; never reuse a tag.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "domain/org.hpp"
+
+namespace canopy::domain {
+
+struct UserCreated {
+  UserId user = UserId::none;
+  std::string email;  // lower-cased
+  std::string name;
+  TokenHash token_hash{};
+  Timestamp at = 0;
+};
+
+struct OrgCreated {
+  OrgId org = OrgId::none;
+  OrgId parent = OrgId::none;
+  std::string name;
+  std::optional<Plan> subscription;  // a root's plan; none for a new sub-org
+  UserId owner = UserId::none;       // made admin; none for sub-orgs
+  std::uint8_t depth = 0;
+  Timestamp at = 0;
+  Cycle cycle = 0;
+  bool free_credits_recipient = false;
+  Micros free_credits_micros = 0;    // granted now, for the current cycle
+  PaymentId free_credits_payment = PaymentId::none;
+};
+
+struct OrgRenamed {
+  OrgId org = OrgId::none;
+  std::string name;
+};
+
+struct MemberSet {
+  OrgId org = OrgId::none;
+  UserId user = UserId::none;
+  std::optional<Role> role;  // none removes the membership
+};
+
+struct ChargeEvent {
+  std::string id;    // client idempotency key, unique per origin org
+  std::string type;  // <module>.<action>
+  std::uint64_t quantity = 0;
+  Micros cost_micros = 0;
+  Timestamp occurred_at = 0;
+};
+
+// One hop of a charge: the org and the cycle in which it counted the spend when it admitted it.
+struct ChainHop {
+  OrgId org = OrgId::none;
+  Cycle cycle = 0;
+  friend bool operator==(const ChainHop&, const ChainHop&) = default;
+};
+
+// Events accepted together for one origin org. chain.front() is the origin, chain.back() the payer.
+struct ChargeBatch {
+  std::vector<ChainHop> chain;
+  Timestamp at = 0;
+  std::vector<ChargeEvent> events;
+
+  OrgId origin() const { return chain.front().org; }
+  OrgId payer() const { return chain.back().org; }
+  Micros total_micros() const;
+};
+
+struct PauseSet {
+  OrgId org = OrgId::none;
+  Cycle cycle = 0;
+};
+
+struct CycleRolled {
+  OrgId org = OrgId::none;
+  Cycle cycle = 0;
+  Micros free_credits_micros = 0;
+  PaymentId free_credits_payment = PaymentId::none;
+};
+
+struct LimitSet {
+  OrgId org = OrgId::none;
+  std::optional<Micros> limit_micros;
+};
+
+struct ConsolidatedSet {
+  OrgId org = OrgId::none;
+  bool enabled = false;
+};
+
+struct SubscriptionSet {
+  OrgId org = OrgId::none;
+  std::optional<Plan> plan;  // none cancels
+};
+
+struct PaymentMethodSet {
+  OrgId org = OrgId::none;
+  std::optional<PaymentMethod> method;
+};
+
+struct AutoRechargeSet {
+  OrgId org = OrgId::none;
+  AutoRecharge config;
+};
+
+enum class PaymentKind : std::uint8_t { top_up = 1, auto_recharge, grant, free_credits, transfer_in, transfer_out };
+enum class PaymentStatus : std::uint8_t { succeeded = 1, failed };
+std::string_view name_of(PaymentKind kind);
+std::string_view name_of(PaymentStatus status);
+
+// Money into one org from outside (grant, top-up, auto-recharge). A failed charge is recorded too, for
+// the history, and moves nothing.
+struct PaymentRecorded {
+  OrgId org = OrgId::none;
+  PaymentId payment = PaymentId::none;
+  PaymentKind kind = PaymentKind::grant;
+  PaymentStatus status = PaymentStatus::succeeded;
+  Micros amount_micros = 0;
+  Timestamp at = 0;
+  std::string idempotency_key;  // top-ups: the client's key
+  std::string reason;           // grants: the operator's reason; failures: the provider's
+};
+
+// Credits moved from one org's balance to a self-paying descendant's.
+struct TransferRecorded {
+  OrgId from = OrgId::none;
+  OrgId to = OrgId::none;
+  PaymentId out_payment = PaymentId::none;
+  PaymentId in_payment = PaymentId::none;
+  Micros amount_micros = 0;
+  Timestamp at = 0;
+  std::string idempotency_key;
+};
+
+using Record = std::variant<UserCreated, OrgCreated, OrgRenamed, MemberSet, ChargeBatch, PauseSet, CycleRolled,
+                            LimitSet, ConsolidatedSet, SubscriptionSet, PaymentMethodSet, AutoRechargeSet,
+                            PaymentRecorded, TransferRecorded>;
+
+// Every org whose state the record changes (empty for user records).
+std::vector<OrgId> orgs_touched(const Record& record);
+
+}  // namespace canopy::domain

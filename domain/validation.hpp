@@ -1,0 +1,21 @@
+// Validation of what clients send, as values: nullopt means valid, else the reason.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace canopy::domain {
+
+// 1..name_bytes_max bytes of UTF-8 without control characters, not only spaces.
+std::optional<std::string> check_name(std::string_view name);
+// A plausible address: local@domain.tld, no spaces or control characters, at most 254 bytes.
+std::optional<std::string> check_email(std::string_view email);
+std::string normalize_email(std::string_view email);
+// 1..event_id_bytes_max printable ASCII characters.
+std::optional<std::string> check_event_id(std::string_view id);
+// `<module>.<action>`: a known module, an action of [a-z0-9_] up to the length limit.
+std::optional<std::string> check_event_type(std::string_view type);
+std::optional<std::string> check_idempotency_key(std::string_view key);
+
+}  // namespace canopy::domain

@@ -1,0 +1,48 @@
+// Compact, versioned binary encoding of everything Canopy stores.
+//
+// Each value starts with a type tag byte and a version byte; fields follow as LEB128 varints
+// (zig-zag for signed), length-prefixed strings and fixed arrays. Decoding checks every bound and
+// returns nullopt on anything malformed; the caller treats that as corruption. Adding a field means a
+// new version number with the old one still decodable.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "domain/records.hpp"
+
+namespace canopy::persistence {
+
+struct UserRow {
+  domain::UserId id = domain::UserId::none;
+  std::string email;
+  std::string name;
+  domain::Timestamp created_at = 0;
+  friend bool operator==(const UserRow&, const UserRow&) = default;
+};
+
+struct PaymentRow {
+  domain::PaymentId id = domain::PaymentId::none;
+  domain::PaymentKind kind = domain::PaymentKind::grant;
+  domain::PaymentStatus status = domain::PaymentStatus::succeeded;
+  domain::Micros amount_micros = 0;
+  domain::Timestamp at = 0;
+  domain::OrgId counterparty = domain::OrgId::none;  // transfers: the other org
+  std::string reason;
+  friend bool operator==(const PaymentRow&, const PaymentRow&) = default;
+};
+
+std::string encode(const domain::Record& record);
+std::optional<domain::Record> decode_record(std::string_view bytes);
+
+std::string encode(const domain::OrgState& org);
+std::optional<domain::OrgState> decode_org(std::string_view bytes);
+
+std::string encode(const UserRow& user);
+std::optional<UserRow> decode_user(std::string_view bytes);
+
+std::string encode(const PaymentRow& payment);
+std::optional<PaymentRow> decode_payment(std::string_view bytes);
+
+}  // namespace canopy::persistence

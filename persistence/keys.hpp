@@ -1,0 +1,55 @@
+// Key layout. All integers are big-endian so LMDB's byte order is numeric order.
+//
+//   meta         "schema" -> u32 version | "checkpoint_seq" -> u64 | "last_seq" -> u64
+//                "operator_token_hash" -> 32 bytes | "manual_clock" -> i64 seconds
+//   journal      u64 seq -> record (codec.hpp); seq starts at 1, no gaps
+//   orgs         u64 org -> OrgState as of meta.checkpoint_seq
+//   users        u64 user -> user row (email, name, created_at, token hash)
+//   emails       lower-cased email -> u64 user
+//   tokens       32-byte SHA-256 of a token -> u8 kind + u64 owner
+//   event_ids    u64 org + event id bytes -> u64 journal seq of the accepted charge + i64 time
+//   payments     u64 org + u64 (UINT64_MAX - seq) -> payment row (newest first when scanned)
+//   payment_keys u64 org + idempotency key -> u64 journal seq of the payment
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace canopy::persistence {
+
+inline constexpr std::uint32_t schema_version = 1;
+
+inline void put_u64_be(std::string& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+inline std::uint64_t get_u64_be(std::string_view in) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < 8 && i < in.size(); ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return v;
+}
+
+inline std::string u64_key(std::uint64_t v) {
+  std::string out;
+  out.reserve(8);
+  put_u64_be(out, v);
+  return out;
+}
+
+inline std::string scoped_key(std::uint64_t scope, std::string_view rest) {
+  std::string out;
+  out.reserve(8 + rest.size());
+  put_u64_be(out, scope);
+  out.append(rest);
+  return out;
+}
+
+inline constexpr std::string_view meta_schema = "schema";
+inline constexpr std::string_view meta_checkpoint_seq = "checkpoint_seq";
+inline constexpr std::string_view meta_operator_token_hash = "operator_token_hash";
+inline constexpr std::string_view meta_manual_clock = "manual_clock";
+
+enum class TokenKind : std::uint8_t { user = 1, api_key = 2 };
+
+}  // namespace canopy::persistence

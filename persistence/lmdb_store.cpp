@@ -1,0 +1,168 @@
+// LMDB implementation of Store.
+//
+// One environment, one named sub-database per Table. Flags are spelled out:
+//   MDB_NOSUBDIR off  – the data folder holds data.mdb and lock.mdb;
+//   MDB_NOTLS         – read transactions are not tied to threads (CAF workers and Asio threads read);
+//   no MDB_NOSYNC / MDB_NOMETASYNC / MDB_WRITEMAP – every commit is fully fsynced: durability is the point.
+// The map is reserved large up front (sparse: it costs address space, not disk) because LMDB may only
+// resize it while no transaction is open in the process, and our readers never stop. A full map is a
+// commit error, which the writer treats as fatal.
+#include <lmdb.h>
+#include <sys/stat.h>
+
+#include <array>
+#include <mutex>
+
+#include "config/limits.hpp"
+#include "persistence/store.hpp"
+
+namespace canopy::persistence {
+
+std::string_view table_name(Table table) {
+  static constexpr std::array<std::string_view, table_count> names = {
+      "meta", "journal", "orgs", "users", "emails", "tokens", "event_ids", "payments", "payment_keys"};
+  return names[static_cast<std::size_t>(table)];
+}
+
+namespace {
+
+Status from_mdb(int rc, std::string_view what) {
+  if (rc == MDB_SUCCESS) return {};
+  if (rc == MDB_NOTFOUND) return Status::not_found();
+  Status s;
+  s.code = rc == MDB_MAP_FULL ? Status::Code::full
+           : (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID) ? Status::Code::corruption
+                                                                                    : Status::Code::io_error;
+  s.message = std::string(what) + ": " + mdb_strerror(rc);
+  return s;
+}
+
+MDB_val as_val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+std::string_view as_view(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
+
+class ReadTxn {
+ public:
+  explicit ReadTxn(MDB_env* env) { rc_ = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn_); }
+  ~ReadTxn() {
+    if (rc_ == MDB_SUCCESS) mdb_txn_abort(txn_);
+  }
+  ReadTxn(const ReadTxn&) = delete;
+  ReadTxn& operator=(const ReadTxn&) = delete;
+  int rc() const { return rc_; }
+  MDB_txn* get() const { return txn_; }
+
+ private:
+  MDB_txn* txn_ = nullptr;
+  int rc_ = 0;
+};
+
+class LmdbStore final : public Store {
+ public:
+  ~LmdbStore() override {
+    if (env_) mdb_env_close(env_);
+  }
+
+  Status open(const std::string& dir, const LmdbOptions& options) {
+    map_bytes_ = options.map_bytes ? options.map_bytes : limits::lmdb_map_bytes_initial;
+    if (int rc = mdb_env_create(&env_); rc != MDB_SUCCESS) return from_mdb(rc, "mdb_env_create");
+    if (int rc = mdb_env_set_maxdbs(env_, static_cast<MDB_dbi>(table_count)); rc) return from_mdb(rc, "set_maxdbs");
+    if (int rc = mdb_env_set_maxreaders(env_, limits::lmdb_readers_max); rc) return from_mdb(rc, "set_maxreaders");
+    if (int rc = mdb_env_set_mapsize(env_, map_bytes_); rc) return from_mdb(rc, "set_mapsize");
+    const unsigned flags = MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0u);
+    if (int rc = mdb_env_open(env_, dir.c_str(), flags, 0600); rc) return from_mdb(rc, "open " + dir);
+    // Adopt a larger map left by an earlier run.
+    MDB_envinfo info;
+    mdb_env_info(env_, &info);
+    map_bytes_ = std::max(map_bytes_, info.me_mapsize);
+
+    MDB_txn* txn = nullptr;
+    if (int rc = mdb_txn_begin(env_, nullptr, options.read_only ? MDB_RDONLY : 0u, &txn); rc) {
+      return from_mdb(rc, "begin");
+    }
+    for (std::size_t i = 0; i < table_count; ++i) {
+      const std::string name(table_name(static_cast<Table>(i)));
+      const unsigned dbi_flags = options.read_only ? 0u : MDB_CREATE;
+      if (int rc = mdb_dbi_open(txn, name.c_str(), dbi_flags, &dbis_[i]); rc) {
+        mdb_txn_abort(txn);
+        return from_mdb(rc, "open table " + name);
+      }
+    }
+    if (int rc = mdb_txn_commit(txn); rc) return from_mdb(rc, "commit tables");
+    return {};
+  }
+
+  Status commit(std::span<const WriteOp> ops) override { return try_commit(ops); }
+
+  Status get(Table table, std::string_view key, std::string& value) const override {
+    ReadTxn txn(env_);
+    if (txn.rc()) return from_mdb(txn.rc(), "begin read");
+    MDB_val k = as_val(key), v;
+    const int rc = mdb_get(txn.get(), dbi(table), &k, &v);
+    if (rc == MDB_SUCCESS) value.assign(as_view(v));
+    return from_mdb(rc, "get");
+  }
+
+  Status scan(Table table, std::string_view prefix, std::string_view from,
+              const std::function<bool(std::string_view, std::string_view)>& visit) const override {
+    ReadTxn txn(env_);
+    if (txn.rc()) return from_mdb(txn.rc(), "begin read");
+    MDB_cursor* cursor = nullptr;
+    if (int rc = mdb_cursor_open(txn.get(), dbi(table), &cursor); rc) return from_mdb(rc, "cursor");
+    const std::string_view start = from.empty() ? prefix : from;
+    MDB_val k = as_val(start), v;
+    int rc = start.empty() ? mdb_cursor_get(cursor, &k, &v, MDB_FIRST) : mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+    while (rc == MDB_SUCCESS) {
+      const auto key = as_view(k);
+      if (key.substr(0, prefix.size()) != prefix) break;
+      if (!visit(key, as_view(v))) break;
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? Status{} : from_mdb(rc, "scan");
+  }
+
+  Status copy_compacted(const std::string& dir) const override {
+    ::mkdir(dir.c_str(), 0700);
+    return from_mdb(mdb_env_copy2(env_, dir.c_str(), MDB_CP_COMPACT), "copy to " + dir);
+  }
+
+ private:
+  MDB_dbi dbi(Table table) const { return dbis_[static_cast<std::size_t>(table)]; }
+
+  Status try_commit(std::span<const WriteOp> ops) {
+    MDB_txn* txn = nullptr;
+    if (int rc = mdb_txn_begin(env_, nullptr, 0, &txn); rc) return from_mdb(rc, "begin write");
+    for (const auto& op : ops) {
+      MDB_val k = as_val(op.key);
+      int rc = 0;
+      if (op.erase) {
+        rc = mdb_del(txn, dbi(op.table), &k, nullptr);
+        if (rc == MDB_NOTFOUND) rc = MDB_SUCCESS;
+      } else {
+        MDB_val v = as_val(op.value);
+        rc = mdb_put(txn, dbi(op.table), &k, &v, 0);
+      }
+      if (rc) {
+        mdb_txn_abort(txn);
+        return from_mdb(rc, "put");
+      }
+    }
+    return from_mdb(mdb_txn_commit(txn), "commit");
+  }
+
+  MDB_env* env_ = nullptr;
+  std::array<MDB_dbi, table_count> dbis_{};
+  std::size_t map_bytes_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> open_lmdb_store(const std::string& dir, const LmdbOptions& options, Status& status) {
+  if (!options.read_only) ::mkdir(dir.c_str(), 0700);
+  auto store = std::make_unique<LmdbStore>();
+  status = store->open(dir, options);
+  if (!status.ok()) return nullptr;
+  return store;
+}
+
+}  // namespace canopy::persistence

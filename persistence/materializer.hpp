@@ -1,0 +1,47 @@
+// Folds journal records into the tables that answer reads: org state, users, token and email
+// indexes, accepted event ids, payment history.
+//
+// Owned by one thread at a time: the persistence writer while serving, recovery at start, the audit
+// offline. Side-table rows are emitted as WriteOps with the record's own commit. Org state is kept in
+// a dirty cache and written only at checkpoints (flush), so an org charged ten thousand times between
+// checkpoints is written once; recovery replays the journal after the last checkpoint to rebuild the
+// rest. Replaying a record twice into side tables rewrites the same rows: harmless.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "domain/records.hpp"
+#include "persistence/store.hpp"
+
+namespace canopy::persistence {
+
+class Materializer {
+ public:
+  explicit Materializer(const Store& store) : store_(store) {}
+
+  // REQUIRES: records are added in journal order, seq increasing by one.
+  // Returns false if an org the record touches is neither cached nor stored (corruption).
+  bool add(std::uint64_t seq, const domain::Record& record, std::vector<WriteOp>& ops);
+
+  // Writes every dirty org and the checkpoint mark into `ops`; the cache is empty afterwards.
+  void flush(std::vector<WriteOp>& ops);
+
+  std::size_t dirty_count() const { return dirty_.size(); }
+  std::uint64_t last_seq() const { return last_seq_; }
+  void set_last_seq(std::uint64_t seq) { last_seq_ = seq; }
+
+ private:
+  domain::OrgState* load(domain::OrgId id);
+
+  const Store& store_;
+  std::unordered_map<domain::OrgId, domain::OrgState> dirty_;
+  std::uint64_t last_seq_ = 0;
+};
+
+// Reads an org as of the last checkpoint.
+std::optional<domain::OrgState> load_org(const Store& store, domain::OrgId id);
+
+}  // namespace canopy::persistence

@@ -1,0 +1,35 @@
+// Start-up recovery and the offline audit.
+//
+// recover(): brings the stored org state up to the end of the journal by replaying every record after
+// the last checkpoint through the Materializer, then writes a new checkpoint. Deterministic: the same
+// journal always gives the same state. Must run before anything else touches the store.
+//
+// audit(): `canopy check`. Recomputes every org from the whole journal, and independently sums each
+// org's balance (credits in, transfers, charges paid) and cycle spend, then compares both with what is
+// stored (checkpoint + replayed tail). Every difference is reported; nothing is written.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "persistence/store.hpp"
+
+namespace canopy::persistence {
+
+struct RecoveryResult {
+  std::uint64_t last_seq = 0;         // the journal's last record; the writer continues after it
+  std::uint64_t replayed_records = 0;
+};
+
+Status recover(Store& store, RecoveryResult& result);
+
+struct AuditResult {
+  std::uint64_t records = 0;
+  std::uint64_t orgs = 0;
+  std::vector<std::string> problems;
+};
+
+Status audit(const Store& store, AuditResult& result);
+
+}  // namespace canopy::persistence

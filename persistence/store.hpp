@@ -1,0 +1,65 @@
+// The one interface through which Canopy touches storage (LevelDB's `Env` idea).
+//
+// The production implementation is LMDB (lmdb_store.cpp). Tests swap in wrappers that fail commits or
+// lose everything after a chosen commit, to prove that nothing acknowledged is lost.
+//
+// Thread-safety: commit() is called by one thread at a time (the persistence writer); get() and
+// scan() may be called from any thread at any time and see the last committed state.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace canopy::persistence {
+
+// Named sub-databases. Key layouts: keys.hpp.
+enum class Table : std::uint8_t { meta, journal, orgs, users, emails, tokens, event_ids, payments, payment_keys };
+inline constexpr std::size_t table_count = 9;
+std::string_view table_name(Table table);
+
+// I/O results as values.
+struct Status {
+  enum class Code : std::uint8_t { ok, not_found, corruption, io_error, full };
+  Code code = Code::ok;
+  std::string message;
+
+  static Status ok_status() { return {}; }
+  static Status not_found() { return {Code::not_found, "not found"}; }
+  bool ok() const { return code == Code::ok; }
+  bool is_not_found() const { return code == Code::not_found; }
+};
+
+struct WriteOp {
+  Table table = Table::meta;
+  std::string key;
+  std::string value;
+  bool erase = false;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  // Applies every op in one atomic transaction, durable (fsynced) when it returns ok.
+  // On any error nothing was applied.
+  virtual Status commit(std::span<const WriteOp> ops) = 0;
+  virtual Status get(Table table, std::string_view key, std::string& value) const = 0;
+  // Visits keys starting with `prefix`, from `from` (inclusive; empty: the first) in key order, until
+  // `visit` returns false.
+  virtual Status scan(Table table, std::string_view prefix, std::string_view from,
+                      const std::function<bool(std::string_view key, std::string_view value)>& visit) const = 0;
+  // A consistent, compacted copy of the whole store into the empty folder `dir`.
+  virtual Status copy_compacted(const std::string& dir) const = 0;
+};
+
+struct LmdbOptions {
+  std::size_t map_bytes = 0;  // 0: limits::lmdb_map_bytes_initial
+  bool read_only = false;
+};
+
+std::unique_ptr<Store> open_lmdb_store(const std::string& dir, const LmdbOptions& options, Status& status);
+
+}  // namespace canopy::persistence
