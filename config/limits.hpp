@@ -25,6 +25,9 @@ inline constexpr std::chrono::seconds keep_alive_idle_timeout{60};
 // A request whose answer does not come back from the actors in this time gets 503; the work may still
 // complete, and a retry with the same idempotency key returns its result.
 inline constexpr std::chrono::seconds request_deadline{10};
+// An org actor waits this long for the writer to confirm a commit. The writer never drops a record,
+// so running out of it means storage has hung: the process stops rather than guess (see writer.hpp).
+inline constexpr std::chrono::seconds writer_reply_timeout{60};
 // Open connections; past it new ones are accepted and closed at once, so the listener never stalls.
 inline constexpr std::size_t connections_default = 20000;
 inline constexpr std::size_t connections_max = 100000;

@@ -30,21 +30,24 @@ std::string_view name_of(PaymentStatus status) {
   return status == PaymentStatus::succeeded ? "succeeded" : "failed";
 }
 
-std::vector<OrgId> orgs_touched(const Record& record) {
-  struct Visitor {
-    std::vector<OrgId> operator()(const UserCreated&) const { return {}; }
-    std::vector<OrgId> operator()(const OrgCreated& r) const { return {r.org}; }
-    std::vector<OrgId> operator()(const ChargeBatch& r) const {
-      std::vector<OrgId> out;
-      out.reserve(r.chain.size());
-      for (const auto& hop : r.chain) out.push_back(hop.org);
-      return out;
-    }
-    std::vector<OrgId> operator()(const TransferRecorded& r) const { return {r.from, r.to}; }
-    std::vector<OrgId> operator()(const auto& r) const { return {r.org}; }
-  };
-  return std::visit(Visitor{}, record);
-}
+namespace {
+
+struct TouchedOrgs {
+  std::vector<OrgId> operator()(const UserCreated&) const { return {}; }
+  std::vector<OrgId> operator()(const OrgCreated& r) const { return {r.org}; }
+  std::vector<OrgId> operator()(const ChargeBatch& r) const {
+    std::vector<OrgId> out;
+    out.reserve(r.chain.size());
+    for (const auto& hop : r.chain) out.push_back(hop.org);
+    return out;
+  }
+  std::vector<OrgId> operator()(const TransferRecorded& r) const { return {r.from, r.to}; }
+  std::vector<OrgId> operator()(const auto& r) const { return {r.org}; }
+};
+
+}  // namespace
+
+std::vector<OrgId> orgs_touched(const Record& record) { return std::visit(TouchedOrgs{}, record); }
 
 OrgState make_org(const OrgCreated& r) {
   OrgState org;

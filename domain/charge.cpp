@@ -27,7 +27,8 @@ std::optional<double> percent_used(const OrgState& org) {
   const Micros limit = *org.monthly_limit_micros;
   if (limit == 0) return org.cycle_spend_micros > 0 ? 100.0 : 0.0;
   // Tenths of a percent in integers, rounded half up, so 1/3 reads 33.3 on every machine.
-  const __int128 tenths = (static_cast<__int128>(org.cycle_spend_micros) * 2000 + limit) / (2 * limit);
+  __extension__ using wide = __int128;
+  const wide tenths = (static_cast<wide>(org.cycle_spend_micros) * 2000 + limit) / (wide{2} * limit);
   return static_cast<double>(static_cast<std::int64_t>(tenths)) / 10.0;
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace canopy::domain {
@@ -28,7 +29,8 @@ enum class Errc : std::uint8_t {
   last_admin,
   module_disabled,
   spending_limit_reached,
-  insufficient_credits,
+  insufficient_credits,            // a charge the payer cannot cover: 402
+  transfer_insufficient_credits,   // a transfer the balance cannot cover: 409, same wire code
   payment_method_required,
   payment_declined,
   idempotency_key_reused,
@@ -39,15 +41,18 @@ enum class Errc : std::uint8_t {
 
 std::string_view errc_name(Errc code);
 
+// A value in an error's details: text, a number (e.g. a batch index) or a list (e.g. unmet conditions).
+using DetailValue = std::variant<std::string, std::int64_t, std::vector<std::string>>;
+using Details = std::vector<std::pair<std::string, DetailValue>>;
+
 struct Error {
   Errc code = Errc::internal;
   std::string message;
-  std::vector<std::pair<std::string, std::string>> details;
+  Details details;
 
   Error() = default;
   Error(Errc c, std::string m) : code(c), message(std::move(m)) {}
-  Error(Errc c, std::string m, std::vector<std::pair<std::string, std::string>> d)
-      : code(c), message(std::move(m)), details(std::move(d)) {}
+  Error(Errc c, std::string m, Details d) : code(c), message(std::move(m)), details(std::move(d)) {}
 };
 
 inline Error invalid(std::string message) { return Error{Errc::invalid_request, std::move(message)}; }
@@ -73,6 +78,7 @@ inline std::string_view errc_name(Errc code) {
     case Errc::module_disabled: return "module_disabled";
     case Errc::spending_limit_reached: return "spending_limit_reached";
     case Errc::insufficient_credits: return "insufficient_credits";
+    case Errc::transfer_insufficient_credits: return "insufficient_credits";
     case Errc::payment_method_required: return "payment_method_required";
     case Errc::payment_declined: return "payment_declined";
     case Errc::idempotency_key_reused: return "idempotency_key_reused";

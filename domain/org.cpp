@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "domain/apply.hpp"
+#include "domain/records.hpp"
 
 namespace canopy::domain {
 
@@ -33,11 +34,20 @@ void invariant_failed(const char* what, const char* file, int line) {
   std::abort();
 }
 
+CycleRolled rollover_to(const OrgState& org, Cycle cycle, Micros free_credits_micros) {
+  CANOPY_ASSERT(cycle > org.cycle);
+  // Cycles are months: even 10,000 years of gap times the largest allowance stays far inside int64.
+  const Micros months = cycle - org.cycle;
+  CANOPY_ASSERT(months < 120'000 && free_credits_micros <= 1'000'000'000'000);
+  const Micros credits = org.free_credits_recipient ? free_credits_micros * months : 0;
+  return CycleRolled{org.id, cycle, credits, PaymentId::none};
+}
+
 OrgState view_at(const OrgState& org, Timestamp now, Micros free_credits_micros) {
   const Cycle current = cycle_of(now);
   if (current <= org.cycle) return org;
   OrgState out = org;
-  apply_rollover(out, CycleRolled{org.id, current, org.free_credits_recipient ? free_credits_micros : 0});
+  apply_rollover(out, rollover_to(org, current, free_credits_micros));
   return out;
 }
 

@@ -92,6 +92,11 @@ std::optional<std::string> check_invariants(const OrgState& org);
 #define CANOPY_ASSERT(cond) \
   ((cond) ? static_cast<void>(0) : ::canopy::domain::invariant_failed(#cond, __FILE__, __LINE__))
 
+// The rollover that brings `org` into `cycle` (REQUIRES cycle > org.cycle): spend back to 0, the pause
+// lifted, and for the free-credit recipient one allowance per cycle crossed.
+struct CycleRolled;
+CycleRolled rollover_to(const OrgState& org, Cycle cycle, Micros free_credits_micros);
+
 // The org as it reads at `now`: a cycle that has ended shows as the new one (spend 0, not paused,
 // the free allowance added), even before any write has rolled it over. `free_credits_micros` is the
 // configured allowance.

@@ -7,7 +7,7 @@
 //   users        u64 user -> user row (email, name, created_at, token hash)
 //   emails       lower-cased email -> u64 user
 //   tokens       32-byte SHA-256 of a token -> u8 kind + u64 owner
-//   event_ids    u64 org + event id bytes -> u64 journal seq of the accepted charge + i64 time
+//   event_ids    u64 org + event id bytes -> u64 journal seq of the accepted charge + u64 payer
 //   payments     u64 org + u64 (UINT64_MAX - seq) -> payment row (newest first when scanned)
 //   payment_keys u64 org + idempotency key -> u64 journal seq of the payment
 #pragma once

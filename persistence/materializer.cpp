@@ -58,6 +58,7 @@ struct SideRows {
   void operator()(const ChargeBatch& r) const {
     std::string value;
     put_u64_be(value, seq);
+    put_u64_be(value, raw(r.payer()));
     for (const auto& e : r.events) ops.push_back(WriteOp{Table::event_ids, scoped_key(raw(r.origin()), e.id), value});
   }
   void operator()(const PaymentRecorded& r) const {
@@ -91,7 +92,7 @@ bool Materializer::add(std::uint64_t seq, const Record& record, std::vector<Writ
   for (const OrgId id : orgs_touched(record)) {
     OrgState* org = load(id);
     if (!org) return false;
-    apply(*org, record);
+    domain::apply(*org, record);
   }
   return true;
 }

@@ -127,7 +127,7 @@ Status audit(const Store& store, AuditResult& result) {
         result.problems.push_back("record " + std::to_string(seq) + " names unknown org " + describe(id));
         continue;
       }
-      apply(it->second, record);
+      domain::apply(it->second, record);
     }
     return true;
   });
@@ -151,7 +151,7 @@ Status audit(const Store& store, AuditResult& result) {
       return true;
     }
     for (const OrgId id : orgs_touched(record)) {
-      if (auto it = stored.find(raw(id)); it != stored.end()) apply(it->second, record);
+      if (auto it = stored.find(raw(id)); it != stored.end()) domain::apply(it->second, record);
     }
     return true;
   });

@@ -1,0 +1,244 @@
+#include "actors/directory.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+#include "actors/org_actor.hpp"
+#include "actors/services.hpp"
+#include "config/limits.hpp"
+#include "persistence/codec.hpp"
+#include "persistence/keys.hpp"
+
+namespace canopy::actors {
+
+using namespace canopy::domain;
+
+namespace {
+std::string hash_key(const TokenHash& hash) { return std::string(hash.begin(), hash.end()); }
+}  // namespace
+
+persistence::Status Directory::load(const persistence::Store& store) {
+  using persistence::Table;
+  persistence::Status bad;
+  auto s = store.scan(Table::orgs, {}, {}, [&](std::string_view, std::string_view value) {
+    auto org = persistence::decode_org(value);
+    if (!org) {
+      bad = {persistence::Status::Code::corruption, "an org does not decode"};
+      return false;
+    }
+    publish(std::make_shared<const OrgState>(std::move(*org)));
+    return true;
+  });
+  if (!s.ok()) return s;
+  if (!bad.ok()) return bad;
+  s = store.scan(Table::users, {}, {}, [&](std::string_view, std::string_view value) {
+    auto user = persistence::decode_user(value);
+    if (!user) {
+      bad = {persistence::Status::Code::corruption, "a user does not decode"};
+      return false;
+    }
+    std::unique_lock lock(mutex_);
+    users_[user->id] = UserInfo{user->id, user->email, user->name, user->created_at, OrgId::none};
+    emails_[user->email] = user->id;
+    return true;
+  });
+  if (!s.ok()) return s;
+  if (!bad.ok()) return bad;
+  s = store.scan(Table::tokens, {}, {}, [&](std::string_view key, std::string_view value) {
+    if (value.size() != 9) return true;
+    Principal p;
+    const auto kind = static_cast<persistence::TokenKind>(value[0]);
+    const std::uint64_t owner = persistence::get_u64_be(value.substr(1));
+    if (kind == persistence::TokenKind::user) {
+      p.kind = Principal::Kind::user;
+      p.user = UserId{owner};
+    } else {
+      p.kind = Principal::Kind::api_key;
+      p.key_org = OrgId{owner};
+    }
+    std::unique_lock lock(mutex_);
+    tokens_[std::string(key)] = p;
+    return true;
+  });
+  if (!s.ok()) return s;
+  // Which org gets each owner's free allowance.
+  std::unique_lock lock(mutex_);
+  for (auto& [id, entry] : orgs_) {
+    if (!entry.org->free_credits_recipient) continue;
+    for (const auto& m : entry.org->members) {
+      if (m.role == Role::admin) {
+        if (auto u = users_.find(m.user); u != users_.end() && u->second.free_credits_org == OrgId::none) {
+          u->second.free_credits_org = id;
+        }
+      }
+    }
+  }
+  return bad;
+}
+
+OrgPtr Directory::org(OrgId id) const {
+  std::shared_lock lock(mutex_);
+  auto it = orgs_.find(id);
+  return it == orgs_.end() ? nullptr : it->second.org;
+}
+
+std::vector<OrgPtr> Directory::lineage_locked(OrgId id) const {
+  std::vector<OrgPtr> out;
+  while (id != OrgId::none && out.size() <= limits::chain_orgs_max) {
+    auto it = orgs_.find(id);
+    if (it == orgs_.end()) return {};
+    out.push_back(it->second.org);
+    id = it->second.org->parent;
+  }
+  return out;
+}
+
+std::vector<OrgPtr> Directory::lineage(OrgId id) const {
+  std::shared_lock lock(mutex_);
+  return lineage_locked(id);
+}
+
+std::vector<OrgPtr> Directory::children(OrgId id) const {
+  std::shared_lock lock(mutex_);
+  std::vector<OrgPtr> out;
+  auto it = orgs_.find(id);
+  if (it == orgs_.end()) return out;
+  out.reserve(it->second.children.size());
+  for (const auto child : it->second.children) out.push_back(orgs_.at(child).org);
+  return out;
+}
+
+std::vector<OrgPtr> Directory::descendants(OrgId id) const {
+  std::shared_lock lock(mutex_);
+  std::vector<OrgPtr> out;
+  std::vector<OrgId> frontier{id};
+  for (std::size_t i = 0; i < frontier.size(); ++i) {
+    auto it = orgs_.find(frontier[i]);
+    if (it == orgs_.end()) continue;
+    for (const auto child : it->second.children) {
+      frontier.push_back(child);
+      out.push_back(orgs_.at(child).org);
+    }
+  }
+  return out;
+}
+
+OrgPtr Directory::payer_of(OrgId id) const {
+  for (auto& org : lineage(id)) {
+    if (org->pays_for_itself()) return org;
+  }
+  return nullptr;
+}
+
+void Directory::index_members_locked(const OrgState* before, const OrgState& after) {
+  if (before) {
+    for (const auto& m : before->members) {
+      if (!after.find_member(m.user)) memberships_[m.user].erase(after.id);
+    }
+  }
+  for (const auto& m : after.members) memberships_[m.user].insert(after.id);
+}
+
+void Directory::publish(OrgPtr org) {
+  std::unique_lock lock(mutex_);
+  auto [it, inserted] = orgs_.try_emplace(org->id);
+  Entry& entry = it->second;
+  const OrgState* before = inserted ? nullptr : entry.org.get();
+  const OrgId old_parent = before ? before->parent : OrgId::none;
+  index_members_locked(before, *org);
+  if (inserted || old_parent != org->parent) {
+    if (old_parent != OrgId::none) {
+      auto& siblings = orgs_[old_parent].children;
+      siblings.erase(std::remove(siblings.begin(), siblings.end(), org->id), siblings.end());
+    }
+    if (org->parent != OrgId::none) orgs_[org->parent].children.push_back(org->id);
+  }
+  entry.org = std::move(org);
+}
+
+caf::actor Directory::actor_of(OrgId id) {
+  {
+    std::shared_lock lock(mutex_);
+    auto it = orgs_.find(id);
+    if (it == orgs_.end() || !it->second.org) return nullptr;
+    if (it->second.actor) return it->second.actor;
+  }
+  std::unique_lock lock(mutex_);
+  auto it = orgs_.find(id);
+  if (!it->second.actor) it->second.actor = spawn_org_actor(*services_, it->second.org);
+  return it->second.actor;
+}
+
+void Directory::stop_actors() {
+  std::unique_lock lock(mutex_);
+  for (auto& [id, entry] : orgs_) {
+    if (entry.actor) {
+      caf::anon_send_exit(entry.actor, caf::exit_reason::user_shutdown);
+      entry.actor = nullptr;
+    }
+  }
+}
+
+std::optional<UserInfo> Directory::user(UserId id) const {
+  std::shared_lock lock(mutex_);
+  auto it = users_.find(id);
+  return it == users_.end() ? std::nullopt : std::optional<UserInfo>(it->second);
+}
+
+std::optional<UserId> Directory::user_by_email(std::string_view email) const {
+  std::shared_lock lock(mutex_);
+  auto it = emails_.find(std::string(email));
+  return it == emails_.end() ? std::nullopt : std::optional<UserId>(it->second);
+}
+
+void Directory::publish_user(const UserInfo& user, const TokenHash& token_hash) {
+  std::unique_lock lock(mutex_);
+  users_[user.id] = user;
+  emails_[user.email] = user.id;
+  tokens_[hash_key(token_hash)] = Principal{Principal::Kind::user, user.id, OrgId::none};
+}
+
+void Directory::set_free_credits_org(UserId user, OrgId org) {
+  std::unique_lock lock(mutex_);
+  if (auto it = users_.find(user); it != users_.end()) it->second.free_credits_org = org;
+}
+
+std::vector<OrgId> Directory::memberships(UserId user) const {
+  std::shared_lock lock(mutex_);
+  auto it = memberships_.find(user);
+  if (it == memberships_.end()) return {};
+  return {it->second.begin(), it->second.end()};
+}
+
+std::optional<Principal> Directory::principal_for(const TokenHash& token_hash) const {
+  if (hashes_equal(token_hash, operator_hash_)) return Principal{Principal::Kind::operator_token, UserId::none, OrgId::none};
+  std::shared_lock lock(mutex_);
+  auto it = tokens_.find(hash_key(token_hash));
+  return it == tokens_.end() ? std::nullopt : std::optional<Principal>(it->second);
+}
+
+Access Directory::access(const Principal& principal, const std::vector<OrgPtr>& lineage) const {
+  Access access;
+  if (lineage.empty()) return access;
+  switch (principal.kind) {
+    case Principal::Kind::operator_token: access.is_operator = true; break;
+    case Principal::Kind::api_key:
+      access.api_key = std::any_of(lineage.begin(), lineage.end(), [&](const OrgPtr& o) { return o->id == principal.key_org; });
+      break;
+    case Principal::Kind::user:
+      if (const auto* m = lineage[0]->find_member(principal.user)) access.direct_role = m->role;
+      for (std::size_t i = 1; i < lineage.size(); ++i) {
+        const auto* m = lineage[i]->find_member(principal.user);
+        if (m && m->role == Role::admin) access.ancestor_admin = true;
+      }
+      break;
+  }
+  return access;
+}
+
+std::size_t Directory::org_count() const {
+  std::shared_lock lock(mutex_);
+  return orgs_.size();
+}
+
+}  // namespace canopy::actors

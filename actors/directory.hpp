@@ -1,0 +1,104 @@
+// The directory: which orgs and users exist, how they nest, who is a member where, and the actor of
+// each org (spawned on first use).
+//
+// It is a read model. Each org actor owns its org and publishes an immutable snapshot here after every
+// committed change (before it replies, so a client always reads its own writes); the registry does the
+// same for users. The gateway reads snapshots to authenticate, authorize and shape responses without a
+// round trip through the actors. Tenant state is never decided here: a shared lock guards only the
+// maps, and no decision about money or membership is taken under it.
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "domain/access.hpp"
+#include "domain/org.hpp"
+#include "persistence/store.hpp"
+
+namespace canopy::actors {
+
+class Services;
+using OrgPtr = std::shared_ptr<const domain::OrgState>;
+
+struct UserInfo {
+  domain::UserId id = domain::UserId::none;
+  std::string email;
+  std::string name;
+  domain::Timestamp created_at = 0;
+  domain::OrgId free_credits_org = domain::OrgId::none;
+};
+
+// Who is calling.
+struct Principal {
+  enum class Kind : std::uint8_t { operator_token, user, api_key } kind = Kind::user;
+  domain::UserId user = domain::UserId::none;
+  domain::OrgId key_org = domain::OrgId::none;  // api_key: the org it belongs to
+};
+
+class Directory {
+ public:
+  // Loads every org, user and token from the store (after recovery).
+  persistence::Status load(const persistence::Store& store);
+  void attach(Services* services) { services_ = services; }
+
+  OrgPtr org(domain::OrgId id) const;
+  // The org, then each ancestor up to its root; empty if the org does not exist.
+  std::vector<OrgPtr> lineage(domain::OrgId id) const;
+  std::vector<OrgPtr> children(domain::OrgId id) const;
+  // Every org below `id` (not itself), parents before children.
+  std::vector<OrgPtr> descendants(domain::OrgId id) const;
+  // The org that pays for `id`: the first, walking up, that pays for itself.
+  OrgPtr payer_of(domain::OrgId id) const;
+
+  // Publishes a new snapshot of an org (called by its actor, or the registry for a new root).
+  void publish(OrgPtr org);
+  // The org's actor; spawns it on first use. Null if the org does not exist.
+  caf::actor actor_of(domain::OrgId id);
+  // Sends every org actor an exit message (shutdown).
+  void stop_actors();
+
+  std::optional<UserInfo> user(domain::UserId id) const;
+  std::optional<domain::UserId> user_by_email(std::string_view email) const;
+  void publish_user(const UserInfo& user, const domain::TokenHash& token_hash);
+  void set_free_credits_org(domain::UserId user, domain::OrgId org);
+  // Orgs where the user holds a direct membership.
+  std::vector<domain::OrgId> memberships(domain::UserId user) const;
+
+  std::optional<Principal> principal_for(const domain::TokenHash& token_hash) const;
+  void set_operator_token_hash(const domain::TokenHash& hash) { operator_hash_ = hash; }
+  const domain::TokenHash& operator_token_hash() const { return operator_hash_; }
+
+  // How `principal` reaches `org`; not visible() means 404.
+  domain::Access access(const Principal& principal, const std::vector<OrgPtr>& lineage) const;
+
+  std::size_t org_count() const;
+
+ private:
+  struct Entry {
+    OrgPtr org;
+    std::vector<domain::OrgId> children;
+    caf::actor actor;
+  };
+
+  std::vector<OrgPtr> lineage_locked(domain::OrgId id) const;
+  void index_members_locked(const domain::OrgState* before, const domain::OrgState& after);
+
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<domain::OrgId, Entry> orgs_;
+  std::unordered_map<domain::UserId, UserInfo> users_;
+  std::unordered_map<std::string, domain::UserId> emails_;
+  std::unordered_map<domain::UserId, std::unordered_set<domain::OrgId>> memberships_;
+  std::unordered_map<std::string, Principal> tokens_;  // key: the 32 hash bytes
+  domain::TokenHash operator_hash_{};
+  Services* services_ = nullptr;
+};
+
+}  // namespace canopy::actors

@@ -1,0 +1,145 @@
+// The messages org actors, the registry and the persistence writer exchange, and the replies they
+// give the gateway.
+//
+// Replies to the gateway are callbacks (`Reply<T>`), invoked exactly once by the actor that finishes
+// the work, on that actor's thread; the gateway's callback only posts the result back to its own
+// connection strand. Actor-to-actor hops are one-way messages, not requests with timeouts: in one
+// process a message to a live actor cannot be lost, and a hop that timed out while the payer still
+// committed would tell the client "refused" about money that moved. The client-facing deadline lives
+// in the gateway (limits::request_deadline), and a retry with the same id is always safe.
+//
+// These types are local-only for now (CAF_ALLOW_UNSAFE_MESSAGE_TYPE); scale-out across nodes will
+// give the hop messages `inspect` overloads and replace callbacks with a gateway actor per node.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <functional>
+#include <memory>
+#include <variant>
+#include <vector>
+
+#include "domain/charge.hpp"
+#include "domain/records.hpp"
+
+namespace canopy::actors {
+
+// --- atoms (CAF 0.17: at most 10 characters) -----------------------------------------------------
+using append_atom = caf::atom_constant<caf::atom("append")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using checkpoint_atom = caf::atom_constant<caf::atom("checkpnt")>;
+using sync_atom = caf::atom_constant<caf::atom("sync")>;
+using meta_atom = caf::atom_constant<caf::atom("meta")>;
+using charge_atom = caf::atom_constant<caf::atom("charge")>;
+using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
+using decide_atom = caf::atom_constant<caf::atom("decide")>;
+using command_atom = caf::atom_constant<caf::atom("command")>;
+using credit_atom = caf::atom_constant<caf::atom("credit")>;
+using user_atom = caf::atom_constant<caf::atom("user")>;
+using root_atom = caf::atom_constant<caf::atom("root")>;
+
+template <class T>
+using Reply = std::function<void(T)>;
+
+using RecordPtr = std::shared_ptr<const domain::Record>;
+
+// --- charging ------------------------------------------------------------------------------------
+
+enum class ChargeStatus : std::uint8_t { accepted, refused };
+
+struct ChargeOutcome {
+  ChargeStatus status = ChargeStatus::refused;
+  domain::Refusal refusal = domain::Refusal::none;  // when refused
+  bool in_progress = false;                         // refused: the same id is still being processed
+  domain::OrgId org = domain::OrgId::none;          // refused: the org that refused; accepted: the payer
+};
+
+using Events = std::shared_ptr<const std::vector<domain::ChargeEvent>>;
+
+// Gateway -> origin org: a batch of events for that org (a single event is a batch of one).
+struct ChargeRequest {
+  Events events;
+  domain::Timestamp at = 0;
+  Reply<std::vector<ChargeOutcome>> reply;
+};
+
+// Child -> parent: the events of one origin batch still admitted, reserved on every org so far.
+struct ReserveUp {
+  std::uint64_t child_batch = 0;
+  caf::actor child;
+  std::vector<domain::ChainHop> chain;  // origin .. child
+  Events events;
+  std::vector<std::uint32_t> admitted;  // indexes into *events
+  domain::Timestamp at = 0;
+};
+
+// Parent -> child: what became of the admitted events. `committed` is the journal record of the
+// accepted ones (null when none were), already durable.
+struct DecisionDown {
+  std::uint64_t child_batch = 0;
+  RecordPtr committed;  // holds a domain::ChargeBatch
+  std::vector<std::pair<std::uint32_t, ChargeOutcome>> outcomes;
+};
+
+// --- everything else an org does -------------------------------------------------------------------
+
+// Result of a command: the org as it is after it (the gateway shapes the response) or the refusal.
+struct CommandResult {
+  std::shared_ptr<const domain::OrgState> org;  // the org the command was sent to, after it
+  std::shared_ptr<const domain::OrgState> created;  // create_sub_org: the new org
+  domain::Error error;
+  bool ok = true;
+  std::uint64_t seq = 0;  // journal position of the change (0 when nothing changed)
+  std::shared_ptr<const domain::Record> record;  // the committed record, if any
+};
+
+struct Rename { std::string name; };
+struct CreateSubOrg { std::string name; std::uint32_t max_depth = 0; };
+struct SetLimit { std::optional<domain::Micros> limit_micros; };
+struct SetConsolidated { bool enabled = false; };
+struct SetSubscription { std::optional<domain::Plan> plan; };
+struct SetPaymentMethod { std::optional<domain::PaymentMethod> method; };
+struct SetAutoRecharge { domain::AutoRecharge config; };
+struct Grant { domain::Micros amount_micros = 0; std::string reason; };
+struct TopUp { domain::Micros amount_micros = 0; std::string idempotency_key; };
+struct Transfer { domain::OrgId to = domain::OrgId::none; domain::Micros amount_micros = 0; std::string idempotency_key; };
+
+using Command = std::variant<Rename, CreateSubOrg, SetLimit, SetConsolidated, SetSubscription, SetPaymentMethod,
+                             SetAutoRecharge, Grant, TopUp, Transfer>;
+
+struct CommandRequest {
+  Command command;
+  Reply<CommandResult> reply;
+};
+
+// Org -> another org: apply a committed record that touches it too (the receiving end of a transfer).
+struct CreditApply {
+  RecordPtr record;
+  Reply<CommandResult> reply;
+};
+
+// --- registry ------------------------------------------------------------------------------------
+
+struct CreateUser {
+  std::string email;
+  std::string name;
+  Reply<std::variant<domain::Error, std::pair<domain::UserId, std::string>>> reply;  // id and token
+};
+
+struct CreateRoot {
+  std::string name;
+  domain::Plan plan = domain::Plan::free;
+  domain::UserId owner = domain::UserId::none;
+  Reply<CommandResult> reply;
+};
+
+}  // namespace canopy::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::RecordPtr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::ChargeRequest)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::ReserveUp)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::DecisionDown)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::CommandRequest)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::CreditApply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::CreateUser)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::CreateRoot)

@@ -1,0 +1,530 @@
+#include "actors/org_actor.hpp"
+
+#include <deque>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "actors/messages.hpp"
+#include "actors/services.hpp"
+#include "config/limits.hpp"
+#include "domain/apply.hpp"
+#include "domain/rules.hpp"
+#include "persistence/codec.hpp"
+#include "persistence/keys.hpp"
+
+namespace canopy::actors {
+namespace {
+
+using namespace canopy::domain;
+
+// Event ids this org accepted lately, with their payer: retries usually come soon, and answering
+// them from memory keeps the store out of the hot path. Older ids are found in the store.
+class RecentIds {
+ public:
+  std::optional<OrgId> find(const std::string& id) const {
+    auto it = payers_.find(id);
+    return it == payers_.end() ? std::nullopt : std::optional<OrgId>(it->second);
+  }
+  void add(const std::string& id, OrgId payer) {
+    if (!payers_.emplace(id, payer).second) return;
+    order_.push_back(id);
+    if (order_.size() > limits::recent_event_ids_per_org_max) {
+      payers_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+
+ private:
+  std::unordered_map<std::string, OrgId> payers_;
+  std::deque<std::string> order_;
+};
+
+using Outcomes = std::vector<std::pair<std::uint32_t, ChargeOutcome>>;
+
+// A batch this org has admitted events of and is waiting to hear about.
+struct Hop {
+  Events events;
+  std::vector<ChainHop> chain;             // origin .. this org
+  Timestamp at = 0;
+  std::vector<std::uint32_t> reserved;     // indexes admitted and reserved here
+  Micros spend_reserved_micros = 0;
+  Micros debit_reserved_micros = 0;
+  Outcomes outcomes;                       // refusals decided here
+  caf::actor child;                        // where to answer (null at the origin)
+  std::uint64_t child_batch = 0;
+  Reply<std::vector<ChargeOutcome>> reply; // origin: the gateway
+  std::vector<ChargeOutcome> origin_outcomes;  // origin: one per event
+  std::vector<std::uint32_t> origin_ids;       // origin: indexes whose ids are in ids_in_flight
+};
+
+struct OrgActorState {
+  Services* services = nullptr;
+  OrgState org;
+  InFlight in_flight;
+  std::unordered_map<std::uint64_t, Hop> hops;
+  std::uint64_t next_batch = 1;
+  std::unordered_set<std::string> ids_in_flight;   // origin event ids being decided
+  std::unordered_set<std::string> keys_in_flight;  // top-up / transfer idempotency keys being decided
+  RecentIds recent;
+  bool auto_recharge_suspended = false;            // after a decline, until the config changes
+  static constexpr const char* name = "canopy.org";
+};
+
+using OrgActor = caf::stateful_actor<OrgActorState>;
+
+RecordPtr make_record(Record record) { return std::make_shared<const Record>(std::move(record)); }
+
+void publish(OrgActor* self) {
+  if (auto broken = check_invariants(self->state.org)) invariant_failed(broken->c_str(), __FILE__, __LINE__);
+  self->state.services->directory.publish(std::make_shared<const OrgState>(self->state.org));
+}
+
+// Appends `record` to the journal and calls `then(seq)` once it is durable.
+template <class F>
+void journal(OrgActor* self, RecordPtr record, F then) {
+  self->request(self->state.services->writer, limits::writer_reply_timeout, append_atom::value, std::move(record))
+      .then([then = std::move(then)](std::uint64_t seq) mutable { then(seq); },
+            [self](caf::error& err) {
+              std::fprintf(stderr, "canopy: the persistence writer did not confirm a commit: %s\n",
+                           self->system().render(err).c_str());
+              std::abort();
+            });
+}
+
+// Journals without waiting: used for changes that later records depend on through FIFO order.
+void journal_ahead(OrgActor* self, RecordPtr record) {
+  caf::anon_send(self->state.services->writer, append_atom::value, std::move(record));
+}
+
+// Lazy cycle rollover on the first message after the cycle ended (see org_actor.hpp on why at once).
+void roll_cycle_if_due(OrgActor* self) {
+  auto& st = self->state;
+  const Cycle current = cycle_of(st.services->clock.now());
+  if (current <= st.org.cycle) return;
+  CycleRolled rolled = rollover_to(st.org, current, st.services->options.free_credits_micros);
+  if (rolled.free_credits_micros > 0) rolled.free_credits_payment = PaymentId{random_id()};
+  apply_rollover(st.org, rolled);
+  journal_ahead(self, make_record(rolled));
+  publish(self);
+}
+
+std::vector<const OrgState*> raw_lineage(const std::vector<OrgPtr>& lineage) {
+  std::vector<const OrgState*> out;
+  out.reserve(lineage.size());
+  for (const auto& o : lineage) out.push_back(o.get());
+  return out;
+}
+
+ChargeOutcome refused(Refusal refusal, OrgId at) { return ChargeOutcome{ChargeStatus::refused, refusal, false, at}; }
+ChargeOutcome accepted(OrgId payer) { return ChargeOutcome{ChargeStatus::accepted, Refusal::none, false, payer}; }
+
+// --- auto-recharge ------------------------------------------------------------------------------
+
+// Charges the payment method for the configured amount and credits it at once. Safe to apply before
+// the commit: the record goes to the writer ahead of any charge that spends it.
+void auto_recharge(OrgActor* self) {
+  auto& st = self->state;
+  const auto& cfg = st.org.auto_recharge;
+  if (!cfg.enabled || !st.org.payment_method || st.auto_recharge_suspended) return;
+  std::string reason;
+  const PaymentId id{random_id()};
+  const bool approved = st.services->payments.charge(st.org.id, *st.org.payment_method, cfg.amount_micros,
+                                                     to_string(id), reason);
+  PaymentRecorded payment{st.org.id, id, PaymentKind::auto_recharge,
+                          approved ? PaymentStatus::succeeded : PaymentStatus::failed,
+                          cfg.amount_micros, st.services->clock.now(), {}, reason};
+  if (!approved) st.auto_recharge_suspended = true;
+  domain::apply(st.org, Record{payment});
+  journal_ahead(self, make_record(payment));
+  publish(self);
+}
+
+bool below_threshold(const OrgActorState& st) {
+  return st.org.auto_recharge.enabled &&
+         available_balance(st.org, st.in_flight) < st.org.auto_recharge.threshold_micros;
+}
+
+// --- the charge chain ---------------------------------------------------------------------------
+
+void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes from_above, bool decided_here);
+
+void forward_up(OrgActor* self, std::uint64_t batch) {
+  auto& st = self->state;
+  Hop& hop = st.hops.at(batch);
+  caf::actor parent = st.services->directory.actor_of(st.org.parent);
+  CANOPY_ASSERT(parent != nullptr);
+  self->send(parent, reserve_atom::value,
+             ReserveUp{batch, caf::actor_cast<caf::actor>(self), hop.chain, hop.events, hop.reserved, hop.at});
+}
+
+void commit_as_payer(OrgActor* self, std::uint64_t batch) {
+  auto& st = self->state;
+  const Hop& hop = st.hops.at(batch);
+  ChargeBatch record;
+  record.chain = hop.chain;
+  record.at = hop.at;
+  record.events.reserve(hop.reserved.size());
+  for (const auto index : hop.reserved) record.events.push_back((*hop.events)[index]);
+  RecordPtr ptr = make_record(std::move(record));
+  journal(self, ptr, [self, batch, ptr](std::uint64_t) { finish(self, batch, ptr, {}, true); });
+}
+
+// Admits `candidates` here in order, reserving each admitted cost, then passes the batch on: up to
+// the parent, or (at the payer) to the journal, or straight back when nothing is left to decide.
+void admit(OrgActor* self, Hop hop, const std::vector<std::uint32_t>& candidates) {
+  auto& st = self->state;
+  const bool payer = st.org.pays_for_itself();
+  bool paused_now = false;
+  for (const auto index : candidates) {
+    const Micros cost = (*hop.events)[index].cost_micros;
+    Refusal refusal = admit_limit(st.org, st.in_flight, cost);
+    if (refusal == Refusal::none && payer) {
+      refusal = admit_balance(st.org, st.in_flight, cost);
+      if (refusal == Refusal::insufficient_credits && st.org.auto_recharge.enabled) {
+        auto_recharge(self);
+        refusal = admit_balance(st.org, st.in_flight, cost);
+      }
+    }
+    if (refusal != Refusal::none) {
+      if (refusal == Refusal::limit_reached && !st.org.paused_flag) {
+        // Pause at once, so the rest of this batch and everything after it sees the pause.
+        domain::apply(st.org, Record{PauseSet{st.org.id, st.org.cycle}});
+        paused_now = true;
+      }
+      hop.outcomes.emplace_back(index, refused(refusal, st.org.id));
+      continue;
+    }
+    st.in_flight.spend_reserved_micros += cost;
+    hop.spend_reserved_micros += cost;
+    if (payer) {
+      st.in_flight.debit_reserved_micros += cost;
+      hop.debit_reserved_micros += cost;
+    }
+    hop.reserved.push_back(index);
+  }
+  CANOPY_ASSERT(hop.chain.size() <= limits::chain_orgs_max);
+  const std::uint64_t batch = st.next_batch++;
+  const bool nothing_left = hop.reserved.empty();
+  st.hops.emplace(batch, std::move(hop));
+  if (paused_now) {
+    publish(self);
+    auto record = make_record(PauseSet{st.org.id, st.org.cycle});
+    if (nothing_left) {
+      // The refusal reports the pause: answer once the pause is durable.
+      journal(self, record, [self, batch](std::uint64_t) { finish(self, batch, nullptr, {}, true); });
+      return;
+    }
+    journal_ahead(self, record);  // committed before the payer's record, which comes after it
+  }
+  if (nothing_left) {
+    finish(self, batch, nullptr, {}, true);
+  } else if (payer) {
+    commit_as_payer(self, batch);
+  } else {
+    forward_up(self, batch);
+  }
+}
+
+// The decision for a batch is known: apply it here, release what was reserved, answer down.
+void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes from_above, bool decided_here) {
+  auto& st = self->state;
+  auto node = st.hops.extract(batch);
+  CANOPY_ASSERT(!node.empty());
+  Hop& hop = node.mapped();
+  st.in_flight.spend_reserved_micros -= hop.spend_reserved_micros;
+  st.in_flight.debit_reserved_micros -= hop.debit_reserved_micros;
+  CANOPY_ASSERT(st.in_flight.spend_reserved_micros >= 0 && st.in_flight.debit_reserved_micros >= 0);
+  if (committed) {
+    domain::apply(st.org, *committed);
+    if (below_threshold(st)) auto_recharge(self);
+    publish(self);
+  }
+  Outcomes outcomes = std::move(hop.outcomes);
+  if (decided_here) {
+    for (const auto index : hop.reserved) outcomes.emplace_back(index, accepted(st.org.id));
+  } else {
+    outcomes.insert(outcomes.end(), from_above.begin(), from_above.end());
+  }
+  if (hop.child) {
+    self->send(hop.child, decide_atom::value, DecisionDown{hop.child_batch, std::move(committed), std::move(outcomes)});
+    return;
+  }
+  for (auto& [index, outcome] : outcomes) hop.origin_outcomes[index] = outcome;
+  for (const auto index : hop.origin_ids) {
+    const auto& id = (*hop.events)[index].id;
+    st.ids_in_flight.erase(id);
+    if (hop.origin_outcomes[index].status == ChargeStatus::accepted) st.recent.add(id, hop.origin_outcomes[index].org);
+  }
+  hop.reply(std::move(hop.origin_outcomes));
+}
+
+// An accepted event id from before (memory, then the store): its payer.
+std::optional<OrgId> accepted_before(OrgActorState& st, const std::string& id) {
+  if (auto payer = st.recent.find(id)) return payer;
+  std::string value;
+  if (!st.services->store.get(persistence::Table::event_ids, persistence::scoped_key(raw(st.org.id), id), value).ok()) {
+    return std::nullopt;
+  }
+  const auto payer = OrgId{persistence::get_u64_be(std::string_view(value).substr(8))};
+  st.recent.add(id, payer);
+  return payer;
+}
+
+void on_charge(OrgActor* self, ChargeRequest& request) {
+  roll_cycle_if_due(self);
+  auto& st = self->state;
+  const auto& events = *request.events;
+  Hop hop;
+  hop.events = request.events;
+  hop.at = request.at;
+  hop.reply = std::move(request.reply);
+  hop.chain = {ChainHop{st.org.id, st.org.cycle}};
+  hop.origin_outcomes.resize(events.size());
+  const auto lineage = st.services->directory.lineage(st.org.id);
+  const ModuleSet effective = effective_modules(raw_lineage(lineage));
+  std::vector<std::uint32_t> candidates;
+  candidates.reserve(events.size());
+  for (std::uint32_t i = 0; i < events.size(); ++i) {
+    const auto& event = events[i];
+    if (st.ids_in_flight.count(event.id)) {
+      hop.origin_outcomes[i] = ChargeOutcome{ChargeStatus::refused, Refusal::none, true, st.org.id};
+    } else if (auto payer = accepted_before(st, event.id)) {
+      hop.origin_outcomes[i] = accepted(*payer);  // a retry: the first answer, nothing charged
+    } else if (auto module = module_of_event_type(event.type); !module || !(effective & bit(*module))) {
+      hop.origin_outcomes[i] = refused(Refusal::module_disabled, st.org.id);
+    } else {
+      st.ids_in_flight.insert(event.id);
+      hop.origin_ids.push_back(i);
+      candidates.push_back(i);
+    }
+  }
+  admit(self, std::move(hop), candidates);
+}
+
+void on_reserve(OrgActor* self, ReserveUp& up) {
+  roll_cycle_if_due(self);
+  auto& st = self->state;
+  Hop hop;
+  hop.events = std::move(up.events);
+  hop.at = up.at;
+  hop.child = std::move(up.child);
+  hop.child_batch = up.child_batch;
+  hop.chain = std::move(up.chain);
+  hop.chain.push_back(ChainHop{st.org.id, st.org.cycle});
+  admit(self, std::move(hop), up.admitted);
+}
+
+// --- commands -----------------------------------------------------------------------------------
+
+CommandResult ok_result(const OrgActorState& st, std::uint64_t seq, RecordPtr record) {
+  CommandResult r;
+  r.org = std::make_shared<const OrgState>(st.org);
+  r.seq = seq;
+  r.record = std::move(record);
+  return r;
+}
+
+CommandResult error_result(Error error) {
+  CommandResult r;
+  r.ok = false;
+  r.error = std::move(error);
+  return r;
+}
+
+// Journals `record`, then applies it here, publishes and answers.
+void commit_and_reply(OrgActor* self, Record record, Reply<CommandResult> reply) {
+  RecordPtr ptr = make_record(std::move(record));
+  journal(self, ptr, [self, ptr, reply = std::move(reply)](std::uint64_t seq) {
+    domain::apply(self->state.org, *ptr);
+    publish(self);
+    reply(ok_result(self->state, seq, ptr));
+  });
+}
+
+// A top-up or transfer with this key was decided before: the record that decided it.
+std::optional<Record> earlier_payment(const OrgActorState& st, const std::string& key) {
+  std::string seq;
+  if (!st.services->store.get(persistence::Table::payment_keys, persistence::scoped_key(raw(st.org.id), key), seq).ok()) {
+    return std::nullopt;
+  }
+  std::string bytes;
+  if (!st.services->store.get(persistence::Table::journal, seq, bytes).ok()) return std::nullopt;
+  return persistence::decode_record(bytes);
+}
+
+struct CommandVisitor {
+  OrgActor* self;
+  Reply<CommandResult>& reply;
+
+  OrgActorState& st() const { return self->state; }
+  Timestamp now() const { return st().services->clock.now(); }
+
+  void operator()(Rename& c) const { commit_and_reply(self, OrgRenamed{st().org.id, std::move(c.name)}, std::move(reply)); }
+
+  void operator()(CreateSubOrg& c) const {
+    const auto lineage = st().services->directory.lineage(st().org.id);
+    if (auto err = check_create_sub_org(raw_lineage(lineage), c.max_depth)) return reply(error_result(*err));
+    OrgCreated created;
+    created.org = OrgId{random_id()};
+    created.parent = st().org.id;
+    created.name = std::move(c.name);
+    created.depth = static_cast<std::uint8_t>(st().org.depth + 1);
+    created.at = now();
+    created.cycle = cycle_of(created.at);
+    RecordPtr ptr = make_record(created);
+    auto* actor = self;
+    journal(self, ptr, [actor, ptr, reply = std::move(reply)](std::uint64_t seq) {
+      auto child = std::make_shared<const OrgState>(make_org(std::get<OrgCreated>(*ptr)));
+      actor->state.services->directory.publish(child);
+      CommandResult r = ok_result(actor->state, seq, ptr);
+      r.created = child;
+      reply(std::move(r));
+    });
+  }
+
+  void operator()(SetLimit& c) const {
+    if (c.limit_micros) {
+      if (auto err = check_limit(*c.limit_micros)) return reply(error_result(*err));
+    }
+    commit_and_reply(self, LimitSet{st().org.id, c.limit_micros}, std::move(reply));
+  }
+
+  void operator()(SetConsolidated& c) const {
+    if (auto err = check_set_consolidated(st().org)) return reply(error_result(*err));
+    commit_and_reply(self, ConsolidatedSet{st().org.id, c.enabled}, std::move(reply));
+  }
+
+  void operator()(SetSubscription& c) const {
+    commit_and_reply(self, SubscriptionSet{st().org.id, c.plan}, std::move(reply));
+  }
+
+  void operator()(SetPaymentMethod& c) const {
+    if (c.method) {
+      if (auto err = check_payment_method(*c.method, now())) return reply(error_result(*err));
+    }
+    st().auto_recharge_suspended = false;
+    commit_and_reply(self, PaymentMethodSet{st().org.id, std::move(c.method)}, std::move(reply));
+  }
+
+  void operator()(SetAutoRecharge& c) const {
+    if (auto err = check_auto_recharge(st().org, c.config)) return reply(error_result(*err));
+    st().auto_recharge_suspended = false;
+    commit_and_reply(self, AutoRechargeSet{st().org.id, c.config}, std::move(reply));
+  }
+
+  void operator()(Grant& c) const {
+    if (auto err = check_amount("amount_micros", c.amount_micros)) return reply(error_result(*err));
+    commit_and_reply(self,
+                     PaymentRecorded{st().org.id, PaymentId{random_id()}, PaymentKind::grant, PaymentStatus::succeeded,
+                                     c.amount_micros, now(), {}, std::move(c.reason)},
+                     std::move(reply));
+  }
+
+  // Replays an earlier decision for the same key, or refuses a key reused for something else.
+  bool replay_key(const std::string& key, const std::function<bool(const Record&)>& same) const {
+    if (st().keys_in_flight.count(key)) {
+      reply(error_result(Error{Errc::conflict, "A request with this Idempotency-Key is still being processed; retry"}));
+      return true;
+    }
+    if (auto earlier = earlier_payment(st(), key)) {
+      if (!same(*earlier)) {
+        reply(error_result(Error{Errc::idempotency_key_reused,
+                                 "This Idempotency-Key was used with a different request"}));
+      } else {
+        reply(ok_result(st(), 0, make_record(std::move(*earlier))));
+      }
+      return true;
+    }
+    return false;
+  }
+
+  void operator()(TopUp& c) const {
+    if (auto err = check_amount("amount_micros", c.amount_micros)) return reply(error_result(*err));
+    const auto amount = c.amount_micros;
+    if (replay_key(c.idempotency_key, [amount](const Record& r) {
+          const auto* p = std::get_if<PaymentRecorded>(&r);
+          return p && p->kind == PaymentKind::top_up && p->amount_micros == amount;
+        })) {
+      return;
+    }
+    if (auto err = check_top_up(st().org)) return reply(error_result(*err));
+    std::string reason;
+    const PaymentId id{random_id()};
+    const bool approved = st().services->payments.charge(st().org.id, *st().org.payment_method, c.amount_micros,
+                                                         c.idempotency_key, reason);
+    st().keys_in_flight.insert(c.idempotency_key);
+    PaymentRecorded payment{st().org.id, id, PaymentKind::top_up,
+                            approved ? PaymentStatus::succeeded : PaymentStatus::failed,
+                            c.amount_micros, now(), c.idempotency_key, reason};
+    auto* actor = self;
+    commit_and_reply(self, payment, [actor, key = c.idempotency_key, reply = std::move(reply)](CommandResult r) {
+      actor->state.keys_in_flight.erase(key);
+      reply(std::move(r));
+    });
+  }
+
+  void operator()(Transfer& c) const {
+    const auto to = c.to;
+    const auto amount = c.amount_micros;
+    if (replay_key(c.idempotency_key, [to, amount](const Record& r) {
+          const auto* t = std::get_if<TransferRecorded>(&r);
+          return t && t->to == to && t->amount_micros == amount;
+        })) {
+      return;
+    }
+    const auto to_lineage = st().services->directory.lineage(c.to);
+    const Micros available = available_balance(st().org, st().in_flight);
+    if (auto err = check_transfer(st().org, available, raw_lineage(to_lineage), c.amount_micros)) {
+      return reply(error_result(*err));
+    }
+    // Reserve the amount until the record is durable, so a charge or another transfer cannot spend it.
+    st().in_flight.debit_reserved_micros += c.amount_micros;
+    st().keys_in_flight.insert(c.idempotency_key);
+    TransferRecorded transfer{st().org.id, c.to, PaymentId{random_id()}, PaymentId{random_id()},
+                              c.amount_micros, now(), c.idempotency_key};
+    RecordPtr ptr = make_record(transfer);
+    auto* actor = self;
+    journal(self, ptr, [actor, ptr, transfer, reply = std::move(reply)](std::uint64_t seq) {
+      auto& s = actor->state;
+      s.in_flight.debit_reserved_micros -= transfer.amount_micros;
+      s.keys_in_flight.erase(transfer.idempotency_key);
+      domain::apply(s.org, *ptr);
+      publish(actor);
+      CommandResult result = ok_result(s, seq, ptr);
+      // The receiving org applies it too before the client hears back, so its next read shows it.
+      caf::actor dest = s.services->directory.actor_of(transfer.to);
+      CANOPY_ASSERT(dest != nullptr);
+      actor->send(dest, credit_atom::value, CreditApply{ptr, [result, reply](CommandResult) { reply(result); }});
+    });
+  }
+};
+
+caf::behavior org_actor(OrgActor* self, Services* services, OrgPtr initial) {
+  self->state.services = services;
+  self->state.org = *initial;
+  return {
+      [=](charge_atom, ChargeRequest& request) { on_charge(self, request); },
+      [=](reserve_atom, ReserveUp& up) { on_reserve(self, up); },
+      [=](decide_atom, DecisionDown& down) {
+        finish(self, down.child_batch, std::move(down.committed), std::move(down.outcomes), false);
+      },
+      [=](command_atom, CommandRequest& request) {
+        roll_cycle_if_due(self);
+        std::visit(CommandVisitor{self, request.reply}, request.command);
+      },
+      [=](credit_atom, CreditApply& credit) {
+        roll_cycle_if_due(self);
+        domain::apply(self->state.org, *credit.record);
+        publish(self);
+        credit.reply(ok_result(self->state, 0, credit.record));
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_org_actor(Services& services, OrgPtr initial) {
+  return services.system.spawn(org_actor, &services, std::move(initial));
+}
+
+}  // namespace canopy::actors

@@ -1,0 +1,33 @@
+// One actor per organization: it owns the org's state and is the only thing that changes it.
+//
+// Messages (messages.hpp):
+//   charge_atom  + ChargeRequest  – from the gateway: events whose origin is this org
+//   reserve_atom + ReserveUp      – from a child: events passing through on their way to the payer
+//   decide_atom  + DecisionDown   – from the parent: what became of events this org passed up
+//   command_atom + CommandRequest – every other change (rename, limits, billing, sub-orgs, money)
+//   credit_atom  + CreditApply    – a committed record that touches this org too (transfer in)
+//
+// The charge chain (why it is safe): each org admits an event against its own limit (and, at the
+// payer, its balance) and *reserves* the cost before passing it up, so concurrent events can never
+// share the same headroom. The payer journals one ChargeBatch record for everything it accepted and,
+// once the writer confirms the commit, the decision walks back down the same chain: each org applies
+// the record (spend), releases its reservations and publishes its new snapshot; the origin answers the
+// client last, so whatever the client reads next already shows the charge. A batch of events for one
+// org travels as one message per hop and one record.
+//
+// State changes are applied after their record is committed, except two that are safe to apply at
+// once because any later record depends on them through the writer's FIFO order: a cycle rollover
+// (what every read shows anyway) and a pause (it only refuses more).
+#pragma once
+
+#include <caf/all.hpp>
+
+#include "actors/directory.hpp"
+
+namespace canopy::actors {
+
+class Services;
+
+caf::actor spawn_org_actor(Services& services, OrgPtr initial);
+
+}  // namespace canopy::actors

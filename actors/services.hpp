@@ -1,0 +1,37 @@
+// What every actor and the gateway share: the actor system, the directory, the writer, the clock,
+// the options, the store (read-only outside the writer) and the payment provider.
+//
+// Built once by Runtime (runtime.hpp) and outliving every actor.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include "actors/clock.hpp"
+#include "actors/directory.hpp"
+#include "actors/payment_provider.hpp"
+#include "config/options.hpp"
+#include "persistence/store.hpp"
+
+namespace canopy::actors {
+
+class Services {
+ public:
+  Services(caf::actor_system& actor_system, const config::Options& opts, persistence::Store& storage,
+           PaymentProvider& provider)
+      : system(actor_system),
+        options(opts),
+        store(storage),
+        payments(provider),
+        clock(opts.clock == config::ClockKind::manual) {}
+
+  caf::actor_system& system;
+  const config::Options& options;
+  persistence::Store& store;
+  PaymentProvider& payments;
+  Clock clock;
+  Directory directory;
+  caf::actor writer;
+  caf::actor registry;
+};
+
+}  // namespace canopy::actors

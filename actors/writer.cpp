@@ -1,0 +1,139 @@
+#include "actors/writer.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "actors/messages.hpp"
+#include "config/limits.hpp"
+#include "persistence/codec.hpp"
+#include "persistence/keys.hpp"
+#include "persistence/materializer.hpp"
+
+namespace canopy::actors {
+namespace {
+
+using persistence::Table;
+using persistence::WriteOp;
+
+struct Waiting {
+  RecordPtr record;  // null for a meta write or a sync barrier
+  WriteOp meta;
+  caf::response_promise promise;
+};
+
+struct WriterState {
+  persistence::Store* store = nullptr;
+  std::unique_ptr<persistence::Materializer> materializer;
+  WriterConfig config;
+  std::uint64_t last_seq = 0;
+  std::vector<Waiting> waiting;
+  bool flush_scheduled = false;
+  std::chrono::steady_clock::time_point last_checkpoint{};
+  std::vector<WriteOp> ops;  // reused across commits
+  static inline const char* name = "canopy.writer";
+};
+
+using WriterActor = caf::stateful_actor<WriterState>;
+
+[[noreturn]] void fatal(const persistence::Status& status) {
+  std::fprintf(stderr, "canopy: storage commit failed, stopping so nothing unacknowledged is trusted: %s\n",
+               status.message.c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+// Commits up to commit_window_records_max waiting records (and a checkpoint when one is due), then
+// answers each sender with its sequence number.
+void commit(WriterActor* self, bool force_checkpoint) {
+  auto& st = self->state;
+  st.ops.clear();
+  const std::size_t n = std::min(st.waiting.size(), limits::commit_window_records_max);
+  std::vector<std::uint64_t> seqs(n, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& w = st.waiting[i];
+    if (!w.record) {
+      if (!w.meta.key.empty()) st.ops.push_back(w.meta);
+      continue;
+    }
+    const std::uint64_t seq = ++st.last_seq;
+    seqs[i] = seq;
+    st.ops.push_back(WriteOp{Table::journal, persistence::u64_key(seq), persistence::encode(*w.record)});
+    const bool known = st.materializer->add(seq, *w.record, st.ops);
+    CANOPY_ASSERT(known);  // actors only journal records about orgs that exist
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (force_checkpoint || now - st.last_checkpoint >= st.config.checkpoint_interval) {
+    if (st.materializer->dirty_count() > 0 || force_checkpoint) st.materializer->flush(st.ops);
+    st.last_checkpoint = now;
+  }
+  if (!st.ops.empty()) {
+    if (auto status = st.store->commit(st.ops); !status.ok()) fatal(status);
+  }
+  for (std::size_t i = 0; i < n; ++i) st.waiting[i].promise.deliver(seqs[i]);
+  st.waiting.erase(st.waiting.begin(), st.waiting.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
+void schedule_flush(WriterActor* self) {
+  auto& st = self->state;
+  if (st.flush_scheduled) return;
+  st.flush_scheduled = true;
+  if (st.config.commit_window.count() > 0) {
+    self->delayed_send(self, st.config.commit_window, flush_atom::value);
+  } else {
+    self->send(self, flush_atom::value);
+  }
+}
+
+caf::result<std::uint64_t> enqueue(WriterActor* self, Waiting waiting) {
+  auto promise = self->make_response_promise();
+  waiting.promise = promise;
+  self->state.waiting.push_back(std::move(waiting));
+  if (self->state.waiting.size() >= limits::commit_window_records_max) commit(self, false);
+  if (!self->state.waiting.empty()) schedule_flush(self);
+  return caf::delegated<std::uint64_t>{};
+}
+
+caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t last_seq, WriterConfig config) {
+  auto& st = self->state;
+  st.store = store;
+  st.materializer = std::make_unique<persistence::Materializer>(*store);
+  st.materializer->set_last_seq(last_seq);
+  st.config = config;
+  st.last_seq = last_seq;
+  st.last_checkpoint = std::chrono::steady_clock::now();
+  self->delayed_send(self, config.checkpoint_interval, checkpoint_atom::value);
+  return {
+      [=](append_atom, RecordPtr record) -> caf::result<std::uint64_t> {
+        CANOPY_ASSERT(record != nullptr);
+        return enqueue(self, Waiting{std::move(record), {}, {}});
+      },
+      [=](meta_atom, std::string key, std::string value) -> caf::result<std::uint64_t> {
+        return enqueue(self, Waiting{nullptr, WriteOp{Table::meta, std::move(key), std::move(value)}, {}});
+      },
+      // A barrier: answered after everything sent before it is committed, with a checkpoint.
+      [=](sync_atom) -> caf::result<std::uint64_t> {
+        auto promise = self->make_response_promise();
+        while (!self->state.waiting.empty()) commit(self, false);
+        commit(self, true);
+        promise.deliver(self->state.last_seq);
+        return caf::delegated<std::uint64_t>{};
+      },
+      [=](flush_atom) {
+        self->state.flush_scheduled = false;
+        while (!self->state.waiting.empty()) commit(self, false);
+      },
+      [=](checkpoint_atom) {
+        if (self->state.waiting.empty() && self->state.materializer->dirty_count() > 0) commit(self, true);
+        self->delayed_send(self, self->state.config.checkpoint_interval, checkpoint_atom::value);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_writer(caf::actor_system& system, persistence::Store& store, std::uint64_t last_seq,
+                        WriterConfig config) {
+  return system.spawn<caf::detached>(writer, &store, last_seq, config);
+}
+
+}  // namespace canopy::actors

@@ -1,0 +1,37 @@
+// The persistence writer: the only code that writes to the store while the server runs.
+//
+// A detached actor (its own thread, because fsync blocks). Every durable change arrives as
+// `append_atom, RecordPtr` and is answered with the record's journal sequence number only after the
+// commit that holds it returned: that answer is the actors' licence to reply to a client.
+//
+// Group commit: a commit takes every record that is waiting when it starts. The first record after a
+// commit schedules a flush message behind whatever is already in the mailbox, so an idle server
+// commits one record with one fsync at once, and a busy one folds thousands of records into each
+// fsync without ever waiting on a timer. `commit_window` > 0 adds a fixed delay for more batching.
+// At most limits::commit_window_records_max records go in one transaction.
+//
+// Org state reaches LMDB at checkpoints (Materializer::flush), every `checkpoint_interval`, in the
+// same transaction as that window's journal records; recovery replays the journal after it.
+//
+// A failed commit is fatal: the process logs and aborts. Nothing unacknowledged is lost by that, and
+// after a failed fsync the kernel's page state cannot be trusted (the PostgreSQL fsync lesson).
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <chrono>
+
+#include "persistence/store.hpp"
+
+namespace canopy::actors {
+
+struct WriterConfig {
+  std::chrono::microseconds commit_window{0};
+  std::chrono::milliseconds checkpoint_interval{1000};
+};
+
+// REQUIRES: `store` outlives the actor and recovery has run; `last_seq` is the journal's last record.
+caf::actor spawn_writer(caf::actor_system& system, persistence::Store& store, std::uint64_t last_seq,
+                        WriterConfig config);
+
+}  // namespace canopy::actors

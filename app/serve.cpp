@@ -1,0 +1,58 @@
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <cstdio>
+
+#include "actors/runtime.hpp"
+#include "app/commands.hpp"
+#include "config/limits.hpp"
+#include "net/metrics.hpp"
+#include "net/server.hpp"
+
+namespace canopy::app {
+
+int serve(const config::Options& options) {
+  std::string error;
+  std::string generated_token;
+  auto runtime = actors::Runtime::start(options, error, generated_token);
+  if (!runtime) {
+    std::fprintf(stderr, "canopy: %s\n", error.c_str());
+    return 1;
+  }
+  auto server = std::make_unique<net::Server>(runtime->services());
+  if (!server->listen(error)) {
+    std::fprintf(stderr, "canopy: %s\n", error.c_str());
+    return 2;
+  }
+  if (!generated_token.empty()) {
+    std::printf("canopy: operator token (shown once, stored hashed): %s\n", generated_token.c_str());
+  }
+  std::printf("canopy: recovered %llu journal records from %s; %zu organizations\n",
+              static_cast<unsigned long long>(runtime->recovered_records()), options.data_dir.c_str(),
+              runtime->services().directory.org_count());
+  std::printf("canopy: listening on http://%s:%u\n", options.listen_host.c_str(), static_cast<unsigned>(server->port()));
+  std::fflush(stdout);
+
+  // Block the signals we handle before starting threads, so they all reach the signal_set.
+  boost::asio::io_context signals_context;
+  boost::asio::signal_set signals(signals_context, SIGINT, SIGTERM);
+  server->start_threads();
+  net::metrics().ready.store(true, std::memory_order_release);
+  int received = 0;
+  signals.async_wait([&received](const boost::system::error_code&, int signal) { received = signal; });
+  signals_context.run();
+
+  // Stop accepting, let answers already owed go out, then make everything durable and stop.
+  std::printf("canopy: signal %d, shutting down\n", received);
+  std::fflush(stdout);
+  server->stop_accepting();
+  server->wait_idle(std::chrono::duration_cast<std::chrono::milliseconds>(limits::request_deadline));
+  server->stop();
+  runtime->shutdown();
+  runtime.reset();
+  server.reset();
+  std::printf("canopy: stopped cleanly\n");
+  return 0;
+}
+
+}  // namespace canopy::app

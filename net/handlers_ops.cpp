@@ -1,0 +1,95 @@
+// Operations: /healthz, /readyz, /metrics, /v1/openapi.yaml and the manual clock.
+#include "net/handler_support.hpp"
+#include "net/metrics.hpp"
+#include "config/limits.hpp"
+#include "persistence/keys.hpp"
+
+namespace canopy::net {
+
+extern const std::string_view openapi_yaml;  // generated from docs/openapi.yaml at build time
+
+Metrics& metrics() {
+  static Metrics instance;
+  return instance;
+}
+
+namespace {
+
+using namespace canopy::domain;
+
+void healthz(Ctx& ctx) { ctx.ok(200, R"({"status":"ok"})"); }
+
+void readyz(Ctx& ctx) {
+  if (!metrics().ready.load(std::memory_order_acquire)) {
+    return ctx.fail(Error{Errc::unavailable, "Not accepting work (starting or shutting down)"});
+  }
+  ctx.ok(200, R"({"status":"ready"})");
+}
+
+void prometheus(Ctx& ctx) {
+  auto& m = metrics();
+  std::string out;
+  auto line = [&out](std::string_view name, std::string_view labels, std::uint64_t value) {
+    out.append(name);
+    if (!labels.empty()) out.append("{").append(labels).append("}");
+    out.append(" ").append(std::to_string(value)).append("\n");
+  };
+  out.append("# HELP canopy_http_requests_total HTTP requests answered, by status class.\n");
+  out.append("# TYPE canopy_http_requests_total counter\n");
+  line("canopy_http_requests_total", "class=\"2xx\"", m.requests_2xx.load(std::memory_order_relaxed));
+  line("canopy_http_requests_total", "class=\"4xx\"", m.requests_4xx.load(std::memory_order_relaxed));
+  line("canopy_http_requests_total", "class=\"5xx\"", m.requests_5xx.load(std::memory_order_relaxed));
+  out.append("# HELP canopy_usage_events_total Usage events decided, by outcome.\n");
+  out.append("# TYPE canopy_usage_events_total counter\n");
+  line("canopy_usage_events_total", "status=\"accepted\"", m.events_accepted.load(std::memory_order_relaxed));
+  line("canopy_usage_events_total", "status=\"refused\"", m.events_refused.load(std::memory_order_relaxed));
+  out.append("# HELP canopy_connections_open Open HTTP connections.\n# TYPE canopy_connections_open gauge\n");
+  line("canopy_connections_open", "", m.connections_open.load(std::memory_order_relaxed));
+  out.append("# HELP canopy_connections_refused_total Connections closed at once because the limit was reached.\n");
+  out.append("# TYPE canopy_connections_refused_total counter\n");
+  line("canopy_connections_refused_total", "", m.connections_refused.load(std::memory_order_relaxed));
+  out.append("# HELP canopy_organizations Organizations known.\n# TYPE canopy_organizations gauge\n");
+  line("canopy_organizations", "", ctx.services.directory.org_count());
+  ctx.respond(HttpResponse{200, std::move(out), "text/plain; version=0.0.4", {}});
+}
+
+void openapi(Ctx& ctx) { ctx.respond(HttpResponse{200, std::string(openapi_yaml), "application/yaml", {}}); }
+
+// Moves the manual clock forward (tests cross billing cycles with it). Durable: the new time is
+// committed before the answer, so a restart in manual mode resumes from it.
+void set_clock(Ctx& ctx) {
+  if (!ctx.services.clock.manual()) return ctx.fail(Error{Errc::not_found, "No such endpoint: " + ctx.request.path});
+  if (!require_operator(ctx)) return;
+  constexpr FieldSpec specs[] = {{"now", JsonType::string, true}};
+  FieldValue v[1];
+  if (!read_body(ctx, specs, v)) return;
+  const auto to = parse_rfc3339(v[0].text);
+  if (!to) return ctx.fail(invalid_field("now", "now must be an RFC 3339 time"));
+  if (!ctx.services.clock.advance_to(*to)) return ctx.fail(invalid_field("now", "The clock cannot move backwards"));
+  std::string value;
+  persistence::put_u64_be(value, static_cast<std::uint64_t>(*to));
+  ctx.services.system.spawn([writer = ctx.services.writer, value, respond = ctx.respond, to = *to](caf::event_based_actor* self) {
+    self->request(writer, limits::writer_reply_timeout, actors::meta_atom::value,
+                  std::string(persistence::meta_manual_clock), value)
+        .then([self, respond, to](std::uint64_t) {
+          respond(json_response(200, "{\"now\":\"" + format_rfc3339(to) + "\"}"));
+          self->quit();
+        },
+              [self, respond](caf::error&) {
+                respond(error_response(Error{Errc::unavailable, "The clock could not be stored"}));
+                self->quit();
+              });
+  });
+}
+
+}  // namespace
+
+void add_ops_routes(std::vector<Route>& routes) {
+  routes.push_back({Method::get, "/healthz", healthz, false});
+  routes.push_back({Method::get, "/readyz", readyz, false});
+  routes.push_back({Method::get, "/metrics", prometheus, false});
+  routes.push_back({Method::get, "/v1/openapi.yaml", openapi, false});
+  routes.push_back({Method::post, "/v1/admin/clock", set_clock});
+}
+
+}  // namespace canopy::net

@@ -1,0 +1,189 @@
+#include "net/http_session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <optional>
+
+#include "config/limits.hpp"
+#include "net/metrics.hpp"
+#include "net/router.hpp"
+
+namespace canopy::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+std::atomic<std::size_t> in_flight{0};
+
+Method to_method(http::verb verb) {
+  switch (verb) {
+    case http::verb::get: return Method::get;
+    case http::verb::post: return Method::post;
+    case http::verb::put: return Method::put;
+    case http::verb::patch: return Method::patch;
+    case http::verb::delete_: return Method::del;
+    default: return Method::other;
+  }
+}
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket&& socket, const Router& router, std::size_t body_limit)
+      : stream_(std::move(socket)), router_(router), body_limit_(body_limit), deadline_(stream_.get_executor()) {
+    metrics().connections_open.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~HttpSession() { metrics().connections_open.fetch_sub(1, std::memory_order_relaxed); }
+
+  void start() {
+    // Run on the strand from the start.
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+  }
+
+ private:
+  // Reads the next request, with a fresh parser so limits apply per request.
+  void do_read() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(limits::header_bytes_max));
+    parser_->body_limit(body_limit_);
+    stream_.expires_after(limits::keep_alive_idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  // Turns read errors into a final answer or a close; hands good requests to the router.
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset || ec == asio::error::eof) {
+      return close();
+    }
+    if (ec == http::error::body_limit) {
+      return answer_and_close(domain::Error{domain::Errc::payload_too_large,
+                                            "The request body is larger than " + std::to_string(body_limit_) + " bytes"});
+    }
+    if (ec == http::error::header_limit) {
+      return answer_and_close(domain::invalid("The request headers are larger than " +
+                                              std::to_string(limits::header_bytes_max) + " bytes"));
+    }
+    if (ec) return answer_and_close(domain::invalid(std::string("Malformed HTTP request: ") + ec.message()));
+    dispatch();
+  }
+
+  void dispatch() {
+    auto message = parser_->release();
+    keep_alive_ = message.keep_alive();
+    HttpRequest& req = request_;
+    req = HttpRequest{};
+    req.method = to_method(message.method());
+    const std::string_view target = message.target();
+    const auto q = target.find('?');
+    req.path.assign(target.substr(0, q));
+    if (q != std::string_view::npos) req.query.assign(target.substr(q + 1));
+    if (auto it = message.find(http::field::authorization); it != message.end()) req.authorization.assign(it->value());
+    if (auto it = message.find(http::field::content_type); it != message.end()) req.content_type.assign(it->value());
+    if (auto it = message.find("Idempotency-Key"); it != message.end()) {
+      req.idempotency_key.assign(it->value());
+      req.has_idempotency_key = true;
+    }
+    req.body = std::move(message.body());
+
+    const std::uint64_t generation = ++generation_;
+    awaiting_ = true;
+    in_flight.fetch_add(1, std::memory_order_relaxed);
+    // If the actors do not answer in time, the client hears 503 and may retry with the same id.
+    deadline_.expires_after(limits::request_deadline);
+    deadline_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
+      if (!ec) {
+        self->on_answer(error_response(domain::Error{domain::Errc::unavailable,
+                                                     "The request was not answered in time; retrying is safe"}),
+                        generation);
+      }
+    });
+    // The router may answer from any thread: hop back onto this connection's strand.
+    Respond respond = [weak = weak_from_this(), generation](HttpResponse response) {
+      if (auto self = weak.lock()) {
+        asio::post(self->stream_.get_executor(), [self, generation, r = std::move(response)]() mutable {
+          self->on_answer(std::move(r), generation);
+        });
+      }
+    };
+    router_.handle(req, std::move(respond));
+  }
+
+  void on_answer(HttpResponse answer, std::uint64_t generation) {
+    if (!awaiting_ || generation != generation_) return;  // late or duplicate answer
+    awaiting_ = false;
+    in_flight.fetch_sub(1, std::memory_order_relaxed);
+    deadline_.cancel();
+    write(std::move(answer));
+  }
+
+  void write(HttpResponse answer) {
+    metrics().count_status(answer.status);
+    response_ = {};
+    response_.version(11);
+    response_.result(static_cast<http::status>(answer.status));
+    response_.set(http::field::server, "canopy");
+    response_.set(http::field::content_type, answer.content_type);
+    for (const auto& [name, value] : answer.headers) response_.set(name, value);
+    response_.keep_alive(keep_alive_);
+    response_.body() = std::move(answer.body);
+    response_.prepare_payload();
+    stream_.expires_after(limits::request_read_timeout);
+    http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_write(ec);
+    });
+  }
+
+  void on_write(beast::error_code ec) {
+    if (ec || !keep_alive_) return close();
+    do_read();
+  }
+
+  // A request we cannot read safely gets one answer and the connection closes (its framing is lost).
+  void answer_and_close(const domain::Error& error) {
+    keep_alive_ = false;
+    write(error_response(error));
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+    deadline_.cancel();
+    if (awaiting_) {
+      awaiting_ = false;
+      in_flight.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+  HttpRequest request_;
+  const Router& router_;
+  const std::size_t body_limit_;
+  asio::steady_timer deadline_;
+  bool keep_alive_ = false;
+  bool awaiting_ = false;
+  std::uint64_t generation_ = 0;
+};
+
+}  // namespace
+
+void start_http_session(tcp::socket socket, const Router& router, std::size_t body_bytes_limit) {
+  std::make_shared<HttpSession>(std::move(socket), router, body_bytes_limit)->start();
+}
+
+std::size_t requests_in_flight() { return in_flight.load(std::memory_order_relaxed); }
+
+}  // namespace canopy::net

@@ -1,0 +1,51 @@
+// Reading request bodies with simdjson's on-demand parser, strictly: one object, only known fields,
+// each of the declared type, none twice, required ones present. Every failure is an Error naming the
+// field, for a 400; nothing here can throw past its caller.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/errors.hpp"
+#include "domain/records.hpp"
+
+namespace canopy::net {
+
+enum class JsonType : std::uint8_t { string, integer, boolean, nullable_integer, nullable_string };
+
+struct FieldSpec {
+  std::string_view name;
+  JsonType type;
+  bool required;
+};
+
+struct FieldValue {
+  bool present = false;
+  bool is_null = false;
+  std::string text;
+  std::int64_t integer = 0;
+  bool boolean = false;
+};
+
+// REQUIRES: body.capacity() >= body.size() + simdjson::SIMDJSON_PADDING (see pad_body).
+std::optional<domain::Error> parse_object(std::string& body, std::span<const FieldSpec> specs,
+                                          std::span<FieldValue> out);
+
+// Makes room for simdjson's padding without copying later.
+void pad_body(std::string& body);
+
+// A usage event as the contract describes it; `with_org` for batch items (org_id required).
+struct UsageEventIn {
+  domain::ChargeEvent event;
+  std::string org_id;
+};
+
+std::optional<domain::Error> parse_usage_event(std::string& body, domain::Timestamp now, UsageEventIn& out);
+// {"events": [...]}: at most limits::usage_batch_events_max items; an error names the index.
+std::optional<domain::Error> parse_usage_batch(std::string& body, domain::Timestamp now, std::vector<UsageEventIn>& out);
+
+}  // namespace canopy::net

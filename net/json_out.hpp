@@ -1,0 +1,128 @@
+// A small JSON writer: appends to a std::string, commas and escaping handled, no DOM.
+//
+// Faster than building a boost::json::value for the small, flat bodies Canopy answers with, and the
+// hot path (usage results) writes straight into a reused buffer.
+#pragma once
+
+#include <charconv>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace canopy::net {
+
+class JsonWriter {
+ public:
+  JsonWriter() { out_.reserve(256); }
+
+  JsonWriter& begin_object() { return open('{'); }
+  JsonWriter& end_object() { return close('}'); }
+  JsonWriter& begin_array() { return open('['); }
+  JsonWriter& end_array() { return close(']'); }
+
+  JsonWriter& key(std::string_view k) {
+    comma();
+    quote(k);
+    out_.push_back(':');
+    after_key_ = true;
+    return *this;
+  }
+  JsonWriter& string(std::string_view v) {
+    comma();
+    quote(v);
+    return *this;
+  }
+  JsonWriter& integer(std::int64_t v) {
+    comma();
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, r.ptr);
+    return *this;
+  }
+  JsonWriter& unsigned_integer(std::uint64_t v) {
+    comma();
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, r.ptr);
+    return *this;
+  }
+  // One decimal place, as percentages are shown (e.g. 33.3).
+  JsonWriter& decimal1(double v) {
+    comma();
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 1);
+    out_.append(buf, r.ptr);
+    return *this;
+  }
+  JsonWriter& boolean(bool v) {
+    comma();
+    out_.append(v ? "true" : "false");
+    return *this;
+  }
+  JsonWriter& null() {
+    comma();
+    out_.append("null");
+    return *this;
+  }
+  JsonWriter& optional_integer(const std::optional<std::int64_t>& v) { return v ? integer(*v) : null(); }
+  JsonWriter& optional_string(const std::optional<std::string>& v) { return v ? string(*v) : null(); }
+  // Inserts already-encoded JSON as one value.
+  JsonWriter& raw(std::string_view json) {
+    comma();
+    out_.append(json);
+    return *this;
+  }
+
+  std::string take() { return std::move(out_); }
+  const std::string& str() const { return out_; }
+
+ private:
+  JsonWriter& open(char c) {
+    comma();
+    out_.push_back(c);
+    first_ = true;
+    return *this;
+  }
+  JsonWriter& close(char c) {
+    out_.push_back(c);
+    first_ = false;
+    return *this;
+  }
+  void comma() {
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
+    if (!first_) out_.push_back(',');
+    first_ = false;
+  }
+  void quote(std::string_view s) {
+    out_.push_back('"');
+    for (const char c : s) {
+      switch (c) {
+        case '"': out_.append("\\\""); break;
+        case '\\': out_.append("\\\\"); break;
+        case '\n': out_.append("\\n"); break;
+        case '\r': out_.append("\\r"); break;
+        case '\t': out_.append("\\t"); break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            static constexpr char hex[] = "0123456789abcdef";
+            out_.append("\\u00");
+            out_.push_back(hex[(c >> 4) & 0xf]);
+            out_.push_back(hex[c & 0xf]);
+          } else {
+            out_.push_back(c);
+          }
+      }
+    }
+    out_.push_back('"');
+  }
+
+  std::string out_;
+  bool first_ = true;
+  bool after_key_ = false;
+};
+
+}  // namespace canopy::net

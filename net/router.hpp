@@ -1,0 +1,54 @@
+// Routes a request to its handler: path match, method (405), authentication (401), content type
+// (415). Handlers answer through ctx.respond, at once or later from an actor's thread.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "actors/directory.hpp"
+#include "actors/services.hpp"
+#include "net/http.hpp"
+
+namespace canopy::net {
+
+struct Ctx {
+  actors::Services& services;
+  HttpRequest& request;
+  std::vector<std::string> params;  // the {…} segments of the route, in order
+  std::optional<actors::Principal> principal;
+  Respond respond;
+  domain::Timestamp now = 0;
+
+  void fail(const domain::Error& error) const { respond(error_response(error)); }
+  void ok(unsigned status, std::string body) const { respond(json_response(status, std::move(body))); }
+};
+
+using Handler = void (*)(Ctx&);
+
+struct Route {
+  Method method;
+  std::string_view pattern;  // "/v1/orgs/{}/sub-orgs"
+  Handler handler;
+  bool authenticated = true;
+};
+
+// Each handlers_*.cpp contributes its routes.
+void add_org_routes(std::vector<Route>& routes);
+void add_billing_routes(std::vector<Route>& routes);
+void add_usage_routes(std::vector<Route>& routes);
+void add_ops_routes(std::vector<Route>& routes);
+
+class Router {
+ public:
+  explicit Router(actors::Services& services);
+  // Never throws; always answers through `respond` exactly once (maybe later, from another thread).
+  void handle(HttpRequest& request, Respond respond) const;
+
+ private:
+  actors::Services& services_;
+  std::vector<Route> routes_;
+};
+
+}  // namespace canopy::net

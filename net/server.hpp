@@ -1,0 +1,48 @@
+// The HTTP listener: accepts connections on the configured address and runs one HttpSession per
+// connection on a pool of Asio threads.
+//
+// Shutdown (SIGTERM/SIGINT, see app/serve.cpp): stop_accepting() closes the listener and marks the
+// service not ready; wait_idle() waits (bounded) for answers still owed; stop() ends the threads.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "actors/services.hpp"
+#include "net/router.hpp"
+
+namespace canopy::net {
+
+class Server {
+ public:
+  explicit Server(actors::Services& services);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens; false with a one-line `error` if the address cannot be used.
+  bool listen(std::string& error);
+  std::uint16_t port() const { return port_; }
+  void start_threads();
+  void stop_accepting();
+  // Waits until no request is waiting for an answer, at most `limit`.
+  void wait_idle(std::chrono::milliseconds limit);
+  void stop();
+
+ private:
+  void do_accept();
+
+  actors::Services& services_;
+  Router router_;
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+  std::uint16_t port_ = 0;
+};
+
+}  // namespace canopy::net

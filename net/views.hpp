@@ -1,0 +1,30 @@
+// How orgs, billing, payments and the switcher read on the wire.
+//
+// The show-credits rule lives here and only here: when an org has "show credits balance" on, a
+// caller whose access comes only from a membership in that org itself gets no dollar amount (no
+// `*_micros` field at all), only percentages. Ancestor admins and the operator still see dollars.
+#pragma once
+
+#include "actors/directory.hpp"
+#include "actors/services.hpp"
+#include "net/json_out.hpp"
+#include "persistence/codec.hpp"
+
+namespace canopy::net {
+
+bool hides_money(const domain::OrgState& org, const domain::Access& access);
+
+// GET /v1/orgs/{id}
+void write_org(JsonWriter& w, const actors::Services& services, const std::vector<actors::OrgPtr>& lineage,
+               const domain::Access& access, domain::Timestamp now);
+// GET /v1/orgs/{id}/billing
+void write_billing(JsonWriter& w, const actors::Services& services, const std::vector<actors::OrgPtr>& lineage,
+                   const domain::Access& access, domain::Timestamp now);
+// One row of GET /v1/orgs/{id}/sub-orgs
+void write_sub_org_row(JsonWriter& w, const actors::Services& services, const std::vector<actors::OrgPtr>& lineage,
+                       const domain::Access& access, domain::Timestamp now);
+void write_payment(JsonWriter& w, const persistence::PaymentRow& payment);
+// GET /v1/me
+void write_me(JsonWriter& w, const actors::Services& services, const actors::UserInfo& user);
+
+}  // namespace canopy::net
