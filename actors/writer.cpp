@@ -58,8 +58,8 @@ void commit(WriterActor* self, bool force_checkpoint) {
     const std::uint64_t seq = ++st.last_seq;
     seqs[i] = seq;
     st.ops.push_back(WriteOp{Table::journal, persistence::u64_key(seq), persistence::encode(*w.record)});
-    const bool known = st.materializer->add(seq, *w.record, st.ops);
-    CANOPY_ASSERT(known);  // actors only journal records about orgs that exist
+    // Actors only journal records that apply: anything else is a bug that must not reach disk.
+    if (auto problem = st.materializer->add(seq, *w.record, st.ops)) invariant_failed(problem->c_str(), __FILE__, __LINE__);
   }
   const auto now = std::chrono::steady_clock::now();
   if (force_checkpoint || now - st.last_checkpoint >= st.config.checkpoint_interval) {

@@ -136,6 +136,34 @@ void apply_transfer(OrgState& org, const TransferRecorded& r) {
 
 }  // namespace
 
+std::optional<std::string> apply_refusal(const OrgState& org, const Record& record) {
+  Micros debit = 0;
+  Micros credit = 0;
+  if (const auto* charge = std::get_if<ChargeBatch>(&record)) {
+    Micros total = 0;
+    for (const auto& e : charge->events) {
+      const auto sum = checked_add(total, e.cost_micros);
+      if (!sum || e.cost_micros < 0) return "a charge's costs overflow or are negative";
+      total = *sum;
+    }
+    if (charge->payer() == org.id) debit = total;
+    if (!checked_add(org.cycle_spend_micros, total)) return "cycle spend would overflow";
+  } else if (const auto* transfer = std::get_if<TransferRecorded>(&record)) {
+    if (transfer->amount_micros < 0) return "a negative transfer";
+    if (transfer->from == org.id) debit = transfer->amount_micros;
+    if (transfer->to == org.id) credit = transfer->amount_micros;
+  } else if (const auto* payment = std::get_if<PaymentRecorded>(&record)) {
+    if (payment->status == PaymentStatus::succeeded) credit = payment->amount_micros;
+  } else if (const auto* rolled = std::get_if<CycleRolled>(&record)) {
+    credit = rolled->free_credits_micros;
+  }
+  if (!checked_add(org.balance_micros, credit)) return "balance would overflow";
+  if (org.balance_micros - debit < 0) {
+    return "balance would go below zero (" + std::to_string(org.balance_micros) + " - " + std::to_string(debit) + ")";
+  }
+  return std::nullopt;
+}
+
 void apply(OrgState& org, const Record& record) {
   struct Visitor {
     OrgState& org;

@@ -10,6 +10,9 @@
 namespace canopy::domain {
 
 void apply(OrgState& org, const Record& record);
+// What apply() would abort on for this org and record (a balance going below zero, an overflow), or
+// nullopt. The audit asks first, so a corrupt journal is reported instead of stopping `canopy check`.
+std::optional<std::string> apply_refusal(const OrgState& org, const Record& record);
 void apply_rollover(OrgState& org, const CycleRolled& record);
 OrgState make_org(const OrgCreated& record);
 

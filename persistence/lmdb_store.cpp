@@ -108,7 +108,8 @@ class LmdbStore final : public Store {
     if (txn.rc()) return from_mdb(txn.rc(), "begin read");
     MDB_cursor* cursor = nullptr;
     if (int rc = mdb_cursor_open(txn.get(), dbi(table), &cursor); rc) return from_mdb(rc, "cursor");
-    const std::string_view start = from.empty() ? prefix : from;
+    // Start at `from`, but never before the prefix's first key.
+    const std::string_view start = from < prefix ? prefix : from;
     MDB_val k = as_val(start), v;
     int rc = start.empty() ? mdb_cursor_get(cursor, &k, &v, MDB_FIRST) : mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
     while (rc == MDB_SUCCESS) {

@@ -81,20 +81,21 @@ struct SideRows {
 
 }  // namespace
 
-bool Materializer::add(std::uint64_t seq, const Record& record, std::vector<WriteOp>& ops) {
+std::optional<std::string> Materializer::add(std::uint64_t seq, const Record& record, std::vector<WriteOp>& ops) {
   CANOPY_ASSERT(last_seq_ == 0 || seq == last_seq_ + 1);
   last_seq_ = seq;
   std::visit(SideRows{seq, ops}, record);
   if (const auto* created = std::get_if<OrgCreated>(&record)) {
     dirty_[created->org] = make_org(*created);
-    return true;
+    return std::nullopt;
   }
   for (const OrgId id : orgs_touched(record)) {
     OrgState* org = load(id);
-    if (!org) return false;
-    domain::apply(*org, record);
+    if (!org) return "names an org that does not exist";
+    if (auto refusal = apply_refusal(*org, record)) return refusal;
   }
-  return true;
+  for (const OrgId id : orgs_touched(record)) domain::apply(*load(id), record);
+  return std::nullopt;
 }
 
 void Materializer::flush(std::vector<WriteOp>& ops) {

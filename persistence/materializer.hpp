@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -23,8 +24,9 @@ class Materializer {
   explicit Materializer(const Store& store) : store_(store) {}
 
   // REQUIRES: records are added in journal order, seq increasing by one.
-  // Returns false if an org the record touches is neither cached nor stored (corruption).
-  bool add(std::uint64_t seq, const domain::Record& record, std::vector<WriteOp>& ops);
+  // Returns what makes the record impossible to apply (an org that does not exist, a balance that
+  // would go below zero): corruption, nothing is changed for that org. nullopt when applied.
+  std::optional<std::string> add(std::uint64_t seq, const domain::Record& record, std::vector<WriteOp>& ops);
 
   // Writes every dirty org and the checkpoint mark into `ops`; the cache is empty afterwards.
   void flush(std::vector<WriteOp>& ops);

@@ -66,8 +66,8 @@ Status recover(Store& store, RecoveryResult& result) {
       replay_error = Status{Status::Code::corruption, "journal gap before record " + std::to_string(seq)};
       return false;
     }
-    if (!materializer.add(seq, record, ops)) {
-      replay_error = Status{Status::Code::corruption, "record " + std::to_string(seq) + " names an unknown org"};
+    if (auto problem = materializer.add(seq, record, ops)) {
+      replay_error = Status{Status::Code::corruption, "journal record " + std::to_string(seq) + " " + *problem};
       return false;
     }
     ++result.replayed_records;
@@ -127,6 +127,10 @@ Status audit(const Store& store, AuditResult& result) {
         result.problems.push_back("record " + std::to_string(seq) + " names unknown org " + describe(id));
         continue;
       }
+      if (auto refusal = apply_refusal(it->second, record)) {
+        result.problems.push_back("record " + std::to_string(seq) + " on " + describe(id) + ": " + *refusal);
+        continue;
+      }
       domain::apply(it->second, record);
     }
     return true;
@@ -151,7 +155,8 @@ Status audit(const Store& store, AuditResult& result) {
       return true;
     }
     for (const OrgId id : orgs_touched(record)) {
-      if (auto it = stored.find(raw(id)); it != stored.end()) domain::apply(it->second, record);
+      auto it = stored.find(raw(id));
+      if (it != stored.end() && !apply_refusal(it->second, record)) domain::apply(it->second, record);
     }
     return true;
   });
