@@ -29,6 +29,7 @@ using append_atom = caf::atom_constant<caf::atom("append")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using checkpoint_atom = caf::atom_constant<caf::atom("checkpnt")>;
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
+using barrier_atom = caf::atom_constant<caf::atom("barrier")>;
 using meta_atom = caf::atom_constant<caf::atom("meta")>;
 using charge_atom = caf::atom_constant<caf::atom("charge")>;
 using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
@@ -103,9 +104,12 @@ struct SetAutoRecharge { domain::AutoRecharge config; };
 struct Grant { domain::Micros amount_micros = 0; std::string reason; };
 struct TopUp { domain::Micros amount_micros = 0; std::string idempotency_key; };
 struct Transfer { domain::OrgId to = domain::OrgId::none; domain::Micros amount_micros = 0; std::string idempotency_key; };
+// Brings the org into the current cycle and answers once that is durable: reads of stored history
+// (payments) send it first, so a new cycle's free credits are listed before any write.
+struct Touch {};
 
 using Command = std::variant<Rename, CreateSubOrg, SetLimit, SetConsolidated, SetSubscription, SetPaymentMethod,
-                             SetAutoRecharge, Grant, TopUp, Transfer>;
+                             SetAutoRecharge, Grant, TopUp, Transfer, Touch>;
 
 struct CommandRequest {
   Command command;

@@ -120,12 +120,17 @@ ChargeOutcome accepted(OrgId payer) { return ChargeOutcome{ChargeStatus::accepte
 
 // --- auto-recharge ------------------------------------------------------------------------------
 
-// Charges the payment method for the configured amount and credits it at once. Safe to apply before
-// the commit: the record goes to the writer ahead of any charge that spends it.
-void auto_recharge(OrgActor* self) {
+// Charges the payment method for the configured amount and applies the result at once; returns the
+// record, which the caller journals. Applying before the commit is safe because every answer that
+// depends on it waits for a commit that comes after it (the writer's mailbox is FIFO): a charge the
+// credit covers is journaled behind it, and a refusal or an acceptance that triggered it waits for it.
+// (The provider is charged before the record exists: a crash in between leaves a charge the provider
+// knows by its idempotency key, the payment id, and Canopy does not; reconciling those is the
+// provider integration's job.)
+RecordPtr auto_recharge(OrgActor* self) {
   auto& st = self->state;
   const auto& cfg = st.org.auto_recharge;
-  if (!cfg.enabled || !st.org.payment_method || st.auto_recharge_suspended) return;
+  if (!cfg.enabled || !st.org.payment_method || st.auto_recharge_suspended) return nullptr;
   std::string reason;
   const PaymentId id{random_id()};
   const bool approved = st.services->payments.charge(st.org.id, *st.org.payment_method, cfg.amount_micros,
@@ -135,8 +140,8 @@ void auto_recharge(OrgActor* self) {
                           cfg.amount_micros, st.services->clock.now(), {}, reason};
   if (!approved) st.auto_recharge_suspended = true;
   domain::apply(st.org, Record{payment});
-  journal_ahead(self, make_record(payment));
   publish(self);
+  return make_record(payment);
 }
 
 bool below_threshold(const OrgActorState& st) {
@@ -174,22 +179,26 @@ void commit_as_payer(OrgActor* self, std::uint64_t batch) {
 void admit(OrgActor* self, Hop hop, const std::vector<std::uint32_t>& candidates) {
   auto& st = self->state;
   const bool payer = st.org.pays_for_itself();
-  bool paused_now = false;
+  std::vector<RecordPtr> ahead;  // changes applied here that answers depend on: journaled before them
   for (const auto index : candidates) {
     const Micros cost = (*hop.events)[index].cost_micros;
     Refusal refusal = admit_limit(st.org, st.in_flight, cost);
     if (refusal == Refusal::none && payer) {
       refusal = admit_balance(st.org, st.in_flight, cost);
-      if (refusal == Refusal::insufficient_credits && st.org.auto_recharge.enabled) {
-        auto_recharge(self);
-        refusal = admit_balance(st.org, st.in_flight, cost);
+      if (refusal == Refusal::insufficient_credits) {
+        if (auto recharge = auto_recharge(self)) {
+          ahead.push_back(std::move(recharge));
+          refusal = admit_balance(st.org, st.in_flight, cost);
+        }
       }
     }
     if (refusal != Refusal::none) {
       if (refusal == Refusal::limit_reached && !st.org.paused_flag) {
         // Pause at once, so the rest of this batch and everything after it sees the pause.
-        domain::apply(st.org, Record{PauseSet{st.org.id, st.org.cycle}});
-        paused_now = true;
+        PauseSet pause{st.org.id, st.org.cycle};
+        domain::apply(st.org, Record{pause});
+        publish(self);
+        ahead.push_back(make_record(pause));
       }
       hop.outcomes.emplace_back(index, refused(refusal, st.org.id));
       continue;
@@ -206,16 +215,15 @@ void admit(OrgActor* self, Hop hop, const std::vector<std::uint32_t>& candidates
   const std::uint64_t batch = st.next_batch++;
   const bool nothing_left = hop.reserved.empty();
   st.hops.emplace(batch, std::move(hop));
-  if (paused_now) {
-    publish(self);
-    auto record = make_record(PauseSet{st.org.id, st.org.cycle});
-    if (nothing_left) {
-      // The refusal reports the pause: answer once the pause is durable.
-      journal(self, record, [self, batch](std::uint64_t) { finish(self, batch, nullptr, {}, true); });
-      return;
-    }
-    journal_ahead(self, record);  // committed before the payer's record, which comes after it
+  if (nothing_left && !ahead.empty()) {
+    // The answer reports what those records did (a pause, a failed recharge): send it once they are
+    // durable. The last one's commit covers the others (FIFO).
+    for (std::size_t i = 0; i + 1 < ahead.size(); ++i) journal_ahead(self, ahead[i]);
+    journal(self, ahead.back(), [self, batch](std::uint64_t) { finish(self, batch, nullptr, {}, true); });
+    return;
   }
+  // Otherwise they are committed before the payer's record, which comes after them.
+  for (auto& record : ahead) journal_ahead(self, std::move(record));
   if (nothing_left) {
     finish(self, batch, nullptr, {}, true);
   } else if (payer) {
@@ -225,26 +233,9 @@ void admit(OrgActor* self, Hop hop, const std::vector<std::uint32_t>& candidates
   }
 }
 
-// The decision for a batch is known: apply it here, release what was reserved, answer down.
-void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes from_above, bool decided_here) {
+// Sends the decision on: down to the child, or (at the origin) to the client.
+void answer(OrgActor* self, Hop& hop, RecordPtr committed, Outcomes outcomes) {
   auto& st = self->state;
-  auto node = st.hops.extract(batch);
-  CANOPY_ASSERT(!node.empty());
-  Hop& hop = node.mapped();
-  st.in_flight.spend_reserved_micros -= hop.spend_reserved_micros;
-  st.in_flight.debit_reserved_micros -= hop.debit_reserved_micros;
-  CANOPY_ASSERT(st.in_flight.spend_reserved_micros >= 0 && st.in_flight.debit_reserved_micros >= 0);
-  if (committed) {
-    domain::apply(st.org, *committed);
-    if (below_threshold(st)) auto_recharge(self);
-    publish(self);
-  }
-  Outcomes outcomes = std::move(hop.outcomes);
-  if (decided_here) {
-    for (const auto index : hop.reserved) outcomes.emplace_back(index, accepted(st.org.id));
-  } else {
-    outcomes.insert(outcomes.end(), from_above.begin(), from_above.end());
-  }
   if (hop.child) {
     self->send(hop.child, decide_atom::value, DecisionDown{hop.child_batch, std::move(committed), std::move(outcomes)});
     return;
@@ -256,6 +247,34 @@ void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes f
     if (hop.origin_outcomes[index].status == ChargeStatus::accepted) st.recent.add(id, hop.origin_outcomes[index].org);
   }
   hop.reply(std::move(hop.origin_outcomes));
+}
+
+// The decision for a batch is known: apply it here, release what was reserved, answer down.
+void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes from_above, bool decided_here) {
+  auto& st = self->state;
+  auto node = st.hops.extract(batch);
+  CANOPY_ASSERT(!node.empty());
+  auto hop = std::make_shared<Hop>(std::move(node.mapped()));
+  st.in_flight.spend_reserved_micros -= hop->spend_reserved_micros;
+  st.in_flight.debit_reserved_micros -= hop->debit_reserved_micros;
+  CANOPY_ASSERT(st.in_flight.spend_reserved_micros >= 0 && st.in_flight.debit_reserved_micros >= 0);
+  RecordPtr recharge;
+  if (committed) {
+    domain::apply(st.org, *committed);
+    publish(self);
+    if (below_threshold(st)) recharge = auto_recharge(self);
+  }
+  Outcomes outcomes = std::move(hop->outcomes);
+  if (decided_here) {
+    for (const auto index : hop->reserved) outcomes.emplace_back(index, accepted(st.org.id));
+  } else {
+    outcomes.insert(outcomes.end(), from_above.begin(), from_above.end());
+  }
+  if (!recharge) return answer(self, *hop, std::move(committed), std::move(outcomes));
+  // The client sees the balance the recharge made: it must be durable before the answer.
+  journal(self, recharge, [self, hop, committed, outcomes = std::move(outcomes)](std::uint64_t) mutable {
+    answer(self, *hop, std::move(committed), std::move(outcomes));
+  });
 }
 
 // An accepted event id from before (memory, then the store): its payer.
@@ -395,6 +414,9 @@ struct CommandVisitor {
   }
 
   void operator()(SetSubscription& c) const {
+    if (!c.plan && !st().org.subscription) {
+      return reply(error_result(Error{Errc::not_found, "This organization has no subscription to cancel"}));
+    }
     commit_and_reply(self, SubscriptionSet{st().org.id, c.plan}, std::move(reply));
   }
 
@@ -463,6 +485,8 @@ struct CommandVisitor {
     });
   }
 
+  void operator()(Touch&) const;
+
   void operator()(Transfer& c) const {
     const auto to = c.to;
     const auto amount = c.amount_micros;
@@ -498,6 +522,14 @@ struct CommandVisitor {
     });
   }
 };
+
+void CommandVisitor::operator()(Touch&) const {
+  // roll_cycle_if_due() ran before this command; the barrier answers once its record is committed.
+  auto* actor = self;
+  actor->request(st().services->writer, limits::writer_reply_timeout, barrier_atom::value)
+      .then([actor, reply = std::move(reply)](std::uint64_t) { reply(ok_result(actor->state, 0, nullptr)); },
+            [](caf::error&) { std::abort(); });
+}
 
 caf::behavior org_actor(OrgActor* self, Services* services, OrgPtr initial) {
   self->state.services = services;

@@ -46,13 +46,20 @@ Timestamp manual_clock_start(const persistence::Store& store) {
 }  // namespace
 
 std::unique_ptr<Runtime> Runtime::start(const config::Options& options, std::string& error, std::string& generated_token) {
-  std::unique_ptr<Runtime> rt(new Runtime());
   persistence::Status status;
-  rt->store_ = persistence::open_lmdb_store(options.data_dir, persistence::LmdbOptions{}, status);
-  if (!rt->store_) {
+  auto store = persistence::open_lmdb_store(options.data_dir, persistence::LmdbOptions{}, status);
+  if (!store) {
     error = "cannot open data folder " + options.data_dir + ": " + status.message;
     return nullptr;
   }
+  return start(options, std::move(store), error, generated_token);
+}
+
+std::unique_ptr<Runtime> Runtime::start(const config::Options& options, std::unique_ptr<persistence::Store> store,
+                                        std::string& error, std::string& generated_token) {
+  std::unique_ptr<Runtime> rt(new Runtime());
+  persistence::Status status;
+  rt->store_ = std::move(store);
   persistence::RecoveryResult recovered;
   if (status = persistence::recover(*rt->store_, recovered); !status.ok()) {
     error = "recovery failed: " + status.message;

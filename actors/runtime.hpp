@@ -19,6 +19,9 @@ class Runtime {
   // new operator token was made (first start without one configured): print it once.
   static std::unique_ptr<Runtime> start(const config::Options& options, std::string& error,
                                         std::string& generated_token);
+  // The same on a store the caller opened (tests wrap LMDB to count commits or inject faults).
+  static std::unique_ptr<Runtime> start(const config::Options& options, std::unique_ptr<persistence::Store> store,
+                                        std::string& error, std::string& generated_token);
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;

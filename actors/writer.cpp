@@ -59,7 +59,7 @@ void commit(WriterActor* self, bool force_checkpoint) {
     seqs[i] = seq;
     st.ops.push_back(WriteOp{Table::journal, persistence::u64_key(seq), persistence::encode(*w.record)});
     // Actors only journal records that apply: anything else is a bug that must not reach disk.
-    if (auto problem = st.materializer->add(seq, *w.record, st.ops)) invariant_failed(problem->c_str(), __FILE__, __LINE__);
+    if (auto problem = st.materializer->add(seq, *w.record, st.ops)) domain::invariant_failed(problem->c_str(), __FILE__, __LINE__);
   }
   const auto now = std::chrono::steady_clock::now();
   if (force_checkpoint || now - st.last_checkpoint >= st.config.checkpoint_interval) {
@@ -110,7 +110,9 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
       [=](meta_atom, std::string key, std::string value) -> caf::result<std::uint64_t> {
         return enqueue(self, Waiting{nullptr, WriteOp{Table::meta, std::move(key), std::move(value)}, {}});
       },
-      // A barrier: answered after everything sent before it is committed, with a checkpoint.
+      // A barrier: answered once everything sent before it is committed.
+      [=](barrier_atom) -> caf::result<std::uint64_t> { return enqueue(self, Waiting{nullptr, {}, {}}); },
+      // The same with a checkpoint (shutdown).
       [=](sync_atom) -> caf::result<std::uint64_t> {
         auto promise = self->make_response_promise();
         while (!self->state.waiting.empty()) commit(self, false);

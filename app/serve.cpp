@@ -5,6 +5,7 @@
 
 #include "actors/runtime.hpp"
 #include "app/commands.hpp"
+#include "app/demo.hpp"
 #include "config/limits.hpp"
 #include "net/metrics.hpp"
 #include "net/server.hpp"
@@ -12,6 +13,13 @@
 namespace canopy::app {
 
 int serve(const config::Options& options) {
+  // Handle SIGINT/SIGTERM before anything else starts (threads, the "listening" line): a signal that
+  // arrives at any moment after this still means a clean stop with a final checkpoint.
+  boost::asio::io_context signals_context;
+  boost::asio::signal_set signals(signals_context, SIGINT, SIGTERM);
+  int received = 0;
+  signals.async_wait([&received](const boost::system::error_code&, int signal) { received = signal; });
+
   std::string error;
   std::string generated_token;
   auto runtime = actors::Runtime::start(options, error, generated_token);
@@ -30,16 +38,12 @@ int serve(const config::Options& options) {
   std::printf("canopy: recovered %llu journal records from %s; %zu organizations\n",
               static_cast<unsigned long long>(runtime->recovered_records()), options.data_dir.c_str(),
               runtime->services().directory.org_count());
+  if (options.demo) std::printf("canopy: %s\n", start_demo(runtime->services()).c_str());
   std::printf("canopy: listening on http://%s:%u\n", options.listen_host.c_str(), static_cast<unsigned>(server->port()));
   std::fflush(stdout);
 
-  // Block the signals we handle before starting threads, so they all reach the signal_set.
-  boost::asio::io_context signals_context;
-  boost::asio::signal_set signals(signals_context, SIGINT, SIGTERM);
   server->start_threads();
   net::metrics().ready.store(true, std::memory_order_release);
-  int received = 0;
-  signals.async_wait([&received](const boost::system::error_code&, int signal) { received = signal; });
   signals_context.run();
 
   // Stop accepting, let answers already owed go out, then make everything durable and stop.

@@ -239,6 +239,14 @@ ParseResult parse(int argc, const char* const* argv, const GetEnv& getenv) {
   backup->add_option("OUT_DIR", out_dir)->required();
   app.add_subcommand("version", "print the version");
 
+  if (argc >= 2) {
+    const std::string_view first = argv[1];
+    if (!first.empty() && first[0] != '-' && first != "serve" && first != "check" && first != "backup" &&
+        first != "version") {
+      return {std::nullopt, 2,
+              "canopy: unknown command '" + std::string(first) + "' (expected serve, check, backup or version)"};
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

@@ -47,7 +47,7 @@ std::optional<Error> check_create_sub_org(Lineage parent_lineage, std::uint32_t 
   if (depth > max_depth) {
     return Error{Errc::depth_exceeded,
                  "Sub-organizations may nest at most " + std::to_string(max_depth) + " levels below a root",
-                 {{"max_depth", std::to_string(max_depth)}}};
+                 {{"max_depth", static_cast<std::int64_t>(max_depth)}}};
   }
   return std::nullopt;
 }
@@ -94,7 +94,11 @@ std::optional<Error> check_auto_recharge(const OrgState& org, const AutoRecharge
   if (config.threshold_micros < 0 || config.threshold_micros > limits::amount_micros_max) {
     return invalid_field("threshold_micros", "threshold_micros must be from 0 to " + std::to_string(limits::amount_micros_max));
   }
-  if (auto err = check_amount("amount_micros", config.amount_micros)) return err;
+  if (config.enabled) {
+    if (auto err = check_amount("amount_micros", config.amount_micros)) return err;
+  } else if (config.amount_micros < 0 || config.amount_micros > limits::amount_micros_max) {
+    return invalid_field("amount_micros", "amount_micros must be from 0 to " + std::to_string(limits::amount_micros_max));
+  }
   if (config.enabled && !org.payment_method) {
     return Error{Errc::payment_method_required, "Add a payment method before enabling auto-recharge"};
   }

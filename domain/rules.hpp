@@ -33,7 +33,8 @@ std::optional<Error> check_amount(std::string_view field, Micros amount);
 std::optional<Error> check_limit(Micros limit);
 // Card metadata only: brand, 4-digit last4, a month and a year not in the past.
 std::optional<Error> check_payment_method(const PaymentMethod& method, Timestamp now);
-// Auto-recharge needs a payment method; threshold >= 0, amount within check_amount.
+// Auto-recharge needs a payment method; threshold >= 0; the amount within check_amount when enabled
+// (0 is fine when disabled).
 std::optional<Error> check_auto_recharge(const OrgState& org, const AutoRecharge& config);
 // Top-ups need a payment method.
 std::optional<Error> check_top_up(const OrgState& org);

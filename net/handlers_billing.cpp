@@ -2,6 +2,7 @@
 // auto-recharge, top-ups, grants, transfers and payment history (CONTRACT.md "Billing").
 #include "config/limits.hpp"
 #include "domain/validation.hpp"
+#include "domain/time.hpp"
 #include "net/handler_support.hpp"
 #include "net/views.hpp"
 #include "persistence/keys.hpp"
@@ -155,10 +156,11 @@ void post_grant(Ctx& ctx) {
   if (!require_operator(ctx)) return;
   const auto view = authorize(ctx, ctx.params[0], Permission::manage_billing);
   if (!view) return;
-  constexpr FieldSpec specs[] = {{"amount_micros", JsonType::integer, true}, {"reason", JsonType::string, false}};
+  constexpr FieldSpec specs[] = {{"amount_micros", JsonType::integer, true}, {"reason", JsonType::string, true}};
   FieldValue v[2];
   if (!read_body(ctx, specs, v)) return;
-  if (v[1].text.size() > limits::name_bytes_max) return ctx.fail(invalid_field("reason", "reason is too long"));
+  // Grants are free money: the reason is the audit trail.
+  if (auto why = check_name(v[1].text)) return ctx.fail(invalid_field("reason", "reason " + *why));
   send_command(ctx, view->org().id, actors::Grant{v[0].integer, v[1].text}, answer_payment(ctx));
 }
 
@@ -174,33 +176,28 @@ void post_transfer(Ctx& ctx) {
   if (!to) return ctx.fail(invalid_field("to_org_id", "to_org_id must be an organization id (org_…)"));
   send_command(ctx, view->org().id, actors::Transfer{*to, v[1].integer, *key},
                [respond = ctx.respond](const CommandResult& r) {
+                 const auto& t = std::get<TransferRecorded>(*r.record);
                  JsonWriter w;
-                 write_payment(w, payment_row(*r.record));
+                 w.begin_object().key("id").string(to_string(t.out_payment));
+                 w.key("from_org_id").string(to_string(t.from)).key("to_org_id").string(to_string(t.to));
+                 w.key("amount_micros").integer(t.amount_micros).key("created_at").string(format_rfc3339(t.at));
+                 w.end_object();
                  respond(json_response(201, w.take()));
                });
 }
 
-void list_payments(Ctx& ctx) {
-  const auto view = authorize(ctx, ctx.params[0], Permission::read_billing);
-  if (!view) return;
-  const auto limit = page_limit(ctx);
-  if (!limit) return;
-  const std::string prefix = persistence::u64_key(raw(view->org().id));
-  std::string from;
-  if (auto cursor = query_param(ctx.request.query, "cursor")) {
-    // The cursor is the hex of the next row's key suffix.
-    if (cursor->size() != 16 || cursor->find_first_not_of("0123456789abcdef") != std::string::npos) {
-      return ctx.fail(invalid_field("cursor", "cursor is not one this list gave out"));
-    }
-    from = prefix + persistence::u64_key(std::stoull(*cursor, nullptr, 16));
-  }
+// Reads one page of an org's payment history, newest first, from the store.
+void write_payments_page(const actors::Services& services, OrgId org, std::size_t limit, const std::string& from,
+                         const Respond& respond) {
+  const std::string prefix = persistence::u64_key(raw(org));
   JsonWriter w;
   w.begin_object().key("data").begin_array();
   std::size_t count = 0;
   std::string next;
-  const auto status = ctx.services.store.scan(
-      persistence::Table::payments, prefix, from, [&](std::string_view key, std::string_view value) {
-        if (count == *limit) {
+  const auto status = services.store.scan(
+      persistence::Table::payments, prefix, from.empty() ? prefix : prefix + from,
+      [&](std::string_view key, std::string_view value) {
+        if (count == limit) {
           next = domain::to_hex(reinterpret_cast<const std::uint8_t*>(key.data() + 8), 8);
           return false;
         }
@@ -208,7 +205,7 @@ void list_payments(Ctx& ctx) {
         ++count;
         return true;
       });
-  if (!status.ok()) return ctx.fail(Error{Errc::unavailable, "Payment history is unavailable: " + status.message});
+  if (!status.ok()) return respond(error_response(Error{Errc::unavailable, "Payment history is unavailable: " + status.message}));
   w.end_array().key("next_cursor");
   if (next.empty()) {
     w.null();
@@ -216,7 +213,28 @@ void list_payments(Ctx& ctx) {
     w.string(next);
   }
   w.end_object();
-  ctx.ok(200, w.take());
+  respond(json_response(200, w.take()));
+}
+
+void list_payments(Ctx& ctx) {
+  const auto view = authorize(ctx, ctx.params[0], Permission::read_billing);
+  if (!view) return;
+  const auto limit = page_limit(ctx);
+  if (!limit) return;
+  std::string from;
+  if (auto cursor = query_param(ctx.request.query, "cursor")) {
+    // The cursor is the hex of the next row's key suffix.
+    if (cursor->size() != 16 || cursor->find_first_not_of("0123456789abcdef") != std::string::npos) {
+      return ctx.fail(invalid_field("cursor", "cursor is not one this list gave out"));
+    }
+    from = persistence::u64_key(std::stoull(*cursor, nullptr, 16));
+  }
+  // The org first rolls into the current cycle (durably), so the history lists this cycle's credits.
+  const OrgId org = view->org().id;
+  send_command(ctx, org, actors::Touch{},
+               [&services = ctx.services, org, limit = *limit, from, respond = ctx.respond](const CommandResult&) {
+                 write_payments_page(services, org, limit, from, respond);
+               });
 }
 
 }  // namespace

@@ -58,7 +58,10 @@ void openapi(Ctx& ctx) { ctx.respond(HttpResponse{200, std::string(openapi_yaml)
 // Moves the manual clock forward (tests cross billing cycles with it). Durable: the new time is
 // committed before the answer, so a restart in manual mode resumes from it.
 void set_clock(Ctx& ctx) {
+  // Without the manual clock the endpoint does not exist, for anyone.
   if (!ctx.services.clock.manual()) return ctx.fail(Error{Errc::not_found, "No such endpoint: " + ctx.request.path});
+  ctx.principal = authenticate(ctx.services, ctx.request.authorization);
+  if (!ctx.principal) return ctx.fail(Error{Errc::unauthenticated, "Send the operator token as 'Authorization: Bearer <token>'"});
   if (!require_operator(ctx)) return;
   constexpr FieldSpec specs[] = {{"now", JsonType::string, true}};
   FieldValue v[1];
@@ -89,7 +92,7 @@ void add_ops_routes(std::vector<Route>& routes) {
   routes.push_back({Method::get, "/readyz", readyz, false});
   routes.push_back({Method::get, "/metrics", prometheus, false});
   routes.push_back({Method::get, "/v1/openapi.yaml", openapi, false});
-  routes.push_back({Method::post, "/v1/admin/clock", set_clock});
+  routes.push_back({Method::post, "/v1/admin/clock", set_clock, false});  // authenticates itself, after the 404
 }
 
 }  // namespace canopy::net

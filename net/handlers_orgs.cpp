@@ -127,9 +127,9 @@ void list_sub_orgs(Ctx& ctx) {
   const auto limit = page_limit(ctx);
   if (!limit) return;
   auto children = ctx.services.directory.children(view->org().id);
-  // Stable order for paging: creation time, then id. The cursor is the last row's id.
+  // Ordered by name, then id (a stable total order for paging). The cursor is the last row's id.
   std::sort(children.begin(), children.end(), [](const actors::OrgPtr& a, const actors::OrgPtr& b) {
-    return a->created_at != b->created_at ? a->created_at < b->created_at : raw(a->id) < raw(b->id);
+    return a->name != b->name ? a->name < b->name : raw(a->id) < raw(b->id);
   });
   std::size_t start = 0;
   if (auto cursor = query_param(ctx.request.query, "cursor")) {

@@ -67,7 +67,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (ec == http::error::body_limit) {
       return answer_and_close(domain::Error{domain::Errc::payload_too_large,
-                                            "The request body is larger than " + std::to_string(body_limit_) + " bytes"});
+                                            "The request body is larger than " + std::to_string(body_limit_) + " bytes",
+                                            {{"limit_bytes", static_cast<std::int64_t>(body_limit_)}}});
     }
     if (ec == http::error::header_limit) {
       return answer_and_close(domain::invalid("The request headers are larger than " +
@@ -79,6 +80,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void dispatch() {
     auto message = parser_->release();
+    // A transfer coding we do not decode leaves the body's framing unknown (RFC 9112 §6.1): refuse and
+    // close, so nothing after it on this connection can be smuggled in as a request.
+    if (message.find(http::field::transfer_encoding) != message.end() && !message.chunked()) {
+      return answer_and_close(domain::invalid("Transfer-Encoding other than chunked is not supported"));
+    }
     keep_alive_ = message.keep_alive();
     HttpRequest& req = request_;
     req = HttpRequest{};

@@ -202,6 +202,7 @@ std::optional<Error> parse_usage_batch(std::string& body, domain::Timestamp now,
       if (index >= limits::usage_batch_events_max) {
         return invalid_field("events", "A batch holds at most " + std::to_string(limits::usage_batch_events_max) + " events");
       }
+      if (item.error()) return malformed(item.error());
       const std::string where = "events[" + std::to_string(index) + "].";
       od::object object;
       if (item.get_object().get(object)) {

@@ -1,5 +1,7 @@
 #include "net/router.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <exception>
 
 namespace canopy::net {
@@ -32,13 +34,45 @@ bool match(std::string_view pattern, std::string_view path, std::vector<std::str
   return pattern.empty() && path.empty();
 }
 
-std::optional<actors::Principal> authenticate(const actors::Services& services, std::string_view header) {
-  constexpr std::string_view bearer = "Bearer ";
-  if (header.size() <= bearer.size() || header.substr(0, bearer.size()) != bearer) return std::nullopt;
-  return services.directory.principal_for(domain::hash_token(header.substr(bearer.size())));
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// "application/json", in any case, with or without parameters such as "; charset=utf-8".
+bool is_json_media_type(std::string_view content_type) {
+  return iequals(trim(content_type.substr(0, content_type.find(';'))), "application/json");
+}
+
+std::string_view method_name(Method m) {
+  switch (m) {
+    case Method::get: return "GET";
+    case Method::post: return "POST";
+    case Method::put: return "PUT";
+    case Method::patch: return "PATCH";
+    case Method::del: return "DELETE";
+    case Method::other: break;
+  }
+  return "";
 }
 
 }  // namespace
+
+std::optional<actors::Principal> authenticate(const actors::Services& services, std::string_view header) {
+  // The auth scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+  const auto space = header.find(' ');
+  if (space == std::string_view::npos || !iequals(header.substr(0, space), "Bearer")) return std::nullopt;
+  const auto token = trim(header.substr(space + 1));
+  if (token.empty()) return std::nullopt;
+  return services.directory.principal_for(domain::hash_token(token));
+}
 
 Router::Router(actors::Services& services) : services_(services) {
   add_org_routes(routes_);
@@ -48,21 +82,26 @@ Router::Router(actors::Services& services) : services_(services) {
 }
 
 void Router::handle(HttpRequest& request, Respond respond) const {
-  std::vector<std::string> params;
+  std::vector<std::string> params, found_params;
   const Route* found = nullptr;
-  bool path_known = false;
+  std::string allow;  // methods the path supports, for a 405's Allow header
   for (const auto& route : routes_) {
     if (!match(route.pattern, request.path, params)) continue;
-    path_known = true;
-    if (route.method == request.method) {
+    allow.append(allow.empty() ? "" : ", ").append(method_name(route.method));
+    if (route.method == request.method && !found) {
       found = &route;
-      break;
+      found_params = params;
     }
   }
   if (!found) {
-    if (path_known) return respond(error_response(Error{Errc::method_not_allowed, "Method not allowed on " + request.path}));
+    if (!allow.empty()) {
+      auto response = error_response(Error{Errc::method_not_allowed, "Method not allowed on " + request.path});
+      response.headers.emplace_back("Allow", allow);
+      return respond(std::move(response));
+    }
     return respond(error_response(Error{Errc::not_found, "No such endpoint: " + request.path}));
   }
+  params = std::move(found_params);
   Ctx ctx{services_, request, std::move(params), std::nullopt, respond, services_.clock.now()};
   if (found->authenticated) {
     if (request.authorization.empty()) {
@@ -71,7 +110,7 @@ void Router::handle(HttpRequest& request, Respond respond) const {
     ctx.principal = authenticate(services_, request.authorization);
     if (!ctx.principal) return ctx.fail(Error{Errc::unauthenticated, "The token is not valid"});
   }
-  if (!request.body.empty() && request.content_type.rfind("application/json", 0) != 0) {
+  if (!request.body.empty() && !is_json_media_type(request.content_type)) {
     return ctx.fail(Error{Errc::unsupported_media_type, "Send bodies as Content-Type: application/json"});
   }
   try {

@@ -39,6 +39,24 @@ void write_percent(JsonWriter& w, const OrgState& org) {
   }
 }
 
+// The billing summary of an org and of a sub-org row: consolidated orgs show their cycle spend,
+// self-paying ones their balance; under show-credits, the percent of the limit instead.
+void write_billing_summary(JsonWriter& w, const OrgState& org, const std::vector<OrgPtr>& lineage, bool hide,
+                           bool with_payer) {
+  w.begin_object();
+  w.key("plan").string(name_of(effective_plan(raw_lineage(lineage))));
+  w.key("consolidated").boolean(!org.pays_for_itself());
+  if (with_payer) w.key("payer_org_id").string(payer_id(lineage));
+  if (hide) {
+    write_percent(w, org);
+  } else if (org.pays_for_itself()) {
+    w.key("balance_micros").integer(org.balance_micros);
+  } else {
+    w.key("spend_micros").integer(org.cycle_spend_micros);
+  }
+  w.end_object();
+}
+
 }  // namespace
 
 bool hides_money(const OrgState& org, const Access& access) {
@@ -63,17 +81,8 @@ void write_org(JsonWriter& w, const actors::Services& services, const std::vecto
   w.key("custom_domain").null();
   w.key("member_count").unsigned_integer(org.members.size());
   w.key("created_at").string(format_rfc3339(org.created_at));
-  w.key("billing").begin_object();
-  w.key("consolidated").boolean(!org.pays_for_itself());
-  w.key("payer_org_id").string(payer_id(lineage));
-  if (!hide) {
-    w.key("balance_micros").integer(org.balance_micros);
-    w.key("monthly_spending_limit_micros").optional_integer(org.monthly_limit_micros);
-    w.key("cycle_spend_micros").integer(org.cycle_spend_micros);
-  }
-  w.key("paused").boolean(org.paused());
-  write_percent(w, org);
-  w.end_object();
+  w.key("billing");
+  write_billing_summary(w, org, lineage, hide, true);
   w.end_object();
 }
 
@@ -128,17 +137,8 @@ void write_sub_org_row(JsonWriter& w, const actors::Services& services, const st
   w.key("id").string(to_string(org.id));
   w.key("name").string(org.name);
   w.key("logo_url").null();
-  w.key("billing").begin_object();
-  w.key("plan").string(name_of(effective_plan(raw_lineage(lineage))));
-  w.key("consolidated").boolean(!org.pays_for_itself());
-  if (!hide) {
-    if (org.pays_for_itself()) {
-      w.key("balance_micros").integer(org.balance_micros);
-    } else {
-      w.key("spend_micros").integer(org.cycle_spend_micros);
-    }
-  }
-  w.end_object();
+  w.key("billing");
+  write_billing_summary(w, org, lineage, hide, false);
   w.key("custom_domain").null();
   w.key("member_count").unsigned_integer(org.members.size());
   w.key("redundant_subscription").boolean(org.redundant_subscription());

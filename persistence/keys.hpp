@@ -1,6 +1,6 @@
 // Key layout. All integers are big-endian so LMDB's byte order is numeric order.
 //
-//   meta         "schema" -> u32 version | "checkpoint_seq" -> u64 | "last_seq" -> u64
+//   meta         "schema" -> u64 version | "checkpoint_seq" -> u64
 //                "operator_token_hash" -> 32 bytes | "manual_clock" -> i64 seconds
 //   journal      u64 seq -> record (codec.hpp); seq starts at 1, no gaps
 //   orgs         u64 org -> OrgState as of meta.checkpoint_seq

@@ -23,9 +23,13 @@ class Materializer {
  public:
   explicit Materializer(const Store& store) : store_(store) {}
 
-  // REQUIRES: records are added in journal order, seq increasing by one.
+  // REQUIRES: records are added in journal order, seq increasing by one; the ops of an earlier flush()
+  // are committed before the next add() (org rows are read back from the store after a flush).
+  // A record's CycleRolled precedes any charge its org admitted in that cycle (the actors journal the
+  // rollover ahead of the charge): a hop whose cycle the org has not reached adds no spend.
   // Returns what makes the record impossible to apply (an org that does not exist, a balance that
-  // would go below zero): corruption, nothing is changed for that org. nullopt when applied.
+  // would go below zero): corruption, and the caller must stop (the writer aborts, recovery refuses to
+  // start): side-table rows may already be in `ops` and last_seq() has advanced. nullopt when applied.
   std::optional<std::string> add(std::uint64_t seq, const domain::Record& record, std::vector<WriteOp>& ops);
 
   // Writes every dirty org and the checkpoint mark into `ops`; the cache is empty afterwards.
