@@ -217,7 +217,9 @@ Client::~Client() = default;
 
 HttpResult Client::request(const std::string& method, const std::string& target, const std::string& body,
                            const std::map<std::string, std::string>& headers) {
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  // No silent resend: a request that may have reached the server is never sent twice (a grant would
+  // double). A connection the server closed is reopened on the next call.
+  for (int attempt = 0; attempt < 1; ++attempt) {
     try {
       if (!impl_->connected) impl_->connect();
       http::request<http::string_body> req{http::string_to_verb(method), target, 11};
@@ -243,9 +245,9 @@ HttpResult Client::request(const std::string& method, const std::string& target,
       }
       if (!res.keep_alive()) impl_->connected = false;
       return out;
-    } catch (const std::exception& e) {
+    } catch (const std::exception&) {
       impl_->connected = false;
-      if (attempt == 1) throw;
+      throw;
     }
   }
   return {};

@@ -1,0 +1,232 @@
+// Goal: the actor layer on its own (no HTTP): the charge chain decides exactly, concurrent events
+// never share headroom, the writer folds concurrent records into few commits and answers only after
+// them, and what the actors acknowledged is what a fresh Runtime recovers from the store.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "actors/messages.hpp"
+#include "actors/runtime.hpp"
+#include "config/limits.hpp"
+
+namespace canopy::actors {
+namespace {
+
+using namespace canopy::domain;
+
+// Forwards to LMDB and counts commits and the records in them.
+class CountingStore final : public persistence::Store {
+ public:
+  explicit CountingStore(std::unique_ptr<persistence::Store> inner) : inner_(std::move(inner)) {}
+  persistence::Status commit(std::span<const persistence::WriteOp> ops) override {
+    commits.fetch_add(1);
+    for (const auto& op : ops) journal_records.fetch_add(op.table == persistence::Table::journal ? 1 : 0);
+    return inner_->commit(ops);
+  }
+  persistence::Status get(persistence::Table t, std::string_view k, std::string& v) const override {
+    return inner_->get(t, k, v);
+  }
+  persistence::Status scan(persistence::Table t, std::string_view p, std::string_view f,
+                           const std::function<bool(std::string_view, std::string_view)>& visit) const override {
+    return inner_->scan(t, p, f, visit);
+  }
+  persistence::Status copy_compacted(const std::string& dir) const override { return inner_->copy_compacted(dir); }
+
+  std::atomic<std::uint64_t> commits{0};
+  std::atomic<std::uint64_t> journal_records{0};
+
+ private:
+  std::unique_ptr<persistence::Store> inner_;
+};
+
+class ChainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "canopy-actors-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    options_.data_dir = dir_;
+    options_.operator_token = "op";
+    options_.max_depth = limits::depth_default;
+    options_.free_credits_micros = 0;  // balances in these tests are exactly what they grant
+    options_.actor_threads = 2;
+    options_.checkpoint_interval = std::chrono::milliseconds(50);
+    start();
+  }
+  void TearDown() override {
+    runtime_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void start() {
+    persistence::Status status;
+    auto lmdb = persistence::open_lmdb_store(dir_, {}, status);
+    ASSERT_TRUE(lmdb) << status.message;
+    auto counting = std::make_unique<CountingStore>(std::move(lmdb));
+    store_ = counting.get();
+    std::string error, token;
+    runtime_ = Runtime::start(options_, std::move(counting), error, token);
+    ASSERT_TRUE(runtime_) << error;
+  }
+  Services& services() { return runtime_->services(); }
+
+  template <class T, class Send>
+  T ask(Send send) {
+    auto promise = std::make_shared<std::promise<T>>();
+    auto future = promise->get_future();
+    send([promise](T value) { promise->set_value(std::move(value)); });
+    EXPECT_EQ(future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    return future.get();
+  }
+
+  UserId user() {
+    auto r = ask<std::variant<Error, std::pair<UserId, std::string>>>([&](auto reply) {
+      caf::anon_send(services().registry, user_atom::value,
+                     CreateUser{email_for(++users_), "U", reply});
+    });
+    return std::get<std::pair<UserId, std::string>>(r).first;
+  }
+  static std::string email_for(int n) {
+    std::string email = std::to_string(n);
+    email.append("@example.com");
+    return email;
+  }
+  OrgId root(UserId owner) {
+    auto r = ask<CommandResult>([&](auto reply) {
+      caf::anon_send(services().registry, root_atom::value, CreateRoot{"Root", Plan::business, owner, reply});
+    });
+    EXPECT_TRUE(r.ok) << r.error.message;
+    return r.created->id;
+  }
+  CommandResult command(OrgId org, Command c) {
+    return ask<CommandResult>([&](auto reply) {
+      caf::anon_send(services().directory.actor_of(org), command_atom::value, CommandRequest{std::move(c), reply});
+    });
+  }
+  OrgId sub(OrgId parent) { return command(parent, CreateSubOrg{"Sub", limits::depth_default}).created->id; }
+  std::vector<ChargeOutcome> charge(OrgId org, std::vector<ChargeEvent> events) {
+    auto shared = std::make_shared<const std::vector<ChargeEvent>>(std::move(events));
+    return ask<std::vector<ChargeOutcome>>([&](auto reply) {
+      caf::anon_send(services().directory.actor_of(org), charge_atom::value,
+                     ChargeRequest{shared, services().clock.now(), reply});
+    });
+  }
+  static ChargeEvent event(std::string id, Micros cost) {
+    return ChargeEvent{std::move(id), "assistants.reply", 1, cost, 0};
+  }
+  OrgState org(OrgId id) { return *services().directory.org(id); }
+
+  std::string dir_;
+  config::Options options_;
+  std::unique_ptr<Runtime> runtime_;
+  CountingStore* store_ = nullptr;
+  int users_ = 0;
+};
+
+TEST_F(ChainTest, AChargeDebitsThePayerAndAddsSpendOnEveryOrgOfTheChain) {
+  const OrgId r = root(user());
+  const OrgId a = sub(r);
+  const OrgId b = sub(a);
+  ASSERT_TRUE(command(r, Grant{10'000, "t"}).ok);
+  const auto out = charge(b, {event("e1", 700)});
+  ASSERT_EQ(out[0].status, ChargeStatus::accepted);
+  EXPECT_EQ(out[0].org, r);
+  EXPECT_EQ(org(r).balance_micros, 9'300);
+  EXPECT_EQ(org(r).cycle_spend_micros, 700);
+  EXPECT_EQ(org(a).cycle_spend_micros, 700);
+  EXPECT_EQ(org(b).cycle_spend_micros, 700);
+  EXPECT_EQ(org(b).balance_micros, 0);
+}
+
+TEST_F(ChainTest, ARefusalHighInTheChainChargesNothingAnywhere) {
+  const OrgId r = root(user());
+  const OrgId a = sub(r);
+  const OrgId b = sub(a);
+  ASSERT_TRUE(command(r, Grant{10'000, "t"}).ok);
+  ASSERT_TRUE(command(a, SetLimit{500}).ok);
+  const auto out = charge(b, {event("e1", 501)});
+  EXPECT_EQ(out[0].status, ChargeStatus::refused);
+  EXPECT_EQ(out[0].refusal, Refusal::limit_reached);
+  EXPECT_EQ(out[0].org, a);
+  EXPECT_EQ(org(r).balance_micros, 10'000);
+  EXPECT_EQ(org(b).cycle_spend_micros, 0);
+  EXPECT_TRUE(org(a).paused());
+}
+
+TEST_F(ChainTest, ABatchIsDecidedEventByEventInOrder) {
+  const OrgId r = root(user());
+  const OrgId a = sub(r);
+  ASSERT_TRUE(command(r, Grant{1'000, "t"}).ok);
+  const auto out = charge(a, {event("e1", 400), event("e2", 400), event("e3", 400), event("e1", 400)});
+  EXPECT_EQ(out[0].status, ChargeStatus::accepted);
+  EXPECT_EQ(out[1].status, ChargeStatus::accepted);
+  EXPECT_EQ(out[2].refusal, Refusal::insufficient_credits);
+  EXPECT_TRUE(out[3].in_progress);  // the same id twice in one batch: the second waits for the first
+  EXPECT_EQ(org(r).balance_micros, 200);
+}
+
+// Many concurrent events racing through one limited org: exactly as many are accepted as fit.
+TEST_F(ChainTest, ConcurrentEventsNeverShareHeadroom) {
+  const OrgId r = root(user());
+  const OrgId a = sub(r);
+  std::vector<OrgId> leaves;
+  for (int i = 0; i < 8; ++i) leaves.push_back(sub(a));
+  ASSERT_TRUE(command(r, Grant{1'000'000, "t"}).ok);
+  ASSERT_TRUE(command(a, SetLimit{100 * 37}).ok);
+  std::vector<std::future<std::vector<ChargeOutcome>>> futures;
+  for (int i = 0; i < 400; ++i) {
+    futures.push_back(std::async(std::launch::async, [this, &leaves, i] {
+      return charge(leaves[static_cast<std::size_t>(i) % leaves.size()], {event(std::to_string(i), 100)});
+    }));
+  }
+  int accepted = 0;
+  for (auto& f : futures) accepted += f.get()[0].status == ChargeStatus::accepted ? 1 : 0;
+  EXPECT_EQ(accepted, 37);
+  EXPECT_EQ(org(a).cycle_spend_micros, 3'700);
+  EXPECT_EQ(org(r).balance_micros, 1'000'000 - 3'700);
+}
+
+TEST_F(ChainTest, TheWriterFoldsConcurrentRecordsIntoFewCommits) {
+  const OrgId r = root(user());
+  std::vector<OrgId> orgs;
+  for (int i = 0; i < 16; ++i) orgs.push_back(sub(r));
+  ASSERT_TRUE(command(r, Grant{1'000'000'000, "t"}).ok);
+  const auto commits_before = store_->commits.load();
+  const auto records_before = store_->journal_records.load();
+  std::vector<std::future<std::vector<ChargeOutcome>>> futures;
+  // Fire 2,000 single-event charges at once without waiting, then wait for all.
+  for (int i = 0; i < 2000; ++i) {
+    auto p = std::make_shared<std::promise<std::vector<ChargeOutcome>>>();
+    futures.push_back(p->get_future());
+    auto events = std::make_shared<const std::vector<ChargeEvent>>(1, event(std::to_string(i), 1));
+    caf::anon_send(services().directory.actor_of(orgs[static_cast<std::size_t>(i) % orgs.size()]), charge_atom::value,
+                   ChargeRequest{events, services().clock.now(), [p](std::vector<ChargeOutcome> o) { p->set_value(o); }});
+  }
+  for (auto& f : futures) ASSERT_EQ(f.get()[0].status, ChargeStatus::accepted);
+  const auto records = store_->journal_records.load() - records_before;
+  const auto commits = store_->commits.load() - commits_before;
+  EXPECT_GE(records, 2000u);
+  EXPECT_LT(commits * 4, records) << commits << " commits for " << records << " records";
+}
+
+TEST_F(ChainTest, WhatWasAcknowledgedIsWhatANewRuntimeRecovers) {
+  const OrgId r = root(user());
+  const OrgId a = sub(r);
+  ASSERT_TRUE(command(r, Grant{5'000, "t"}).ok);
+  ASSERT_EQ(charge(a, {event("e1", 1'234)})[0].status, ChargeStatus::accepted);
+  const OrgState before_r = org(r), before_a = org(a);
+  runtime_.reset();  // a clean stop writes a final checkpoint
+  start();
+  EXPECT_EQ(org(r), before_r);
+  EXPECT_EQ(org(a), before_a);
+  // The accepted id is remembered across the restart: a retry answers as before and charges nothing.
+  const auto retry = charge(a, {event("e1", 1'234)});
+  EXPECT_EQ(retry[0].status, ChargeStatus::accepted);
+  EXPECT_EQ(org(r).balance_micros, 5'000 - 1'234);
+}
+
+}  // namespace
+}  // namespace canopy::actors
