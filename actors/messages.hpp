@@ -31,6 +31,7 @@ using checkpoint_atom = caf::atom_constant<caf::atom("checkpnt")>;
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
 using barrier_atom = caf::atom_constant<caf::atom("barrier")>;
 using meta_atom = caf::atom_constant<caf::atom("meta")>;
+using committed_atom = caf::atom_constant<caf::atom("committed")>;
 using charge_atom = caf::atom_constant<caf::atom("charge")>;
 using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
 using decide_atom = caf::atom_constant<caf::atom("decide")>;

@@ -67,6 +67,9 @@ struct OrgActorState {
   std::unordered_set<std::string> keys_in_flight;  // top-up / transfer idempotency keys being decided
   RecentIds recent;
   bool auto_recharge_suspended = false;            // after a decline, until the config changes
+  // Continuations waiting for the writer's `committed_atom, token, seq`.
+  std::unordered_map<std::uint64_t, std::function<void(std::uint64_t)>> awaiting_commit;
+  std::uint64_t next_token = 1;
   static constexpr const char* name = "canopy.org";
 };
 
@@ -79,16 +82,15 @@ void publish(OrgActor* self) {
   self->state.services->directory.publish(std::make_shared<const OrgState>(self->state.org));
 }
 
-// Appends `record` to the journal and calls `then(seq)` once it is durable.
+// Appends `record` to the journal and calls `then(seq)` once it is durable. A plain message with a
+// token rather than a CAF request: the writer always answers (or the process stops), so a timer per
+// charge would only cost the clock thread work.
 template <class F>
 void journal(OrgActor* self, RecordPtr record, F then) {
-  self->request(self->state.services->writer, limits::writer_reply_timeout, append_atom::value, std::move(record))
-      .then([then = std::move(then)](std::uint64_t seq) mutable { then(seq); },
-            [self](caf::error& err) {
-              std::fprintf(stderr, "canopy: the persistence writer did not confirm a commit: %s\n",
-                           self->system().render(err).c_str());
-              std::abort();
-            });
+  auto& st = self->state;
+  const std::uint64_t token = st.next_token++;
+  st.awaiting_commit.emplace(token, std::move(then));
+  self->send(st.services->writer, append_atom::value, std::move(record), token);
 }
 
 // Journals without waiting: used for changes that later records depend on through FIFO order.
@@ -277,16 +279,30 @@ void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes f
   });
 }
 
-// An accepted event id from before (memory, then the store): its payer.
-std::optional<OrgId> accepted_before(OrgActorState& st, const std::string& id) {
-  if (auto payer = st.recent.find(id)) return payer;
-  std::string value;
-  if (!st.services->store.get(persistence::Table::event_ids, persistence::scoped_key(raw(st.org.id), id), value).ok()) {
-    return std::nullopt;
+// For each event: its payer if the id was accepted before (memory, then the store, in one read
+// transaction for the whole batch), else none.
+std::vector<std::optional<OrgId>> accepted_before(OrgActorState& st, const std::vector<ChargeEvent>& events) {
+  std::vector<std::optional<OrgId>> payers(events.size());
+  std::vector<std::string> keys;
+  std::vector<std::size_t> asked;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    payers[i] = st.recent.find(events[i].id);
+    if (!payers[i] && !st.ids_in_flight.count(events[i].id)) {
+      keys.push_back(persistence::scoped_key(raw(st.org.id), events[i].id));
+      asked.push_back(i);
+    }
   }
-  const auto payer = OrgId{persistence::get_u64_be(std::string_view(value).substr(8))};
-  st.recent.add(id, payer);
-  return payer;
+  if (keys.empty()) return payers;
+  std::vector<std::optional<std::string>> values;
+  const auto status = st.services->store.get_many(persistence::Table::event_ids, keys, values);
+  CANOPY_ASSERT(status.ok());  // a store that cannot be read cannot tell retries from new events
+  for (std::size_t k = 0; k < asked.size(); ++k) {
+    if (!values[k]) continue;
+    const auto payer = OrgId{persistence::get_u64_be(std::string_view(*values[k]).substr(8))};
+    payers[asked[k]] = payer;
+    st.recent.add(events[asked[k]].id, payer);
+  }
+  return payers;
 }
 
 void on_charge(OrgActor* self, ChargeRequest& request) {
@@ -303,11 +319,12 @@ void on_charge(OrgActor* self, ChargeRequest& request) {
   const ModuleSet effective = effective_modules(raw_lineage(lineage));
   std::vector<std::uint32_t> candidates;
   candidates.reserve(events.size());
+  const auto earlier = accepted_before(st, events);
   for (std::uint32_t i = 0; i < events.size(); ++i) {
     const auto& event = events[i];
     if (st.ids_in_flight.count(event.id)) {
       hop.origin_outcomes[i] = ChargeOutcome{ChargeStatus::refused, Refusal::none, true, st.org.id};
-    } else if (auto payer = accepted_before(st, event.id)) {
+    } else if (const auto& payer = earlier[i]) {
       hop.origin_outcomes[i] = accepted(*payer);  // a retry: the first answer, nothing charged
     } else if (auto module = module_of_event_type(event.type); !module || !(effective & bit(*module))) {
       hop.origin_outcomes[i] = refused(Refusal::module_disabled, st.org.id);
@@ -536,6 +553,11 @@ caf::behavior org_actor(OrgActor* self, Services* services, OrgPtr initial) {
   self->state.org = *initial;
   return {
       [=](charge_atom, ChargeRequest& request) { on_charge(self, request); },
+      [=](committed_atom, std::uint64_t token, std::uint64_t seq) {
+        auto node = self->state.awaiting_commit.extract(token);
+        CANOPY_ASSERT(!node.empty());
+        node.mapped()(seq);
+      },
       [=](reserve_atom, ReserveUp& up) { on_reserve(self, up); },
       [=](decide_atom, DecisionDown& down) {
         finish(self, down.child_batch, std::move(down.committed), std::move(down.outcomes), false);

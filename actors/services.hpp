@@ -9,6 +9,7 @@
 #include "actors/clock.hpp"
 #include "actors/directory.hpp"
 #include "actors/payment_provider.hpp"
+#include "actors/writer.hpp"
 #include "config/options.hpp"
 #include "persistence/store.hpp"
 
@@ -31,6 +32,7 @@ class Services {
   Clock clock;
   Directory directory;
   caf::actor writer;
+  WriterStats writer_stats;
   caf::actor registry;
 };
 

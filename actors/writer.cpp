@@ -18,13 +18,16 @@ using persistence::WriteOp;
 struct Waiting {
   RecordPtr record;  // null for a meta write or a sync barrier
   WriteOp meta;
-  caf::response_promise promise;
+  caf::response_promise promise;  // a request's answer, or
+  caf::actor sender;              // where `committed_atom, token, seq` goes
+  std::uint64_t token = 0;
 };
 
 struct WriterState {
   persistence::Store* store = nullptr;
   std::unique_ptr<persistence::Materializer> materializer;
   WriterConfig config;
+  WriterStats* stats = nullptr;
   std::uint64_t last_seq = 0;
   std::vector<Waiting> waiting;
   bool flush_scheduled = false;
@@ -63,13 +66,33 @@ void commit(WriterActor* self, bool force_checkpoint) {
   }
   const auto now = std::chrono::steady_clock::now();
   if (force_checkpoint || now - st.last_checkpoint >= st.config.checkpoint_interval) {
-    if (st.materializer->dirty_count() > 0 || force_checkpoint) st.materializer->flush(st.ops);
+    if (st.materializer->dirty_count() > 0 || force_checkpoint) {
+      st.materializer->flush(st.ops);
+      st.stats->checkpoints.fetch_add(1, std::memory_order_relaxed);
+    }
     st.last_checkpoint = now;
   }
   if (!st.ops.empty()) {
+    const auto started = std::chrono::steady_clock::now();
     if (auto status = st.store->commit(st.ops); !status.ok()) fatal(status);
+    const auto micros = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count());
+    auto& stats = *st.stats;
+    stats.commits.fetch_add(1, std::memory_order_relaxed);
+    stats.records.fetch_add(n, std::memory_order_relaxed);
+    stats.commit_micros_total.fetch_add(micros, std::memory_order_relaxed);
+    if (micros > stats.commit_micros_max.load(std::memory_order_relaxed)) {
+      stats.commit_micros_max.store(micros, std::memory_order_relaxed);
+    }
   }
-  for (std::size_t i = 0; i < n; ++i) st.waiting[i].promise.deliver(seqs[i]);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& w = st.waiting[i];
+    if (w.sender) {
+      caf::anon_send(w.sender, committed_atom::value, w.token, seqs[i]);
+    } else {
+      w.promise.deliver(seqs[i]);
+    }
+  }
   st.waiting.erase(st.waiting.begin(), st.waiting.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
@@ -84,6 +107,12 @@ void schedule_flush(WriterActor* self) {
   }
 }
 
+void push(WriterActor* self, Waiting waiting) {
+  self->state.waiting.push_back(std::move(waiting));
+  if (self->state.waiting.size() >= limits::commit_window_records_max) commit(self, false);
+  if (!self->state.waiting.empty()) schedule_flush(self);
+}
+
 caf::result<std::uint64_t> enqueue(WriterActor* self, Waiting waiting) {
   auto promise = self->make_response_promise();
   waiting.promise = promise;
@@ -93,8 +122,10 @@ caf::result<std::uint64_t> enqueue(WriterActor* self, Waiting waiting) {
   return caf::delegated<std::uint64_t>{};
 }
 
-caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t last_seq, WriterConfig config) {
+caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t last_seq, WriterConfig config,
+                     WriterStats* stats) {
   auto& st = self->state;
+  st.stats = stats;
   st.store = store;
   st.materializer = std::make_unique<persistence::Materializer>(*store);
   st.materializer->set_last_seq(last_seq);
@@ -105,13 +136,17 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
   return {
       [=](append_atom, RecordPtr record) -> caf::result<std::uint64_t> {
         CANOPY_ASSERT(record != nullptr);
-        return enqueue(self, Waiting{std::move(record), {}, {}});
+        return enqueue(self, Waiting{std::move(record), {}, {}, nullptr, 0});
+      },
+      [=](append_atom, RecordPtr record, std::uint64_t token) {
+        CANOPY_ASSERT(record != nullptr);
+        push(self, Waiting{std::move(record), {}, {}, caf::actor_cast<caf::actor>(self->current_sender()), token});
       },
       [=](meta_atom, std::string key, std::string value) -> caf::result<std::uint64_t> {
-        return enqueue(self, Waiting{nullptr, WriteOp{Table::meta, std::move(key), std::move(value)}, {}});
+        return enqueue(self, Waiting{nullptr, WriteOp{Table::meta, std::move(key), std::move(value)}, {}, nullptr, 0});
       },
       // A barrier: answered once everything sent before it is committed.
-      [=](barrier_atom) -> caf::result<std::uint64_t> { return enqueue(self, Waiting{nullptr, {}, {}}); },
+      [=](barrier_atom) -> caf::result<std::uint64_t> { return enqueue(self, Waiting{nullptr, {}, {}, nullptr, 0}); },
       // The same with a checkpoint (shutdown).
       [=](sync_atom) -> caf::result<std::uint64_t> {
         auto promise = self->make_response_promise();
@@ -134,8 +169,8 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
 }  // namespace
 
 caf::actor spawn_writer(caf::actor_system& system, persistence::Store& store, std::uint64_t last_seq,
-                        WriterConfig config) {
-  return system.spawn<caf::detached>(writer, &store, last_seq, config);
+                        WriterConfig config, WriterStats& stats) {
+  return system.spawn<caf::detached>(writer, &store, last_seq, config, &stats);
 }
 
 }  // namespace canopy::actors

@@ -1,8 +1,10 @@
 // The persistence writer: the only code that writes to the store while the server runs.
 //
 // A detached actor (its own thread, because fsync blocks). Every durable change arrives as
-// `append_atom, RecordPtr` and is answered with the record's journal sequence number only after the
-// commit that holds it returned: that answer is the actors' licence to reply to a client.
+// `append_atom, RecordPtr` (a request, answered with the record's journal sequence number) or, on the
+// hot path, `append_atom, RecordPtr, token` (answered with `committed_atom, token, seq` to the sender:
+// no CAF request timer per charge). Either answer comes only after the commit that holds the record
+// returned: it is the actors' licence to reply to a client.
 //
 // Group commit: a commit takes every record that is waiting when it starts. The first record after a
 // commit schedules a flush message behind whatever is already in the mailbox, so an idle server
@@ -19,6 +21,7 @@
 
 #include <caf/all.hpp>
 
+#include <atomic>
 #include <chrono>
 
 #include "persistence/store.hpp"
@@ -30,8 +33,17 @@ struct WriterConfig {
   std::chrono::milliseconds checkpoint_interval{1000};
 };
 
+// What the writer has done, for /metrics and benchmarks. Written by the writer only.
+struct WriterStats {
+  std::atomic<std::uint64_t> commits{0};
+  std::atomic<std::uint64_t> records{0};
+  std::atomic<std::uint64_t> checkpoints{0};
+  std::atomic<std::uint64_t> commit_micros_total{0};  // time inside Store::commit
+  std::atomic<std::uint64_t> commit_micros_max{0};
+};
+
 // REQUIRES: `store` outlives the actor and recovery has run; `last_seq` is the journal's last record.
 caf::actor spawn_writer(caf::actor_system& system, persistence::Store& store, std::uint64_t last_seq,
-                        WriterConfig config);
+                        WriterConfig config, WriterStats& stats);
 
 }  // namespace canopy::actors

@@ -102,6 +102,24 @@ class LmdbStore final : public Store {
     return from_mdb(rc, "get");
   }
 
+  Status get_many(Table table, std::span<const std::string> keys,
+                  std::vector<std::optional<std::string>>& values) const override {
+    values.assign(keys.size(), std::nullopt);
+    if (keys.empty()) return {};
+    ReadTxn txn(env_);
+    if (txn.rc()) return from_mdb(txn.rc(), "begin read");
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      MDB_val k = as_val(keys[i]), v;
+      const int rc = mdb_get(txn.get(), dbi(table), &k, &v);
+      if (rc == MDB_SUCCESS) {
+        values[i].emplace(as_view(v));
+      } else if (rc != MDB_NOTFOUND) {
+        return from_mdb(rc, "get");
+      }
+    }
+    return {};
+  }
+
   Status scan(Table table, std::string_view prefix, std::string_view from,
               const std::function<bool(std::string_view, std::string_view)>& visit) const override {
     ReadTxn txn(env_);

@@ -10,9 +10,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace canopy::persistence {
 
@@ -47,6 +49,19 @@ class Store {
   // On any error nothing was applied.
   virtual Status commit(std::span<const WriteOp> ops) = 0;
   virtual Status get(Table table, std::string_view key, std::string& value) const = 0;
+  // Reads many keys from one consistent snapshot; values[i] is empty when keys[i] is absent. The LMDB
+  // store uses one read transaction for all of them (the hot path looks up a batch's event ids).
+  virtual Status get_many(Table table, std::span<const std::string> keys,
+                          std::vector<std::optional<std::string>>& values) const {
+    values.assign(keys.size(), std::nullopt);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      std::string value;
+      Status s = get(table, keys[i], value);
+      if (s.ok()) values[i] = std::move(value);
+      else if (!s.is_not_found()) return s;
+    }
+    return {};
+  }
   // Visits keys starting with `prefix`, from `from` (inclusive; empty: the first) in key order, until
   // `visit` returns false.
   virtual Status scan(Table table, std::string_view prefix, std::string_view from,

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Reproducible benchmark: a fresh server on a fresh data folder, a fresh forest, then RUNS runs of the
+# load generator; prints each run's summary line and the median events/s and latencies.
+#
+#   bench/run.sh single            # single-event HTTP, 64 connections
+#   bench/run.sh batch             # usage:batch, 1,000 events per batch
+#   RUNS=5 DURATION=10 CONNECTIONS=128 SERVER_ARGS="--actor-threads 1" bench/run.sh single
+#
+# Loopback only; every run is bounded by DURATION seconds. Needs a Release build in build/ (or BUILD).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-single}
+build=${BUILD:-build}
+runs=${RUNS:-3}
+duration=${DURATION:-5}
+connections=${CONNECTIONS:-64}
+batch_size=${BATCH_SIZE:-1000}
+port=${PORT:-18765}
+extra=${LOADGEN_ARGS:-}
+work=$(mktemp -d /tmp/canopy-bench-XXXXXX)
+export CANOPY_OPERATOR_TOKEN=bench-operator-token
+
+"$build/canopy" serve --data-dir "$work/var" --listen "127.0.0.1:$port" ${SERVER_ARGS:-} > "$work/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" > /dev/null && break; sleep 0.1; done
+
+"$build/bench/canopy-loadgen" --url "http://127.0.0.1:$port" --save-forest "$work/forest.txt" --setup-only | tail -2
+for run in $(seq 1 "$runs"); do
+  args=(--url "http://127.0.0.1:$port" --load-forest "$work/forest.txt" --mode "$mode" --connections "$connections"
+        --duration "$duration")
+  [ "$mode" = batch ] && args+=(--batch-size "$batch_size")
+  "$build/bench/canopy-loadgen" "${args[@]}" $extra | tail -1 > "$work/run$run.json"
+done
+python3 - "$work" "$runs" <<'PY'
+import json, statistics, sys
+work, runs = sys.argv[1], int(sys.argv[2])
+rows = [json.load(open(f"{work}/run{i}.json")) for i in range(1, runs + 1)]
+for r in rows:
+    l = r["latency_ms"]
+    print(f"run: {r['events_accepted_per_s']:>10.0f} events/s  {r['requests_per_s']:>9.0f} req/s  "
+          f"p50 {l['p50']:.2f}  p99 {l['p99']:.2f}  p999 {l['p999']:.2f} ms  refused {r['events_refused']}")
+med = lambda k: statistics.median(k)
+print(f"median: {med([r['events_accepted_per_s'] for r in rows]):.0f} events/s, "
+      f"p50 {med([r['latency_ms']['p50'] for r in rows]):.2f} ms, p99 {med([r['latency_ms']['p99'] for r in rows]):.2f} ms, "
+      f"p999 {med([r['latency_ms']['p999'] for r in rows]):.2f} ms")
+PY
+curl -s "http://127.0.0.1:$port/metrics" | grep -E '^canopy_(journal|commit)' | tr '\n' ' '; echo
