@@ -69,6 +69,22 @@ void prometheus(Ctx& ctx) {
 
 void openapi(Ctx& ctx) { ctx.respond(HttpResponse{200, std::string(openapi_yaml), "application/yaml", {}}); }
 
+// Commits the manual clock's new time and answers. Its inputs are spawn arguments, not captures:
+// CAF 0.17 dereferences a null argument tuple when a function actor is spawned without arguments.
+void persist_clock(caf::event_based_actor* self, caf::actor writer, std::string value, Respond respond, Timestamp to) {
+  self->request(writer, limits::writer_reply_timeout, actors::meta_atom::value,
+                std::string(persistence::meta_manual_clock), std::move(value))
+      .then(
+          [self, respond, to](std::uint64_t) {
+            respond(json_response(200, "{\"now\":\"" + format_rfc3339(to) + "\"}"));
+            self->quit();
+          },
+          [self, respond](caf::error&) {
+            respond(error_response(Error{Errc::unavailable, "The clock could not be stored"}));
+            self->quit();
+          });
+}
+
 // Moves the manual clock forward (tests cross billing cycles with it). Durable: the new time is
 // committed before the answer, so a restart in manual mode resumes from it.
 void set_clock(Ctx& ctx) {
@@ -85,18 +101,7 @@ void set_clock(Ctx& ctx) {
   if (!ctx.services.clock.advance_to(*to)) return ctx.fail(invalid_field("now", "The clock cannot move backwards"));
   std::string value;
   persistence::put_u64_be(value, static_cast<std::uint64_t>(*to));
-  ctx.services.system.spawn([writer = ctx.services.writer, value, respond = ctx.respond, to = *to](caf::event_based_actor* self) {
-    self->request(writer, limits::writer_reply_timeout, actors::meta_atom::value,
-                  std::string(persistence::meta_manual_clock), value)
-        .then([self, respond, to](std::uint64_t) {
-          respond(json_response(200, "{\"now\":\"" + format_rfc3339(to) + "\"}"));
-          self->quit();
-        },
-              [self, respond](caf::error&) {
-                respond(error_response(Error{Errc::unavailable, "The clock could not be stored"}));
-                self->quit();
-              });
-  });
+  ctx.services.system.spawn(persist_clock, ctx.services.writer, std::move(value), ctx.respond, *to);
 }
 
 }  // namespace

@@ -13,7 +13,6 @@
 
 #include <cstdlib>
 #include <random>
-#include <regex>
 #include <thread>
 
 namespace canopy::test {
@@ -126,13 +125,14 @@ void CanopyProcess::start() {
   pid_ = child.pid;
   out_fd_ = child.out_fd;
   output_.clear();
-  static const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+))");
+  constexpr std::string_view listening = "listening on http://127.0.0.1:";
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < until) {
     read_some(out_fd_, output_, std::chrono::milliseconds(50));
-    std::smatch m;
-    if (std::regex_search(output_, m, listening)) {
-      port_ = static_cast<std::uint16_t>(std::stoi(m[1].str()));
+    const auto at = output_.find(listening);
+    const auto end = at == std::string::npos ? at : output_.find('\n', at);
+    if (end != std::string::npos) {
+      port_ = static_cast<std::uint16_t>(std::stoi(output_.substr(at + listening.size(), end - at - listening.size())));
       return;
     }
     int status = 0;
