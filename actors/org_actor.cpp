@@ -49,6 +49,7 @@ struct Hop {
   std::vector<std::uint32_t> reserved;     // indexes admitted and reserved here
   Micros spend_reserved_micros = 0;
   Micros debit_reserved_micros = 0;
+  Cycle reserved_in_cycle = 0;             // this org's cycle when it reserved
   Outcomes outcomes;                       // refusals decided here
   caf::actor child;                        // where to answer (null at the origin)
   std::uint64_t child_batch = 0;
@@ -106,6 +107,9 @@ void roll_cycle_if_due(OrgActor* self) {
   CycleRolled rolled = rollover_to(st.org, current, st.services->options.free_credits_micros);
   if (rolled.free_credits_micros > 0) rolled.free_credits_payment = PaymentId{random_id()};
   apply_rollover(st.org, rolled);
+  // Events admitted in the ended cycle are still in flight: their spend no longer counts here.
+  st.in_flight.spend_reserved_earlier_micros += st.in_flight.spend_reserved_micros;
+  st.in_flight.spend_reserved_micros = 0;
   journal_ahead(self, make_record(rolled));
   publish(self);
 }
@@ -182,13 +186,19 @@ void admit(OrgActor* self, Hop hop, const std::vector<std::uint32_t>& candidates
   auto& st = self->state;
   const bool payer = st.org.pays_for_itself();
   std::vector<RecordPtr> ahead;  // changes applied here that answers depend on: journaled before them
+  bool recharged = false;        // at most one card charge per message, whatever the batch holds
+  hop.reserved_in_cycle = st.org.cycle;
   for (const auto index : candidates) {
     const Micros cost = (*hop.events)[index].cost_micros;
     Refusal refusal = admit_limit(st.org, st.in_flight, cost);
     if (refusal == Refusal::none && payer) {
       refusal = admit_balance(st.org, st.in_flight, cost);
-      if (refusal == Refusal::insufficient_credits) {
+      // Recharge only when one recharge would cover the event: a client must not be able to make
+      // us charge a card for events that stay refused anyway.
+      if (refusal == Refusal::insufficient_credits && !recharged &&
+          available_balance(st.org, st.in_flight) + st.org.auto_recharge.amount_micros >= cost) {
         if (auto recharge = auto_recharge(self)) {
+          recharged = true;
           ahead.push_back(std::move(recharge));
           refusal = admit_balance(st.org, st.in_flight, cost);
         }
@@ -257,14 +267,16 @@ void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes f
   auto node = st.hops.extract(batch);
   CANOPY_ASSERT(!node.empty());
   auto hop = std::make_shared<Hop>(std::move(node.mapped()));
-  st.in_flight.spend_reserved_micros -= hop->spend_reserved_micros;
+  (hop->reserved_in_cycle == st.org.cycle ? st.in_flight.spend_reserved_micros
+                                          : st.in_flight.spend_reserved_earlier_micros) -= hop->spend_reserved_micros;
   st.in_flight.debit_reserved_micros -= hop->debit_reserved_micros;
-  CANOPY_ASSERT(st.in_flight.spend_reserved_micros >= 0 && st.in_flight.debit_reserved_micros >= 0);
+  CANOPY_ASSERT(st.in_flight.spend_reserved_micros >= 0 && st.in_flight.debit_reserved_micros >= 0 &&
+                st.in_flight.spend_reserved_earlier_micros >= 0);
   RecordPtr recharge;
   if (committed) {
     domain::apply(st.org, *committed);
     publish(self);
-    if (below_threshold(st)) recharge = auto_recharge(self);
+    if (st.org.pays_for_itself() && below_threshold(st)) recharge = auto_recharge(self);
   }
   Outcomes outcomes = std::move(hop->outcomes);
   if (decided_here) {
@@ -542,10 +554,13 @@ struct CommandVisitor {
 
 void CommandVisitor::operator()(Touch&) const {
   // roll_cycle_if_due() ran before this command; the barrier answers once its record is committed.
+  auto& state = st();
+  const std::uint64_t token = state.next_token++;
   auto* actor = self;
-  actor->request(st().services->writer, limits::writer_reply_timeout, barrier_atom::value)
-      .then([actor, reply = std::move(reply)](std::uint64_t) { reply(ok_result(actor->state, 0, nullptr)); },
-            [](caf::error&) { std::abort(); });
+  state.awaiting_commit.emplace(token, [actor, reply = std::move(reply)](std::uint64_t) {
+    reply(ok_result(actor->state, 0, nullptr));
+  });
+  self->send(state.services->writer, barrier_atom::value, token);
 }
 
 caf::behavior org_actor(OrgActor* self, Services* services, OrgPtr initial) {

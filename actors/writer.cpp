@@ -147,6 +147,9 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
       },
       // A barrier: answered once everything sent before it is committed.
       [=](barrier_atom) -> caf::result<std::uint64_t> { return enqueue(self, Waiting{nullptr, {}, {}, nullptr, 0}); },
+      [=](barrier_atom, std::uint64_t token) {
+        push(self, Waiting{nullptr, {}, {}, caf::actor_cast<caf::actor>(self->current_sender()), token});
+      },
       // The same with a checkpoint (shutdown).
       [=](sync_atom) -> caf::result<std::uint64_t> {
         auto promise = self->make_response_promise();

@@ -20,8 +20,11 @@ namespace canopy::domain {
 // Amounts an org actor has promised to events still in flight through it. Volatile: never persisted,
 // because an event in flight has not been acknowledged and is simply gone after a crash.
 struct InFlight {
-  Micros spend_reserved_micros = 0;  // counts against this org's limit
+  Micros spend_reserved_micros = 0;  // admitted in the org's current cycle: counts against its limit
   Micros debit_reserved_micros = 0;  // counts against this org's balance (only when it pays)
+  // Admitted in a cycle that has since ended: such spend belongs to that cycle (apply() adds it there,
+  // i.e. nowhere), so it must not count against the new cycle's limit either.
+  Micros spend_reserved_earlier_micros = 0;
 };
 
 enum class Refusal : std::uint8_t {

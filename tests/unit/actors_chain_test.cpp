@@ -230,3 +230,38 @@ TEST_F(ChainTest, WhatWasAcknowledgedIsWhatANewRuntimeRecovers) {
 
 }  // namespace
 }  // namespace canopy::actors
+
+namespace canopy::actors {
+namespace {
+
+std::size_t card_charges(Services& services) {
+  return dynamic_cast<BuiltinPaymentProvider&>(services.payments).charges().size();
+}
+
+// A client must not be able to make the payer's card be charged for events that stay refused.
+TEST_F(ChainTest, AutoRechargeNeverChargesTheCardForEventsItCannotCover) {
+  const OrgId r = root(user());
+  ASSERT_TRUE(command(r, SetPaymentMethod{PaymentMethod{"visa", "4242", 12, 2099}}).ok);
+  ASSERT_TRUE(command(r, SetAutoRecharge{AutoRecharge{true, 0, 1'000}}).ok);
+  std::vector<ChargeEvent> events;
+  for (int i = 0; i < 50; ++i) events.push_back(event(std::to_string(i), 5'000));  // each needs more than one recharge
+  for (const auto& o : charge(r, events)) EXPECT_EQ(o.refusal, Refusal::insufficient_credits);
+  EXPECT_EQ(card_charges(services()), 0u);
+  EXPECT_EQ(org(r).balance_micros, 0);
+}
+
+TEST_F(ChainTest, AutoRechargeChargesTheCardAtMostOncePerBatch) {
+  const OrgId r = root(user());
+  ASSERT_TRUE(command(r, SetPaymentMethod{PaymentMethod{"visa", "4242", 12, 2099}}).ok);
+  ASSERT_TRUE(command(r, SetAutoRecharge{AutoRecharge{true, 0, 1'000}}).ok);
+  std::vector<ChargeEvent> events;
+  for (int i = 0; i < 5; ++i) events.push_back(event(std::to_string(i), 600));  // one recharge covers the first only
+  const auto out = charge(r, events);
+  EXPECT_EQ(out[0].status, ChargeStatus::accepted);
+  EXPECT_EQ(out[1].refusal, Refusal::insufficient_credits);
+  EXPECT_EQ(card_charges(services()), 1u);
+  EXPECT_EQ(org(r).balance_micros, 400);
+}
+
+}  // namespace
+}  // namespace canopy::actors
