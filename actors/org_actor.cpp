@@ -71,6 +71,9 @@ struct OrgActorState {
   // Continuations waiting for the writer's `committed_atom, token, seq`.
   std::unordered_map<std::uint64_t, std::function<void(std::uint64_t)>> awaiting_commit;
   std::uint64_t next_token = 1;
+  // Records applied here ahead of their commit (a pause, a rollover, a recharge) not yet confirmed:
+  // while any is, answers wait for a writer barrier (see answer()).
+  std::uint64_t unconfirmed_ahead = 0;
   static constexpr const char* name = "canopy.org";
 };
 
@@ -94,9 +97,12 @@ void journal(OrgActor* self, RecordPtr record, F then) {
   self->send(st.services->writer, append_atom::value, std::move(record), token);
 }
 
-// Journals without waiting: used for changes that later records depend on through FIFO order.
+// Journals a change already applied here, without waiting: later records depend on it through the
+// writer's FIFO order, and answer() holds any reply until it is confirmed.
 void journal_ahead(OrgActor* self, RecordPtr record) {
-  caf::anon_send(self->state.services->writer, append_atom::value, std::move(record));
+  auto& st = self->state;
+  ++st.unconfirmed_ahead;
+  journal(self, std::move(record), [self](std::uint64_t) { --self->state.unconfirmed_ahead; });
 }
 
 // Lazy cycle rollover on the first message after the cycle ended (see org_actor.hpp on why at once).
@@ -227,14 +233,7 @@ void admit(OrgActor* self, Hop hop, const std::vector<std::uint32_t>& candidates
   const std::uint64_t batch = st.next_batch++;
   const bool nothing_left = hop.reserved.empty();
   st.hops.emplace(batch, std::move(hop));
-  if (nothing_left && !ahead.empty()) {
-    // The answer reports what those records did (a pause, a failed recharge): send it once they are
-    // durable. The last one's commit covers the others (FIFO).
-    for (std::size_t i = 0; i + 1 < ahead.size(); ++i) journal_ahead(self, ahead[i]);
-    journal(self, ahead.back(), [self, batch](std::uint64_t) { finish(self, batch, nullptr, {}, true); });
-    return;
-  }
-  // Otherwise they are committed before the payer's record, which comes after them.
+  // Committed before the payer's record, which comes after them; answers wait for them (answer()).
   for (auto& record : ahead) journal_ahead(self, std::move(record));
   if (nothing_left) {
     finish(self, batch, nullptr, {}, true);
@@ -245,20 +244,32 @@ void admit(OrgActor* self, Hop hop, const std::vector<std::uint32_t>& candidates
   }
 }
 
-// Sends the decision on: down to the child, or (at the origin) to the client.
-void answer(OrgActor* self, Hop& hop, RecordPtr committed, Outcomes outcomes) {
+// Sends the decision on: down to the child, or (at the origin) to the client. Never before every
+// change this org applied ahead of the journal is durable: a refusal may report a pause, and a kill -9
+// right after an answer must not lose what it reported.
+void answer(OrgActor* self, std::shared_ptr<Hop> hop, RecordPtr committed, Outcomes outcomes,
+            bool barrier_passed = false) {
   auto& st = self->state;
-  if (hop.child) {
-    self->send(hop.child, decide_atom::value, DecisionDown{hop.child_batch, std::move(committed), std::move(outcomes)});
+  // A barrier covers everything sent before it; records applied after it do not concern this answer.
+  if (st.unconfirmed_ahead > 0 && !barrier_passed) {
+    const std::uint64_t token = st.next_token++;
+    st.awaiting_commit.emplace(token, [self, hop, committed, outcomes](std::uint64_t) mutable {
+      answer(self, hop, std::move(committed), std::move(outcomes), true);
+    });
+    self->send(st.services->writer, barrier_atom::value, token);  // after everything sent before it
     return;
   }
-  for (auto& [index, outcome] : outcomes) hop.origin_outcomes[index] = outcome;
-  for (const auto index : hop.origin_ids) {
-    const auto& id = (*hop.events)[index].id;
-    st.ids_in_flight.erase(id);
-    if (hop.origin_outcomes[index].status == ChargeStatus::accepted) st.recent.add(id, hop.origin_outcomes[index].org);
+  if (hop->child) {
+    self->send(hop->child, decide_atom::value, DecisionDown{hop->child_batch, std::move(committed), std::move(outcomes)});
+    return;
   }
-  hop.reply(std::move(hop.origin_outcomes));
+  for (auto& [index, outcome] : outcomes) hop->origin_outcomes[index] = outcome;
+  for (const auto index : hop->origin_ids) {
+    const auto& id = (*hop->events)[index].id;
+    st.ids_in_flight.erase(id);
+    if (hop->origin_outcomes[index].status == ChargeStatus::accepted) st.recent.add(id, hop->origin_outcomes[index].org);
+  }
+  hop->reply(std::move(hop->origin_outcomes));
 }
 
 // The decision for a batch is known: apply it here, release what was reserved, answer down.
@@ -284,11 +295,9 @@ void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes f
   } else {
     outcomes.insert(outcomes.end(), from_above.begin(), from_above.end());
   }
-  if (!recharge) return answer(self, *hop, std::move(committed), std::move(outcomes));
-  // The client sees the balance the recharge made: it must be durable before the answer.
-  journal(self, recharge, [self, hop, committed, outcomes = std::move(outcomes)](std::uint64_t) mutable {
-    answer(self, *hop, std::move(committed), std::move(outcomes));
-  });
+  // The client sees the balance a recharge made: answer() waits until it is durable.
+  if (recharge) journal_ahead(self, std::move(recharge));
+  answer(self, std::move(hop), std::move(committed), std::move(outcomes));
 }
 
 // For each event: its payer if the id was accepted before (memory, then the store, in one read
