@@ -103,6 +103,8 @@ void Runtime::shutdown() {
         .receive([](std::uint64_t) {},
                  [](caf::error&) { std::fprintf(stderr, "canopy: final checkpoint did not complete\n"); });
   }
+  for (auto& actor : services_->background) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+  services_->background.clear();
   services_->directory.stop_actors();
   caf::anon_send_exit(services_->registry, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(services_->writer, caf::exit_reason::user_shutdown);

@@ -6,6 +6,8 @@
 
 #include <caf/all.hpp>
 
+#include <vector>
+
 #include "actors/clock.hpp"
 #include "actors/directory.hpp"
 #include "actors/payment_provider.hpp"
@@ -34,6 +36,9 @@ class Services {
   caf::actor writer;
   WriterStats writer_stats;
   caf::actor registry;
+  // Other long-lived actors (e.g. the demo's trickle), stopped by Runtime::shutdown. Touched only by
+  // the thread that starts and stops the runtime.
+  std::vector<caf::actor> background;
 };
 
 }  // namespace canopy::actors

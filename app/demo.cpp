@@ -92,7 +92,8 @@ std::string start_demo(Services& services) {
     line = clients.empty() ? "demo: the data folder has organizations but no demo agency; nothing seeded"
                            : "demo: trickling usage into the demo agency seeded earlier";
   }
-  if (!clients.empty()) services.system.spawn(trickle, &services, clients);
+  // Registered so that shutdown stops it: an actor that never quits would keep the system alive.
+  if (!clients.empty()) services.background.push_back(services.system.spawn(trickle, &services, clients));
   return line;
 }
 

@@ -90,3 +90,21 @@ TEST(Recovery, BackupIsACompleteConsistentCopyTakenWhileServing) {
 
 }  // namespace
 }  // namespace canopy::test
+
+namespace canopy::test {
+namespace {
+
+// The demo keeps charging in the background; SIGTERM must still stop everything cleanly.
+TEST(Recovery, SigtermStopsADemoServerCleanly) {
+  TempDir dir;
+  CanopyProcess server(dir.str("data"), {"--demo"});
+  server.start();
+  Client op(server.port());
+  EXPECT_EQ(op.get("/readyz").status, 200u);
+  EXPECT_EQ(server.terminate(), 0);
+  EXPECT_NE(server.output().find("stopped cleanly"), std::string::npos) << server.output();
+  EXPECT_EQ(run_canopy({"check", dir.str("data")}).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace canopy::test
