@@ -123,13 +123,6 @@ std::vector<OrgPtr> Directory::descendants(OrgId id) const {
   return out;
 }
 
-OrgPtr Directory::payer_of(OrgId id) const {
-  for (auto& org : lineage(id)) {
-    if (org->pays_for_itself()) return org;
-  }
-  return nullptr;
-}
-
 void Directory::index_members_locked(const OrgState* before, const OrgState& after) {
   if (before) {
     for (const auto& m : before->members) {

@@ -55,8 +55,6 @@ class Directory {
   std::vector<OrgPtr> children(domain::OrgId id) const;
   // Every org below `id` (not itself), parents before children.
   std::vector<OrgPtr> descendants(domain::OrgId id) const;
-  // The org that pays for `id`: the first, walking up, that pays for itself.
-  OrgPtr payer_of(domain::OrgId id) const;
 
   // Publishes a new snapshot of an org (called by its actor, or the registry for a new root).
   void publish(OrgPtr org);

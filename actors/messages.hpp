@@ -91,7 +91,6 @@ struct CommandResult {
   std::shared_ptr<const domain::OrgState> created;  // create_sub_org: the new org
   domain::Error error;
   bool ok = true;
-  std::uint64_t seq = 0;  // journal position of the change (0 when nothing changed)
   std::shared_ptr<const domain::Record> record;  // the committed record, if any
 };
 

@@ -142,7 +142,8 @@ ChargeOutcome accepted(OrgId payer) { return ChargeOutcome{ChargeStatus::accepte
 RecordPtr auto_recharge(OrgActor* self) {
   auto& st = self->state;
   const auto& cfg = st.org.auto_recharge;
-  if (!cfg.enabled || !st.org.payment_method || st.auto_recharge_suspended) return nullptr;
+  // Only an org that pays spends its balance: a consolidated one would be charged for nothing.
+  if (!st.org.pays_for_itself() || !cfg.enabled || !st.org.payment_method || st.auto_recharge_suspended) return nullptr;
   std::string reason;
   const PaymentId id{random_id()};
   const bool approved = st.services->payments.charge(st.org.id, *st.org.payment_method, cfg.amount_micros,
@@ -287,7 +288,7 @@ void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes f
   if (committed) {
     domain::apply(st.org, *committed);
     publish(self);
-    if (st.org.pays_for_itself() && below_threshold(st)) recharge = auto_recharge(self);
+    if (below_threshold(st)) recharge = auto_recharge(self);
   }
   Outcomes outcomes = std::move(hop->outcomes);
   if (decided_here) {
@@ -373,10 +374,9 @@ void on_reserve(OrgActor* self, ReserveUp& up) {
 
 // --- commands -----------------------------------------------------------------------------------
 
-CommandResult ok_result(const OrgActorState& st, std::uint64_t seq, RecordPtr record) {
+CommandResult ok_result(const OrgActorState& st, RecordPtr record) {
   CommandResult r;
   r.org = std::make_shared<const OrgState>(st.org);
-  r.seq = seq;
   r.record = std::move(record);
   return r;
 }
@@ -391,10 +391,10 @@ CommandResult error_result(Error error) {
 // Journals `record`, then applies it here, publishes and answers.
 void commit_and_reply(OrgActor* self, Record record, Reply<CommandResult> reply) {
   RecordPtr ptr = make_record(std::move(record));
-  journal(self, ptr, [self, ptr, reply = std::move(reply)](std::uint64_t seq) {
+  journal(self, ptr, [self, ptr, reply = std::move(reply)](std::uint64_t) {
     domain::apply(self->state.org, *ptr);
     publish(self);
-    reply(ok_result(self->state, seq, ptr));
+    reply(ok_result(self->state, ptr));
   });
 }
 
@@ -430,10 +430,10 @@ struct CommandVisitor {
     created.cycle = cycle_of(created.at);
     RecordPtr ptr = make_record(created);
     auto* actor = self;
-    journal(self, ptr, [actor, ptr, reply = std::move(reply)](std::uint64_t seq) {
+    journal(self, ptr, [actor, ptr, reply = std::move(reply)](std::uint64_t) {
       auto child = std::make_shared<const OrgState>(make_org(std::get<OrgCreated>(*ptr)));
       actor->state.services->directory.publish(child);
-      CommandResult r = ok_result(actor->state, seq, ptr);
+      CommandResult r = ok_result(actor->state, ptr);
       r.created = child;
       reply(std::move(r));
     });
@@ -491,7 +491,7 @@ struct CommandVisitor {
         reply(error_result(Error{Errc::idempotency_key_reused,
                                  "This Idempotency-Key was used with a different request"}));
       } else {
-        reply(ok_result(st(), 0, make_record(std::move(*earlier))));
+        reply(ok_result(st(), make_record(std::move(*earlier))));
       }
       return true;
     }
@@ -546,13 +546,13 @@ struct CommandVisitor {
                               c.amount_micros, now(), c.idempotency_key};
     RecordPtr ptr = make_record(transfer);
     auto* actor = self;
-    journal(self, ptr, [actor, ptr, transfer, reply = std::move(reply)](std::uint64_t seq) {
+    journal(self, ptr, [actor, ptr, transfer, reply = std::move(reply)](std::uint64_t) {
       auto& s = actor->state;
       s.in_flight.debit_reserved_micros -= transfer.amount_micros;
       s.keys_in_flight.erase(transfer.idempotency_key);
       domain::apply(s.org, *ptr);
       publish(actor);
-      CommandResult result = ok_result(s, seq, ptr);
+      CommandResult result = ok_result(s, ptr);
       // The receiving org applies it too before the client hears back, so its next read shows it.
       caf::actor dest = s.services->directory.actor_of(transfer.to);
       CANOPY_ASSERT(dest != nullptr);
@@ -567,7 +567,7 @@ void CommandVisitor::operator()(Touch&) const {
   const std::uint64_t token = state.next_token++;
   auto* actor = self;
   state.awaiting_commit.emplace(token, [actor, reply = std::move(reply)](std::uint64_t) {
-    reply(ok_result(actor->state, 0, nullptr));
+    reply(ok_result(actor->state, nullptr));
   });
   self->send(state.services->writer, barrier_atom::value, token);
 }
@@ -594,7 +594,7 @@ caf::behavior org_actor(OrgActor* self, Services* services, OrgPtr initial) {
         roll_cycle_if_due(self);
         domain::apply(self->state.org, *credit.record);
         publish(self);
-        credit.reply(ok_result(self->state, 0, credit.record));
+        credit.reply(ok_result(self->state, credit.record));
       },
   };
 }

@@ -85,7 +85,7 @@ void create_root(Registry* self, CreateRoot& request) {
   }
   st.owners_in_flight.insert(request.owner);
   auto record = std::make_shared<const Record>(created);
-  journal(self, record, [self, record, created, reply = std::move(request.reply)](std::uint64_t seq) {
+  journal(self, record, [self, record, created, reply = std::move(request.reply)](std::uint64_t) {
     auto& directory_ = self->state.services->directory;
     self->state.owners_in_flight.erase(created.owner);
     auto org = std::make_shared<const OrgState>(make_org(created));
@@ -94,7 +94,6 @@ void create_root(Registry* self, CreateRoot& request) {
     CommandResult r;
     r.org = org;
     r.created = org;
-    r.seq = seq;
     r.record = record;
     reply(std::move(r));
   });

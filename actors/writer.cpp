@@ -113,12 +113,10 @@ void push(WriterActor* self, Waiting waiting) {
   if (!self->state.waiting.empty()) schedule_flush(self);
 }
 
+// As push(), answered through a response promise (the request form).
 caf::result<std::uint64_t> enqueue(WriterActor* self, Waiting waiting) {
-  auto promise = self->make_response_promise();
-  waiting.promise = promise;
-  self->state.waiting.push_back(std::move(waiting));
-  if (self->state.waiting.size() >= limits::commit_window_records_max) commit(self, false);
-  if (!self->state.waiting.empty()) schedule_flush(self);
+  waiting.promise = self->make_response_promise();
+  push(self, std::move(waiting));
   return caf::delegated<std::uint64_t>{};
 }
 

@@ -31,8 +31,6 @@ inline constexpr std::chrono::seconds writer_reply_timeout{60};
 // Open connections; past it new ones are accepted and closed at once, so the listener never stalls.
 inline constexpr std::size_t connections_default = 20000;
 inline constexpr std::size_t connections_max = 100000;
-// Requests pipelined on one connection waiting for answers; past it we stop reading from it.
-inline constexpr std::size_t pipelined_requests_max = 16;
 
 // --- API shape ----------------------------------------------------------------------------------
 inline constexpr std::size_t page_size_default = 50;   // contract
@@ -43,8 +41,6 @@ inline constexpr std::size_t email_bytes_max = 254;    // RFC 5321 path limit
 inline constexpr std::size_t event_id_bytes_max = 128; // client idempotency keys
 inline constexpr std::size_t event_type_bytes_max = 64;
 inline constexpr std::size_t idempotency_key_bytes_max = 255;
-// JSON nesting a request may use; our bodies are at most three deep.
-inline constexpr std::size_t json_depth_max = 16;
 
 // --- organizations ------------------------------------------------------------------------------
 // Contract default: 4 levels below a root. The configured value may not exceed depth_max, because

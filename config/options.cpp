@@ -123,7 +123,7 @@ std::vector<Setting> serve_settings() {
                                     limits::depth_max));
   s.push_back(number<std::int64_t>("free_credits_micros", "monthly free allowance per owning user",
                                    &Options::free_credits_micros, 0, limits::amount_micros_max));
-  s.push_back(number<std::uint32_t>("idempotency_retention_days", "how long usage event ids are remembered",
+  s.push_back(number<std::uint32_t>("idempotency_retention_days", "days accepted usage event ids are remembered at least (today they are kept for good)",
                                     &Options::idempotency_retention_days, 35, 3650));
   s.push_back(number<std::size_t>("max_connections", "open HTTP connections at most", &Options::connections_max, 16,
                                   limits::connections_max));
@@ -196,18 +196,6 @@ std::optional<std::string> read_config_file(const std::string& path, const std::
   return std::nullopt;
 }
 
-void fill_defaults(Options& o) {
-  o.body_bytes_limit = limits::body_bytes_default;
-  o.max_depth = limits::depth_default;
-  o.free_credits_micros = limits::free_credits_micros_default;
-  o.idempotency_retention_days = limits::idempotency_retention_days_default;
-  o.connections_max = limits::connections_default;
-  o.io_threads = limits::io_threads_default;
-  o.actor_threads = limits::actor_threads_default;
-  o.commit_window = limits::commit_window_default;
-  o.checkpoint_interval = limits::checkpoint_interval_default;
-}
-
 }  // namespace
 
 std::string version() { return CANOPY_VERSION; }
@@ -256,7 +244,6 @@ ParseResult parse(int argc, const char* const* argv, const GetEnv& getenv) {
   }
 
   Options o;
-  fill_defaults(o);
   o.command = app.get_subcommands().front()->get_name();
   o.target_dir = target;
   o.backup_out_dir = out_dir;

@@ -12,6 +12,8 @@
 #include <optional>
 #include <string>
 
+#include "config/limits.hpp"
+
 namespace canopy::config {
 
 enum class ClockKind { system, manual };
@@ -33,16 +35,16 @@ struct Options {
   bool demo = false;
   std::string operator_token;  // env or file only: never on a command line that `ps` shows
 
-  std::size_t body_bytes_limit = 0;           // defaults from config/limits.hpp, filled in by parse
-  std::uint32_t max_depth = 0;
-  std::int64_t free_credits_micros = 0;
-  std::uint32_t idempotency_retention_days = 0;
-  std::size_t connections_max = 0;
-  unsigned io_threads = 0;
-  unsigned actor_threads = 0;
+  std::size_t body_bytes_limit = limits::body_bytes_default;
+  std::uint32_t max_depth = limits::depth_default;
+  std::int64_t free_credits_micros = limits::free_credits_micros_default;
+  std::uint32_t idempotency_retention_days = limits::idempotency_retention_days_default;
+  std::size_t connections_max = limits::connections_default;
+  unsigned io_threads = limits::io_threads_default;
+  unsigned actor_threads = limits::actor_threads_default;
   std::string scheduler_policy = "sharing";   // CAF scheduler: sharing | stealing
-  std::chrono::microseconds commit_window{0};
-  std::chrono::milliseconds checkpoint_interval{0};
+  std::chrono::microseconds commit_window = limits::commit_window_default;
+  std::chrono::milliseconds checkpoint_interval = limits::checkpoint_interval_default;
 
   // check / backup
   std::string target_dir;

@@ -90,6 +90,14 @@ std::optional<Error> check_payment_method(const PaymentMethod& m, Timestamp now)
   return std::nullopt;
 }
 
+std::variant<Error, PaymentMethod> payment_method_from(std::string brand, std::string last4, std::int64_t exp_month,
+                                                       std::int64_t exp_year) {
+  if (exp_month < 1 || exp_month > 12) return invalid_field("exp_month", "exp_month must be 1 to 12");
+  if (exp_year < 1970 || exp_year > 9999) return invalid_field("exp_year", "exp_year must be a 4-digit year");
+  return PaymentMethod{std::move(brand), std::move(last4), static_cast<std::uint8_t>(exp_month),
+                       static_cast<std::uint16_t>(exp_year)};
+}
+
 std::optional<Error> check_auto_recharge(const OrgState& org, const AutoRecharge& config) {
   if (config.threshold_micros < 0 || config.threshold_micros > limits::amount_micros_max) {
     return invalid_field("threshold_micros", "threshold_micros must be from 0 to " + std::to_string(limits::amount_micros_max));

@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <span>
+#include <variant>
 
 #include "domain/org.hpp"
 
@@ -33,6 +34,10 @@ std::optional<Error> check_amount(std::string_view field, Micros amount);
 std::optional<Error> check_limit(Micros limit);
 // Card metadata only: brand, 4-digit last4, a month and a year not in the past.
 std::optional<Error> check_payment_method(const PaymentMethod& method, Timestamp now);
+// Builds the metadata from request values, refusing a month or year that does not fit its field;
+// check_payment_method() decides the rest when the org applies it.
+std::variant<Error, PaymentMethod> payment_method_from(std::string brand, std::string last4, std::int64_t exp_month,
+                                                       std::int64_t exp_year);
 // Auto-recharge needs a payment method; threshold >= 0; the amount within check_amount when enabled
 // (0 is fine when disabled).
 std::optional<Error> check_auto_recharge(const OrgState& org, const AutoRecharge& config);

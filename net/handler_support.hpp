@@ -37,7 +37,7 @@ bool read_body(Ctx& ctx, std::span<const FieldSpec> specs, std::span<FieldValue>
 void send_command(Ctx& ctx, domain::OrgId org, actors::Command command,
                   std::function<void(const actors::CommandResult&)> done);
 
-// A body limit, paging and id helpers.
+// The `limit` query parameter (default and maximum from limits.hpp); on a bad one it has answered 400.
 std::optional<std::size_t> page_limit(Ctx& ctx);
 
 }  // namespace canopy::net

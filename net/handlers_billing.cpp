@@ -1,8 +1,9 @@
 // Billing: the billing view, consolidated billing, spending limits, subscriptions, payment method,
 // auto-recharge, top-ups, grants, transfers and payment history (CONTRACT.md "Billing").
 #include "config/limits.hpp"
-#include "domain/validation.hpp"
+#include "domain/rules.hpp"
 #include "domain/time.hpp"
+#include "domain/validation.hpp"
 #include "net/handler_support.hpp"
 #include "net/views.hpp"
 #include "persistence/keys.hpp"
@@ -123,10 +124,10 @@ void put_payment_method(Ctx& ctx) {
     }
     return ctx.fail(*err);
   }
-  if (v[2].integer < 1 || v[2].integer > 12) return ctx.fail(invalid_field("exp_month", "exp_month must be 1 to 12"));
-  if (v[3].integer < 1970 || v[3].integer > 9999) return ctx.fail(invalid_field("exp_year", "exp_year must be a 4-digit year"));
-  PaymentMethod method{v[0].text, v[1].text, static_cast<std::uint8_t>(v[2].integer), static_cast<std::uint16_t>(v[3].integer)};
-  send_command(ctx, view->org().id, actors::SetPaymentMethod{method}, answer_billing(ctx, *view));
+  auto method = payment_method_from(v[0].text, v[1].text, v[2].integer, v[3].integer);
+  if (auto* err = std::get_if<Error>(&method)) return ctx.fail(*err);
+  send_command(ctx, view->org().id, actors::SetPaymentMethod{std::get<PaymentMethod>(std::move(method))},
+               answer_billing(ctx, *view));
 }
 
 void put_auto_recharge(Ctx& ctx) {

@@ -250,6 +250,18 @@ TEST_F(ChainTest, AutoRechargeNeverChargesTheCardForEventsItCannotCover) {
   EXPECT_EQ(org(r).balance_micros, 0);
 }
 
+// Only the payer's balance is spent, so only the payer recharges.
+TEST_F(ChainTest, AConsolidatedOrgNeverRechargesWhenUsagePassesThroughIt) {
+  const OrgId r = root(user());
+  const OrgId a = sub(r);
+  ASSERT_TRUE(command(r, Grant{10'000, "t"}).ok);
+  ASSERT_TRUE(command(a, SetPaymentMethod{PaymentMethod{"visa", "4242", 12, 2099}}).ok);
+  ASSERT_TRUE(command(a, SetAutoRecharge{AutoRecharge{true, 1'000'000, 5'000}}).ok);  // always "below"
+  ASSERT_EQ(charge(a, {event("e1", 100)})[0].status, ChargeStatus::accepted);
+  EXPECT_EQ(card_charges(services()), 0u);
+  EXPECT_EQ(org(a).balance_micros, 0);
+}
+
 TEST_F(ChainTest, AutoRechargeChargesTheCardAtMostOncePerBatch) {
   const OrgId r = root(user());
   ASSERT_TRUE(command(r, SetPaymentMethod{PaymentMethod{"visa", "4242", 12, 2099}}).ok);
