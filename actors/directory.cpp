@@ -45,22 +45,27 @@ persistence::Status Directory::load(const persistence::Store& store) {
   if (!s.ok()) return s;
   if (!bad.ok()) return bad;
   s = store.scan(Table::tokens, {}, {}, [&](std::string_view key, std::string_view value) {
-    if (value.size() != 9) return true;
-    Principal p;
-    const auto kind = static_cast<persistence::TokenKind>(value[0]);
-    const std::uint64_t owner = persistence::get_u64_be(value.substr(1));
-    if (kind == persistence::TokenKind::user) {
-      p.kind = Principal::Kind::user;
-      p.user = UserId{owner};
-    } else {
-      p.kind = Principal::Kind::api_key;
-      p.key_org = OrgId{owner};
+    const auto row = persistence::decode_token_row(value);
+    if (!row) {
+      bad = {persistence::Status::Code::corruption, "a token row does not decode"};
+      return false;
     }
     std::unique_lock lock(mutex_);
-    tokens_[std::string(key)] = p;
+    switch (row->kind) {
+      case persistence::TokenKind::user:
+        tokens_[std::string(key)] = Principal{Principal::Kind::user, UserId{row->owner}, OrgId::none, KeyId::none};
+        break;
+      case persistence::TokenKind::api_key:
+        tokens_[std::string(key)] = Principal{Principal::Kind::api_key, UserId::none, OrgId{row->owner}, KeyId{row->item}};
+        break;
+      case persistence::TokenKind::invitation:
+        invitations_[std::string(key)] = InvitationRef{OrgId{row->owner}, InvitationId{row->item}, row->used};
+        break;
+    }
     return true;
   });
   if (!s.ok()) return s;
+  if (!bad.ok()) return bad;
   // Which org gets each owner's free allowance.
   std::unique_lock lock(mutex_);
   for (auto& [id, entry] : orgs_) {
@@ -188,7 +193,33 @@ void Directory::publish_user(const UserInfo& user, const TokenHash& token_hash) 
   std::unique_lock lock(mutex_);
   users_[user.id] = user;
   emails_[user.email] = user.id;
-  tokens_[hash_key(token_hash)] = Principal{Principal::Kind::user, user.id, OrgId::none};
+  tokens_[hash_key(token_hash)] = Principal{Principal::Kind::user, user.id, OrgId::none, KeyId::none};
+}
+
+void Directory::publish_api_key(const TokenHash& token_hash, OrgId org, KeyId key) {
+  std::unique_lock lock(mutex_);
+  tokens_[hash_key(token_hash)] = Principal{Principal::Kind::api_key, UserId::none, org, key};
+}
+
+void Directory::forget_token(const TokenHash& token_hash) {
+  std::unique_lock lock(mutex_);
+  tokens_.erase(hash_key(token_hash));
+}
+
+std::optional<InvitationRef> Directory::invitation(const TokenHash& token_hash) const {
+  std::shared_lock lock(mutex_);
+  auto it = invitations_.find(hash_key(token_hash));
+  return it == invitations_.end() ? std::nullopt : std::optional<InvitationRef>(it->second);
+}
+
+void Directory::publish_invitation(const TokenHash& token_hash, const InvitationRef& ref) {
+  std::unique_lock lock(mutex_);
+  invitations_[hash_key(token_hash)] = ref;
+}
+
+void Directory::forget_invitation(const TokenHash& token_hash) {
+  std::unique_lock lock(mutex_);
+  invitations_.erase(hash_key(token_hash));
 }
 
 void Directory::set_free_credits_org(UserId user, OrgId org) {
@@ -204,7 +235,9 @@ std::vector<OrgId> Directory::memberships(UserId user) const {
 }
 
 std::optional<Principal> Directory::principal_for(const TokenHash& token_hash) const {
-  if (hashes_equal(token_hash, operator_hash_)) return Principal{Principal::Kind::operator_token, UserId::none, OrgId::none};
+  if (hashes_equal(token_hash, operator_hash_)) {
+    return Principal{Principal::Kind::operator_token, UserId::none, OrgId::none, KeyId::none};
+  }
   std::shared_lock lock(mutex_);
   auto it = tokens_.find(hash_key(token_hash));
   return it == tokens_.end() ? std::nullopt : std::optional<Principal>(it->second);

@@ -41,6 +41,14 @@ struct Principal {
   enum class Kind : std::uint8_t { operator_token, user, api_key } kind = Kind::user;
   domain::UserId user = domain::UserId::none;
   domain::OrgId key_org = domain::OrgId::none;  // api_key: the org it belongs to
+  domain::KeyId key = domain::KeyId::none;      // api_key: which key
+};
+
+// Where an invitation link's token leads. Used ones stay known, so a second use is told 410, not 404.
+struct InvitationRef {
+  domain::OrgId org = domain::OrgId::none;
+  domain::InvitationId id = domain::InvitationId::none;
+  bool used = false;
 };
 
 class Directory {
@@ -71,6 +79,13 @@ class Directory {
   std::vector<domain::OrgId> memberships(domain::UserId user) const;
 
   std::optional<Principal> principal_for(const domain::TokenHash& token_hash) const;
+  // Org API keys: published by the org actor once created, forgotten once revoked.
+  void publish_api_key(const domain::TokenHash& token_hash, domain::OrgId org, domain::KeyId key);
+  void forget_token(const domain::TokenHash& token_hash);
+
+  std::optional<InvitationRef> invitation(const domain::TokenHash& token_hash) const;
+  void publish_invitation(const domain::TokenHash& token_hash, const InvitationRef& ref);
+  void forget_invitation(const domain::TokenHash& token_hash);
   void set_operator_token_hash(const domain::TokenHash& hash) { operator_hash_ = hash; }
   const domain::TokenHash& operator_token_hash() const { return operator_hash_; }
 
@@ -95,6 +110,7 @@ class Directory {
   std::unordered_map<std::string, domain::UserId> emails_;
   std::unordered_map<domain::UserId, std::unordered_set<domain::OrgId>> memberships_;
   std::unordered_map<std::string, Principal> tokens_;  // key: the 32 hash bytes
+  std::unordered_map<std::string, InvitationRef> invitations_;  // key: the 32 hash bytes
   domain::TokenHash operator_hash_{};
   Services* services_ = nullptr;
 };

@@ -19,6 +19,7 @@
 #include <variant>
 #include <vector>
 
+#include "domain/access.hpp"
 #include "domain/charge.hpp"
 #include "domain/records.hpp"
 
@@ -39,6 +40,7 @@ using command_atom = caf::atom_constant<caf::atom("command")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
 using user_atom = caf::atom_constant<caf::atom("user")>;
 using root_atom = caf::atom_constant<caf::atom("root")>;
+using email_atom = caf::atom_constant<caf::atom("email")>;
 
 template <class T>
 using Reply = std::function<void(T)>;
@@ -108,8 +110,45 @@ struct Transfer { domain::OrgId to = domain::OrgId::none; domain::Micros amount_
 // (payments) send it first, so a new cycle's free credits are listed before any write.
 struct Touch {};
 
+// Tenant settings.
+struct SetCustomization { std::string name; domain::Customization customization; };
+struct SetShowCredits { bool enabled = false; };
+
+// Members. `actor` is how the caller reaches the org (the rules differ for admins and managers).
+// Secrets (invitation links, API keys, a new user's token) are made by the gateway, which shows them
+// once; commands carry only their hashes.
+struct Invite {
+  std::string email;
+  domain::Role role = domain::Role::agent;
+  domain::Access actor;
+  domain::UserId invited_by = domain::UserId::none;
+  domain::TokenHash token_hash{};
+  std::uint32_t expiry_hours = 0;
+};
+struct RevokeInvitation { domain::InvitationId invitation = domain::InvitationId::none; };
+// Accepts the invitation whose link token hashes to `token_hash`: for the signed-in user if any, else
+// for the user with the invited email, else for a new user with `name` and `new_user_token_hash`.
+struct AcceptInvitation {
+  domain::TokenHash token_hash{};
+  std::optional<domain::UserId> signed_in;
+  std::string name;
+  domain::TokenHash new_user_token_hash{};
+};
+struct ChangeMember { domain::UserId user = domain::UserId::none; std::optional<domain::Role> role; domain::Access actor; };
+struct SetMyRole { domain::UserId user = domain::UserId::none; domain::Role role = domain::Role::agent; domain::Access actor; };
+struct Leave { domain::UserId user = domain::UserId::none; };
+struct CreateApiKey {
+  std::string name;
+  std::string hint;
+  domain::UserId created_by = domain::UserId::none;
+  domain::TokenHash token_hash{};
+};
+struct RevokeApiKey { domain::KeyId key = domain::KeyId::none; };
+
 using Command = std::variant<Rename, CreateSubOrg, SetLimit, SetConsolidated, SetSubscription, SetPaymentMethod,
-                             SetAutoRecharge, Grant, TopUp, Transfer, Touch>;
+                             SetAutoRecharge, Grant, TopUp, Transfer, Touch, SetCustomization, SetShowCredits,
+                             Invite, RevokeInvitation, AcceptInvitation, ChangeMember, SetMyRole, Leave,
+                             CreateApiKey, RevokeApiKey>;
 
 struct CommandRequest {
   Command command;

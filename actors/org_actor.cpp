@@ -1,5 +1,6 @@
 #include "actors/org_actor.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <unordered_map>
 #include <unordered_set>
@@ -8,7 +9,9 @@
 #include "actors/services.hpp"
 #include "config/limits.hpp"
 #include "domain/apply.hpp"
+#include "domain/members.hpp"
 #include "domain/rules.hpp"
+#include "domain/validation.hpp"
 #include "persistence/codec.hpp"
 #include "persistence/keys.hpp"
 
@@ -66,6 +69,7 @@ struct OrgActorState {
   std::uint64_t next_batch = 1;
   std::unordered_set<std::string> ids_in_flight;   // origin event ids being decided
   std::unordered_set<std::string> keys_in_flight;  // top-up / transfer idempotency keys being decided
+  std::unordered_set<InvitationId> accepting;      // invitations whose acceptance is being committed
   RecentIds recent;
   bool auto_recharge_suspended = false;            // after a decline, until the config changes
   // Continuations waiting for the writer's `committed_atom, token, seq`.
@@ -525,6 +529,95 @@ struct CommandVisitor {
 
   void operator()(Touch&) const;
 
+  void operator()(SetCustomization& c) const {
+    commit_and_reply(self, CustomizationSet{st().org.id, std::move(c.name), std::move(c.customization)}, std::move(reply));
+  }
+
+  void operator()(SetShowCredits& c) const {
+    if (auto err = check_show_credits(st().org, c.enabled)) return reply(error_result(*err));
+    commit_and_reply(self, ShowCreditsSet{st().org.id, c.enabled}, std::move(reply));
+  }
+
+  void operator()(Invite& c) const {
+    const std::string email = normalize_email(c.email);
+    const auto invitee = st().services->directory.user_by_email(email);
+    if (auto err = check_invite(st().org, c.actor, c.role, invitee, now())) return reply(error_result(*err));
+    Invitation inv;
+    inv.id = InvitationId{random_id()};
+    inv.email = email;
+    inv.role = c.role;
+    inv.invited_by = c.invited_by;
+    inv.created_at = now();
+    inv.expires_at = inv.created_at + static_cast<Timestamp>(c.expiry_hours) * 3600;
+    inv.token_hash = c.token_hash;
+    auto* actor = self;
+    commit_then(InvitationCreated{st().org.id, inv}, [actor, inv](const RecordPtr&) {
+      actor->state.services->directory.publish_invitation(inv.token_hash, InvitationRef{actor->state.org.id, inv.id, false});
+    });
+  }
+
+  void operator()(RevokeInvitation& c) const {
+    const auto& invs = st().org.invitations;
+    auto it = std::find_if(invs.begin(), invs.end(), [&](const Invitation& i) { return i.id == c.invitation; });
+    if (it == invs.end() || st().accepting.count(c.invitation)) {
+      return reply(error_result(Error{Errc::not_found, "No pending invitation with this id in this organization"}));
+    }
+    const TokenHash hash = it->token_hash;
+    auto* actor = self;
+    commit_then(InvitationRevoked{st().org.id, c.invitation, hash},
+                [actor, hash](const RecordPtr&) { actor->state.services->directory.forget_invitation(hash); });
+  }
+
+  void operator()(AcceptInvitation& c) const;
+
+  void operator()(ChangeMember& c) const {
+    if (auto err = check_change_member(st().org, c.actor, c.user, c.role)) return reply(error_result(*err));
+    commit_and_reply(self, MemberSet{st().org.id, c.user, c.role}, std::move(reply));
+  }
+
+  void operator()(SetMyRole& c) const {
+    if (auto err = check_set_my_role(st().org, c.actor, c.user, c.role)) return reply(error_result(*err));
+    commit_and_reply(self, MemberSet{st().org.id, c.user, c.role}, std::move(reply));
+  }
+
+  void operator()(Leave& c) const {
+    if (auto err = check_leave(st().org, c.user)) return reply(error_result(*err));
+    commit_and_reply(self, MemberSet{st().org.id, c.user, std::nullopt}, std::move(reply));
+  }
+
+  void operator()(CreateApiKey& c) const {
+    if (auto err = check_create_api_key(st().org)) return reply(error_result(*err));
+    ApiKey key{KeyId{random_id()}, std::move(c.name), std::move(c.hint), c.created_by, now(), c.token_hash};
+    auto* actor = self;
+    commit_then(ApiKeyCreated{st().org.id, key}, [actor, key](const RecordPtr&) {
+      actor->state.services->directory.publish_api_key(key.token_hash, actor->state.org.id, key.id);
+    });
+  }
+
+  void operator()(RevokeApiKey& c) const {
+    const auto& keys = st().org.api_keys;
+    auto it = std::find_if(keys.begin(), keys.end(), [&](const ApiKey& k) { return k.id == c.key; });
+    if (it == keys.end()) return reply(error_result(Error{Errc::not_found, "No API key with this id in this organization"}));
+    const TokenHash hash = it->token_hash;
+    auto* actor = self;
+    commit_then(ApiKeyRevoked{st().org.id, c.key, hash},
+                [actor, hash](const RecordPtr&) { actor->state.services->directory.forget_token(hash); });
+  }
+
+  // Journals `record`, applies it, runs `also` (publishing what the directory indexes besides the org)
+  // and answers: all before the client hears back, so its next request sees the change.
+  template <class F>
+  void commit_then(Record record, F also) const {
+    RecordPtr ptr = make_record(std::move(record));
+    auto* actor = self;
+    journal(self, ptr, [actor, ptr, also = std::move(also), reply = std::move(reply)](std::uint64_t) {
+      domain::apply(actor->state.org, *ptr);
+      publish(actor);
+      also(ptr);
+      reply(ok_result(actor->state, ptr));
+    });
+  }
+
   void operator()(Transfer& c) const {
     const auto to = c.to;
     const auto amount = c.amount_micros;
@@ -560,6 +653,69 @@ struct CommandVisitor {
     });
   }
 };
+
+// Commits an acceptance (with the new user, if it creates one) and answers once it is durable and
+// published: the membership, the user and their token, and the link marked used.
+void commit_acceptance(OrgActor* self, InvitationAccepted record, Reply<CommandResult> reply) {
+  self->state.accepting.insert(record.invitation);
+  RecordPtr ptr = make_record(std::move(record));
+  journal(self, ptr, [self, ptr, reply = std::move(reply)](std::uint64_t) {
+    auto& s = self->state;
+    const auto& r = std::get<InvitationAccepted>(*ptr);
+    if (r.new_user) {
+      const auto& u = *r.new_user;
+      s.services->directory.publish_user(UserInfo{u.user, u.email, u.name, u.at, OrgId::none}, u.token_hash);
+      self->send(s.services->registry, email_atom::value, u.email, false);
+    }
+    s.services->directory.publish_invitation(r.token_hash, InvitationRef{s.org.id, r.invitation, true});
+    s.accepting.erase(r.invitation);
+    domain::apply(s.org, *ptr);
+    publish(self);
+    reply(ok_result(s, ptr));
+  });
+}
+
+void CommandVisitor::operator()(AcceptInvitation& c) const {
+  auto& state = st();
+  auto& directory = state.services->directory;
+  const Invitation* inv = state.org.find_invitation(c.token_hash);
+  if (!inv) {
+    // Gone from the org: accepted (the token index remembers) or expired and dropped.
+    const auto ref = directory.invitation(c.token_hash);
+    return reply(error_result(ref && ref->used ? invitation_used_error() : invitation_expired_error()));
+  }
+  if (state_at(*inv, now()) == InvitationState::expired) return reply(error_result(invitation_expired_error()));
+  if (state.accepting.count(inv->id)) return reply(error_result(invitation_used_error()));
+
+  InvitationAccepted accepted{state.org.id, inv->id, inv->token_hash, UserId::none, inv->role, now(), std::nullopt};
+  if (c.signed_in) {
+    accepted.user = *c.signed_in;
+  } else if (const auto existing = directory.user_by_email(inv->email)) {
+    accepted.user = *existing;
+  }
+  if (accepted.user != UserId::none) {
+    if (state.org.find_member(accepted.user)) {
+      return reply(error_result(Error{Errc::conflict, "This user is already a member of this organization"}));
+    }
+    return commit_acceptance(self, std::move(accepted), std::move(reply));
+  }
+  // A new user: the registry reserves the email (it alone decides email uniqueness), then the user and
+  // the membership are committed in one record.
+  const std::string name = c.name.empty() ? inv->email.substr(0, inv->email.find('@')) : c.name;
+  UserCreated user{UserId{random_id()}, inv->email, name, c.new_user_token_hash, now()};
+  state.accepting.insert(inv->id);
+  auto* actor = self;
+  self->request(state.services->registry, caf::infinite, email_atom::value, user.email, true)
+      .then([actor, accepted, user, reply = std::move(reply)](bool reserved) mutable {
+        actor->state.accepting.erase(accepted.invitation);
+        if (!reserved) {
+          return reply(error_result(Error{Errc::conflict, "A user with this email is being created right now; retry"}));
+        }
+        accepted.user = user.user;
+        accepted.new_user = std::move(user);
+        commit_acceptance(actor, std::move(accepted), std::move(reply));
+      });
+}
 
 void CommandVisitor::operator()(Touch&) const {
   // roll_cycle_if_due() ran before this command; the barrier answers once its record is committed.

@@ -6,6 +6,8 @@
 
 #include <caf/all.hpp>
 
+#include <atomic>
+#include <cstdint>
 #include <vector>
 
 #include "actors/clock.hpp"
@@ -16,6 +18,13 @@
 #include "persistence/store.hpp"
 
 namespace canopy::actors {
+
+// Outgoing email, counted by the mailer (net/mailer.hpp) and shown in /metrics.
+struct MailStats {
+  std::atomic<std::uint64_t> delivered{0};
+  std::atomic<std::uint64_t> retried{0};
+  std::atomic<std::uint64_t> failed{0};  // given up after the last attempt
+};
 
 class Services {
  public:
@@ -36,6 +45,9 @@ class Services {
   caf::actor writer;
   WriterStats writer_stats;
   caf::actor registry;
+  // Delivers invitation email (net/mailer.hpp); set by the server before it accepts connections.
+  caf::actor mailer;
+  MailStats mail_stats;
   // Other long-lived actors (e.g. the demo's trickle), stopped by Runtime::shutdown. Touched only by
   // the thread that starts and stops the runtime.
   std::vector<caf::actor> background;

@@ -38,6 +38,26 @@ inline constexpr std::size_t page_size_max = 500;      // contract
 inline constexpr std::size_t usage_batch_events_max = 10000;  // contract
 inline constexpr std::size_t name_bytes_max = 200;     // org and user names
 inline constexpr std::size_t email_bytes_max = 254;    // RFC 5321 path limit
+// Customization text (address) and URLs (logo, terms, privacy): generous for real values, small
+// enough that an org's state stays a few KiB.
+inline constexpr std::size_t address_bytes_max = 1000;
+inline constexpr std::size_t url_bytes_max = 2048;
+
+// --- members, invitations, keys -------------------------------------------------------------------
+// Contract default: an invitation link is good for 7 days; configurable (invitation_expiry_hours).
+inline constexpr std::uint32_t invitation_expiry_hours_default = 7 * 24;
+inline constexpr std::uint32_t invitation_expiry_hours_max = 90 * 24;
+// Pending invitations an org holds at once (expired ones are dropped as new ones are made). They live
+// in the org's state, which every read copies: a bound keeps that small. Revoke or let expire to free.
+inline constexpr std::size_t pending_invitations_per_org_max = 200;
+// API keys per org, for the same reason; rotating keys means revoking old ones.
+inline constexpr std::size_t api_keys_per_org_max = 100;
+// An invitation email is retried this many times (delivery is asynchronous to the 201), with the
+// delay doubling from the first.
+inline constexpr unsigned mail_attempts_max = 5;
+inline constexpr std::chrono::milliseconds mail_retry_first{500};
+// One SMTP conversation (connect, send, quit) may take at most this long.
+inline constexpr std::chrono::seconds smtp_timeout{30};
 inline constexpr std::size_t event_id_bytes_max = 128; // client idempotency keys
 inline constexpr std::size_t event_type_bytes_max = 64;
 inline constexpr std::size_t idempotency_key_bytes_max = 255;

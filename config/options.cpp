@@ -114,6 +114,18 @@ std::vector<Setting> serve_settings() {
   s.push_back({"smtp_url", "smtp:// or smtps:// server for invitation email (default: write .eml files)", false,
                [](Options& o, const std::string& v) { return set_url(&Options::smtp_url, o, v, {"smtp", "smtps"}); }});
   s.push_back(text("outbox", "folder for .eml files when no SMTP server is set (default ./outbox)", &Options::outbox_dir));
+  s.push_back({"mail_from", "sender address of email from orgs without a contact email (default no-reply@<public-url host>)",
+               false, [](Options& o, const std::string& v) -> std::optional<std::string> {
+                 const auto at = v.find('@');
+                 if (at == std::string::npos || at == 0 || at + 1 == v.size() || v.find('@', at + 1) != std::string::npos ||
+                     v.find_first_of(" \t\r\n<>\"") != std::string::npos) {
+                   return "must be an email address like no-reply@example.com, got '" + v + "'";
+                 }
+                 o.mail_from = v;
+                 return std::nullopt;
+               }});
+  s.push_back(number<std::uint32_t>("invitation_expiry_hours", "hours an invitation link stays valid (default 168)",
+                                    &Options::invitation_expiry_hours, 1, limits::invitation_expiry_hours_max));
   s.push_back(boolean("allow_private_webhooks", "allow webhook URLs on loopback or private addresses",
                       &Options::allow_private_webhooks));
   s.push_back(boolean("demo", "seed a demo agency with live usage", &Options::demo));
@@ -273,6 +285,15 @@ ParseResult parse(int argc, const char* const* argv, const GetEnv& getenv) {
     if (auto err = s.set(o, *value)) return {std::nullopt, 2, "canopy: " + source + " " + *err};
   }
   if (o.public_url.empty()) o.public_url = "http://" + o.listen_host + ":" + std::to_string(o.listen_port);
+  if (o.mail_from.empty()) {
+    // The host of the public URL: after the scheme, before any port, path or userinfo's end.
+    std::string host = o.public_url.substr(o.public_url.find("://") + 3);
+    host = host.substr(0, host.find_first_of("/?#"));
+    if (const auto at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);
+    if (!host.empty() && host.front() == '[') host = host.substr(0, host.find(']') + 1);
+    else host = host.substr(0, host.find(':'));
+    o.mail_from = "no-reply@" + (host.empty() ? std::string("localhost") : host);
+  }
   return {o, 0, {}};
 }
 

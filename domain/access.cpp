@@ -15,10 +15,10 @@ bool allows(const Access& access, Permission permission, bool is_root) {
   switch (*access.direct_role) {
     case Role::admin: return true;
     case Role::manager:
-      return permission == Permission::read_org || permission == Permission::invite_members ||
+      return permission == Permission::read_org || permission == Permission::manage_members ||
              permission == Permission::read_billing || permission == Permission::read_usage;
     case Role::developer:
-      return permission == Permission::read_org || permission == Permission::create_api_keys ||
+      return permission == Permission::read_org || permission == Permission::manage_api_keys ||
              permission == Permission::read_usage;
     case Role::agent: return permission == Permission::read_org;
   }

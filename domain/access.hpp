@@ -15,8 +15,8 @@ namespace canopy::domain {
 enum class Permission : std::uint8_t {
   read_org,          // org, modules, indicator, members list
   manage_org,        // rename, customization, domain, modules, settings (admin)
-  invite_members,    // admin, manager
-  create_api_keys,   // admin, developer
+  manage_members,    // invite, change roles, remove members: admin, manager (domain/members.hpp narrows a manager)
+  manage_api_keys,   // create, list, revoke org API keys: admin, developer
   read_billing,      // admin, manager
   manage_billing,    // own subscription, payment method, top-ups, transfers (admin)
   govern_billing,    // consolidated toggle, a sub-org's limit: admin of the parent or above

@@ -134,6 +134,16 @@ void apply_transfer(OrgState& org, const TransferRecorded& r) {
   }
 }
 
+void apply_invitation_created(OrgState& org, const InvitationCreated& r) {
+  std::erase_if(org.invitations, [&](const Invitation& inv) { return inv.expires_at <= r.invitation.created_at; });
+  org.invitations.push_back(r.invitation);
+}
+
+void apply_invitation_accepted(OrgState& org, const InvitationAccepted& r) {
+  std::erase_if(org.invitations, [&](const Invitation& inv) { return inv.id == r.invitation; });
+  apply_member(org, MemberSet{org.id, r.user, r.role});
+}
+
 }  // namespace
 
 std::optional<std::string> apply_refusal(const OrgState& org, const Record& record) {
@@ -183,6 +193,20 @@ void apply(OrgState& org, const Record& record) {
     void operator()(const AutoRechargeSet& r) const { org.auto_recharge = r.config; }
     void operator()(const PaymentRecorded& r) const { apply_payment(org, r); }
     void operator()(const TransferRecorded& r) const { apply_transfer(org, r); }
+    void operator()(const CustomizationSet& r) const {
+      org.name = r.name;
+      org.customization = r.customization;
+    }
+    void operator()(const ShowCreditsSet& r) const { org.show_credits_balance = r.enabled; }
+    void operator()(const ApiKeyCreated& r) const { org.api_keys.push_back(r.key); }
+    void operator()(const ApiKeyRevoked& r) const {
+      std::erase_if(org.api_keys, [&](const ApiKey& k) { return k.id == r.key; });
+    }
+    void operator()(const InvitationCreated& r) const { apply_invitation_created(org, r); }
+    void operator()(const InvitationRevoked& r) const {
+      std::erase_if(org.invitations, [&](const Invitation& inv) { return inv.id == r.invitation; });
+    }
+    void operator()(const InvitationAccepted& r) const { apply_invitation_accepted(org, r); }
   };
   std::visit(Visitor{org}, record);
 }

@@ -27,6 +27,9 @@ enum class Errc : std::uint8_t {
   depth_exceeded,
   detach_not_ready,
   last_admin,
+  invitation_expired,
+  invitation_used,
+  spending_limit_required,
   module_disabled,
   spending_limit_reached,
   insufficient_credits,            // a charge the payer cannot cover: 402
@@ -75,6 +78,9 @@ inline std::string_view errc_name(Errc code) {
     case Errc::depth_exceeded: return "depth_exceeded";
     case Errc::detach_not_ready: return "detach_not_ready";
     case Errc::last_admin: return "last_admin";
+    case Errc::invitation_expired: return "invitation_expired";
+    case Errc::invitation_used: return "invitation_used";
+    case Errc::spending_limit_required: return "spending_limit_required";
     case Errc::module_disabled: return "module_disabled";
     case Errc::spending_limit_reached: return "spending_limit_reached";
     case Errc::insufficient_credits: return "insufficient_credits";

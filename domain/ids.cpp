@@ -73,6 +73,16 @@ std::optional<UserId> parse_user_id(std::string_view text) {
   return std::nullopt;
 }
 
+std::optional<KeyId> parse_key_id(std::string_view text) {
+  if (auto v = parse_id(key_prefix, text)) return KeyId{*v};
+  return std::nullopt;
+}
+
+std::optional<InvitationId> parse_invitation_id(std::string_view text) {
+  if (auto v = parse_id(invitation_prefix, text)) return InvitationId{*v};
+  return std::nullopt;
+}
+
 std::string make_token(std::string_view prefix) {
   static constexpr std::string_view alphabet =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

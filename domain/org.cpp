@@ -15,6 +15,18 @@ const Member* OrgState::find_member(UserId user) const {
   return it != members.end() && it->user == user ? &*it : nullptr;
 }
 
+const Invitation* OrgState::find_invitation(const TokenHash& token_hash) const {
+  for (const auto& inv : invitations) {
+    if (hashes_equal(inv.token_hash, token_hash)) return &inv;
+  }
+  return nullptr;
+}
+
+std::size_t OrgState::admin_count() const {
+  return static_cast<std::size_t>(
+      std::count_if(members.begin(), members.end(), [](const Member& m) { return m.role == Role::admin; }));
+}
+
 std::optional<std::string> check_invariants(const OrgState& org) {
   if (org.id == OrgId::none) return "org id is none";
   if (org.balance_micros < 0) return "balance below zero";

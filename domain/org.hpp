@@ -43,6 +43,47 @@ struct AutoRecharge {
   friend bool operator==(const AutoRecharge&, const AutoRecharge&) = default;
 };
 
+// The org's own branding, used on its emails and portals; never inherited from the parent. Empty
+// strings are unset. (The display name is OrgState::name.)
+struct Customization {
+  std::string logo_url;
+  std::string contact_email;
+  std::string address;
+  std::string terms_of_service_url;
+  std::string privacy_policy_url;
+  friend bool operator==(const Customization&, const Customization&) = default;
+};
+
+// The org's custom domain; invitation links use it once verified.
+struct CustomDomain {
+  std::string hostname;
+  bool verified = false;
+  friend bool operator==(const CustomDomain&, const CustomDomain&) = default;
+};
+
+// An org API key (`ck_…`): the secret is shown once, only its hash is kept.
+struct ApiKey {
+  KeyId id = KeyId::none;
+  std::string name;
+  std::string hint;  // the secret's last 4 characters, so people can tell keys apart
+  UserId created_by = UserId::none;  // none when the operator made it
+  Timestamp created_at = 0;
+  TokenHash token_hash{};
+  friend bool operator==(const ApiKey&, const ApiKey&) = default;
+};
+
+// A pending invitation: a single-use link for `email` to join with `role` until `expires_at`.
+struct Invitation {
+  InvitationId id = InvitationId::none;
+  std::string email;  // lower-cased
+  Role role = Role::agent;
+  UserId invited_by = UserId::none;  // none when the operator invited
+  Timestamp created_at = 0;
+  Timestamp expires_at = 0;
+  TokenHash token_hash{};
+  friend bool operator==(const Invitation&, const Invitation&) = default;
+};
+
 struct OrgState {
   OrgId id = OrgId::none;
   OrgId parent = OrgId::none;
@@ -68,7 +109,12 @@ struct OrgState {
   ModuleSet modules_enabled = all_modules;
   bool show_credits_balance = false;
 
-  std::vector<Member> members;  // sorted by user
+  Customization customization;
+  std::optional<CustomDomain> custom_domain;
+
+  std::vector<Member> members;          // sorted by user
+  std::vector<ApiKey> api_keys;         // oldest first
+  std::vector<Invitation> invitations;  // pending (maybe expired), oldest first
 
   friend bool operator==(const OrgState&, const OrgState&) = default;
 
@@ -81,6 +127,8 @@ struct OrgState {
   }
   bool redundant_subscription() const { return !pays_for_itself() && subscription.has_value(); }
   const Member* find_member(UserId user) const;
+  const Invitation* find_invitation(const TokenHash& token_hash) const;
+  std::size_t admin_count() const;
 };
 
 // Assertion helper for the money paths: returns a description of the first broken invariant.

@@ -142,9 +142,57 @@ struct TransferRecorded {
   std::string idempotency_key;
 };
 
+// Name and branding, together (PUT …/customization).
+struct CustomizationSet {
+  OrgId org = OrgId::none;
+  std::string name;
+  Customization customization;
+};
+
+struct ShowCreditsSet {
+  OrgId org = OrgId::none;
+  bool enabled = false;
+};
+
+struct ApiKeyCreated {
+  OrgId org = OrgId::none;
+  ApiKey key;
+};
+
+struct ApiKeyRevoked {
+  OrgId org = OrgId::none;
+  KeyId key = KeyId::none;
+  TokenHash token_hash{};  // so the token index forgets it without reading the org
+};
+
+// Also drops the org's invitations that expired by `invitation.created_at`.
+struct InvitationCreated {
+  OrgId org = OrgId::none;
+  Invitation invitation;
+};
+
+struct InvitationRevoked {
+  OrgId org = OrgId::none;
+  InvitationId invitation = InvitationId::none;
+  TokenHash token_hash{};
+};
+
+// The invitation is used up and `user` becomes a member with `role`. When accepting created the user,
+// `new_user` is that user, committed in the same record: a crash never leaves one without the other.
+struct InvitationAccepted {
+  OrgId org = OrgId::none;
+  InvitationId invitation = InvitationId::none;
+  TokenHash token_hash{};
+  UserId user = UserId::none;
+  Role role = Role::agent;
+  Timestamp at = 0;
+  std::optional<UserCreated> new_user;
+};
+
 using Record = std::variant<UserCreated, OrgCreated, OrgRenamed, MemberSet, ChargeBatch, PauseSet, CycleRolled,
                             LimitSet, ConsolidatedSet, SubscriptionSet, PaymentMethodSet, AutoRechargeSet,
-                            PaymentRecorded, TransferRecorded>;
+                            PaymentRecorded, TransferRecorded, CustomizationSet, ShowCreditsSet, ApiKeyCreated,
+                            ApiKeyRevoked, InvitationCreated, InvitationRevoked, InvitationAccepted>;
 
 // Every org whose state the record changes (empty for user records).
 std::vector<OrgId> orgs_touched(const Record& record);

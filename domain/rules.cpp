@@ -136,4 +136,12 @@ std::optional<Error> check_transfer(const OrgState& from, Micros available_micro
   return std::nullopt;
 }
 
+std::optional<Error> check_show_credits(const OrgState& org, bool enabled) {
+  if (enabled && !org.monthly_limit_micros) {
+    return Error{Errc::spending_limit_required,
+                 "Set a monthly spending limit first: with show credits on, members see the percentage of it used"};
+  }
+  return std::nullopt;
+}
+
 }  // namespace canopy::domain

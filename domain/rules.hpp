@@ -28,6 +28,9 @@ std::size_t payer_index(Lineage lineage);
 std::optional<Error> check_create_sub_org(Lineage parent_lineage, std::uint32_t max_depth);
 // A root always pays for itself.
 std::optional<Error> check_set_consolidated(const OrgState& org);
+// "Show credits balance" shows members percentages of the monthly limit instead of dollars, so it can
+// only be turned on where there is a limit (409 spending_limit_required).
+std::optional<Error> check_show_credits(const OrgState& org, bool enabled);
 // Amounts of grants, top-ups, transfers and auto-recharge: 1 .. limits::amount_micros_max.
 std::optional<Error> check_amount(std::string_view field, Micros amount);
 // Limits: 0 .. limits::amount_micros_max, or none.

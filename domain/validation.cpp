@@ -97,4 +97,29 @@ std::optional<std::string> check_idempotency_key(std::string_view key) {
   return std::nullopt;
 }
 
+std::optional<std::string> check_http_url(std::string_view url) {
+  if (url.size() > limits::url_bytes_max) return "must be at most " + std::to_string(limits::url_bytes_max) + " bytes";
+  std::string_view rest;
+  if (url.starts_with("https://")) rest = url.substr(8);
+  else if (url.starts_with("http://")) rest = url.substr(7);
+  else return "must be an http:// or https:// URL";
+  const auto host = rest.substr(0, rest.find_first_of("/?#"));
+  if (host.empty() || host.front() == ':' || host.front() == '@') return "must be an http(s) URL with a host";
+  if (!std::all_of(url.begin(), url.end(), is_printable_ascii)) return "must not contain spaces or control characters";
+  if (url.find_first_of("<>\"\\") != std::string_view::npos) return "must not contain <, >, \" or \\";
+  return std::nullopt;
+}
+
+std::optional<std::string> check_address(std::string_view address) {
+  if (address.size() > limits::address_bytes_max) {
+    return "must be at most " + std::to_string(limits::address_bytes_max) + " bytes";
+  }
+  if (!valid_utf8(address)) return "must be valid UTF-8";
+  if (std::any_of(address.begin(), address.end(),
+                  [](char c) { return (static_cast<unsigned char>(c) < 0x20 && c != '\n') || c == 0x7f; })) {
+    return "must not contain control characters other than line breaks";
+  }
+  return std::nullopt;
+}
+
 }  // namespace canopy::domain

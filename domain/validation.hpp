@@ -17,5 +17,9 @@ std::optional<std::string> check_event_id(std::string_view id);
 // `<module>.<action>`: a known module, an action of [a-z0-9_] up to the length limit.
 std::optional<std::string> check_event_type(std::string_view type);
 std::optional<std::string> check_idempotency_key(std::string_view key);
+// An absolute http:// or https:// URL with a host, printable ASCII, at most url_bytes_max bytes.
+std::optional<std::string> check_http_url(std::string_view url);
+// A postal address: UTF-8, at most address_bytes_max bytes, no control characters but line breaks.
+std::optional<std::string> check_address(std::string_view address);
 
 }  // namespace canopy::domain

@@ -19,6 +19,9 @@ unsigned http_status(Errc code) {
     case Errc::email_taken: return 409;
     case Errc::detach_not_ready: return 409;
     case Errc::last_admin: return 409;
+    case Errc::spending_limit_required: return 409;
+    case Errc::invitation_expired: return 410;
+    case Errc::invitation_used: return 410;
     case Errc::spending_limit_reached: return 409;
     case Errc::transfer_insufficient_credits: return 409;
     case Errc::payment_method_required: return 409;
@@ -60,6 +63,8 @@ HttpResponse error_response(const domain::Error& error) {
 HttpResponse json_response(unsigned status, std::string body) {
   return HttpResponse{status, std::move(body), "application/json", {}};
 }
+
+HttpResponse no_content() { return HttpResponse{204, {}, {}, {}}; }
 
 namespace {
 int hex_value(char c) {

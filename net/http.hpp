@@ -40,6 +40,8 @@ using Respond = std::function<void(HttpResponse)>;
 unsigned http_status(domain::Errc code);
 HttpResponse error_response(const domain::Error& error);
 HttpResponse json_response(unsigned status, std::string body);
+// 204 No Content: no body, no content type.
+HttpResponse no_content();
 
 // The decoded value of `name` in a query string; nullopt when absent.
 std::optional<std::string> query_param(std::string_view query, std::string_view name);

@@ -138,7 +138,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     response_.version(11);
     response_.result(static_cast<http::status>(answer.status));
     response_.set(http::field::server, "canopy");
-    response_.set(http::field::content_type, answer.content_type);
+    if (!answer.content_type.empty()) response_.set(http::field::content_type, answer.content_type);
     for (const auto& [name, value] : answer.headers) response_.set(name, value);
     response_.keep_alive(keep_alive_);
     response_.body() = std::move(answer.body);

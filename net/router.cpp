@@ -79,6 +79,9 @@ Router::Router(actors::Services& services) : services_(services) {
   add_billing_routes(routes_);
   add_usage_routes(routes_);
   add_ops_routes(routes_);
+  add_member_routes(routes_);
+  add_key_routes(routes_);
+  add_settings_routes(routes_);
 }
 
 void Router::handle(HttpRequest& request, Respond respond) const {

@@ -3,6 +3,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "net/http_session.hpp"
+#include "net/mailer.hpp"
 #include "net/metrics.hpp"
 
 namespace canopy::net {
@@ -11,7 +12,11 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 Server::Server(actors::Services& services)
-    : services_(services), router_(services), ioc_(static_cast<int>(services.options.io_threads)), acceptor_(ioc_) {}
+    : services_(services), router_(services), ioc_(static_cast<int>(services.options.io_threads)), acceptor_(ioc_) {
+  // Invitation email goes out through the mailer; the runtime stops it with the other background actors.
+  services_.mailer = spawn_mailer(services_.system, services_.options, services_.mail_stats);
+  services_.background.push_back(services_.mailer);
+}
 
 Server::~Server() { stop(); }
 

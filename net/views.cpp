@@ -57,6 +57,25 @@ void write_billing_summary(JsonWriter& w, const OrgState& org, const std::vector
   w.end_object();
 }
 
+void write_logo_url(JsonWriter& w, const OrgState& org) {
+  w.key("logo_url");
+  if (org.customization.logo_url.empty()) {
+    w.null();
+  } else {
+    w.string(org.customization.logo_url);
+  }
+}
+
+// The hostname, once set (verified or not; the domain endpoints tell its status).
+void write_custom_domain(JsonWriter& w, const OrgState& org) {
+  w.key("custom_domain");
+  if (org.custom_domain) {
+    w.string(org.custom_domain->hostname);
+  } else {
+    w.null();
+  }
+}
+
 }  // namespace
 
 bool hides_money(const OrgState& org, const Access& access) {
@@ -77,8 +96,8 @@ void write_org(JsonWriter& w, const actors::Services& services, const std::vecto
     w.string(to_string(org.parent));
   }
   w.key("plan").string(name_of(effective_plan(raw_lineage(lineage))));
-  w.key("logo_url").null();
-  w.key("custom_domain").null();
+  write_logo_url(w, org);
+  write_custom_domain(w, org);
   w.key("member_count").unsigned_integer(org.members.size());
   w.key("created_at").string(format_rfc3339(org.created_at));
   w.key("billing");
@@ -136,10 +155,10 @@ void write_sub_org_row(JsonWriter& w, const actors::Services& services, const st
   w.begin_object();
   w.key("id").string(to_string(org.id));
   w.key("name").string(org.name);
-  w.key("logo_url").null();
+  write_logo_url(w, org);
   w.key("billing");
   write_billing_summary(w, org, lineage, hide, false);
-  w.key("custom_domain").null();
+  write_custom_domain(w, org);
   w.key("member_count").unsigned_integer(org.members.size());
   w.key("redundant_subscription").boolean(org.redundant_subscription());
   w.end_object();
@@ -185,7 +204,7 @@ struct Switcher {
 }  // namespace
 
 void write_me(JsonWriter& w, const actors::Services& services, const actors::UserInfo& user) {
-  Switcher s{services, actors::Principal{actors::Principal::Kind::user, user.id, OrgId::none}, {}};
+  Switcher s{services, actors::Principal{actors::Principal::Kind::user, user.id, OrgId::none, KeyId::none}, {}};
   std::vector<OrgPtr> tops;
   for (const OrgId id : services.directory.memberships(user.id)) {
     auto org = services.directory.org(id);

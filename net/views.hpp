@@ -27,4 +27,14 @@ void write_payment(JsonWriter& w, const persistence::PaymentRow& payment);
 // GET /v1/me
 void write_me(JsonWriter& w, const actors::Services& services, const actors::UserInfo& user);
 
+// --- members, invitations, keys, customization (views_members.cpp) ---------------------------------
+// A row of GET /v1/orgs/{id}/members for a member: {user_id, name, email, role, status: "active"}.
+void write_member_row(JsonWriter& w, const actors::Services& services, const domain::Member& member);
+// A row for a pending invitation: status "invited", user_id when the email already has a user.
+void write_invited_row(JsonWriter& w, const actors::Services& services, const domain::Invitation& invitation);
+// An API key without its secret.
+void write_api_key(JsonWriter& w, const domain::ApiKey& key);
+// GET /v1/orgs/{id}/customization
+void write_customization(JsonWriter& w, const domain::OrgState& org);
+
 }  // namespace canopy::net

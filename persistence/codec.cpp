@@ -23,15 +23,27 @@ enum Tag : std::uint8_t {
   tag_auto_recharge_set = 12,
   tag_payment_recorded = 13,
   tag_transfer_recorded = 14,
+  tag_customization_set = 15,
+  tag_show_credits_set = 16,
+  tag_api_key_created = 17,
+  tag_api_key_revoked = 18,
+  tag_invitation_created = 19,
+  tag_invitation_revoked = 20,
+  tag_invitation_accepted = 21,
   tag_org_state = 64,
   tag_user_row = 65,
   tag_payment_row = 66,
 };
 constexpr std::uint8_t version_1 = 1;
+// Org state v2 adds customization, custom domain, API keys and invitations after the members.
+constexpr std::uint8_t org_state_version = 2;
 
 class Writer {
  public:
-  explicit Writer(std::uint8_t tag) { out_.push_back(static_cast<char>(tag)), out_.push_back(static_cast<char>(version_1)); }
+  explicit Writer(std::uint8_t tag, std::uint8_t version = version_1) {
+    out_.push_back(static_cast<char>(tag));
+    out_.push_back(static_cast<char>(version));
+  }
   void u(std::uint64_t v) {
     while (v >= 0x80) {
       out_.push_back(static_cast<char>((v & 0x7f) | 0x80));
@@ -55,10 +67,14 @@ class Writer {
 
 class Reader {
  public:
-  Reader(std::string_view in, std::uint8_t tag) : in_(in) {
-    ok_ = in_.size() >= 2 && static_cast<std::uint8_t>(in_[0]) == tag && static_cast<std::uint8_t>(in_[1]) == version_1;
+  // Accepts versions 1 .. max_version of `tag`; version() tells which one this is.
+  Reader(std::string_view in, std::uint8_t tag, std::uint8_t max_version = version_1) : in_(in) {
+    ok_ = in_.size() >= 2 && static_cast<std::uint8_t>(in_[0]) == tag && static_cast<std::uint8_t>(in_[1]) >= 1 &&
+          static_cast<std::uint8_t>(in_[1]) <= max_version;
+    version_ = ok_ ? static_cast<std::uint8_t>(in_[1]) : 0;
     pos_ = 2;
   }
+  std::uint8_t version() const { return version_; }
   std::uint64_t u() {
     std::uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
@@ -102,6 +118,8 @@ class Reader {
     if (v > max) fail();
     return static_cast<E>(v);
   }
+  // Marks the value malformed (a field decoded but holds a value its type forbids).
+  void reject() { fail(); }
   // True when every field decoded and nothing is left over.
   bool done() const { return ok_ && pos_ == in_.size(); }
   bool ok() const { return ok_; }
@@ -115,6 +133,7 @@ class Reader {
   std::string_view in_;
   std::size_t pos_ = 0;
   bool ok_ = false;
+  std::uint8_t version_ = 0;
 };
 
 void put_opt_plan(Writer& w, const std::optional<Plan>& p) { w.u(p ? static_cast<std::uint64_t>(*p) : 0); }
@@ -160,14 +179,147 @@ AutoRecharge get_recharge(Reader& r) {
   return a;
 }
 
+void put_hash(Writer& w, const TokenHash& h) { w.bytes(h.data(), h.size()); }
+TokenHash get_hash(Reader& r) {
+  TokenHash h{};
+  r.bytes(h.data(), h.size());
+  return h;
+}
+void put_role(Writer& w, Role role) { w.e(role); }
+Role get_role(Reader& r) {
+  const auto v = r.e<std::uint8_t>(4);
+  if (v == 0) {
+    r.reject();  // 0 means no role, which these fields never hold
+    return Role::agent;
+  }
+  return static_cast<Role>(v);
+}
+void put_user_created(Writer& w, const UserCreated& x) {
+  w.u(raw(x.user));
+  w.s(x.email);
+  w.s(x.name);
+  put_hash(w, x.token_hash);
+  w.i(x.at);
+}
+UserCreated get_user_created(Reader& r) {
+  UserCreated x;
+  x.user = UserId{r.u()};
+  x.email = r.s();
+  x.name = r.s();
+  x.token_hash = get_hash(r);
+  x.at = r.i();
+  return x;
+}
+void put_customization(Writer& w, const Customization& c) {
+  w.s(c.logo_url);
+  w.s(c.contact_email);
+  w.s(c.address);
+  w.s(c.terms_of_service_url);
+  w.s(c.privacy_policy_url);
+}
+Customization get_customization(Reader& r) {
+  Customization c;
+  c.logo_url = r.s();
+  c.contact_email = r.s();
+  c.address = r.s();
+  c.terms_of_service_url = r.s();
+  c.privacy_policy_url = r.s();
+  return c;
+}
+void put_api_key(Writer& w, const ApiKey& k) {
+  w.u(raw(k.id));
+  w.s(k.name);
+  w.s(k.hint);
+  w.u(raw(k.created_by));
+  w.i(k.created_at);
+  put_hash(w, k.token_hash);
+}
+ApiKey get_api_key(Reader& r) {
+  ApiKey k;
+  k.id = KeyId{r.u()};
+  k.name = r.s();
+  k.hint = r.s();
+  k.created_by = UserId{r.u()};
+  k.created_at = r.i();
+  k.token_hash = get_hash(r);
+  return k;
+}
+void put_invitation(Writer& w, const Invitation& i) {
+  w.u(raw(i.id));
+  w.s(i.email);
+  put_role(w, i.role);
+  w.u(raw(i.invited_by));
+  w.i(i.created_at);
+  w.i(i.expires_at);
+  put_hash(w, i.token_hash);
+}
+Invitation get_invitation(Reader& r) {
+  Invitation i;
+  i.id = InvitationId{r.u()};
+  i.email = r.s();
+  i.role = get_role(r);
+  i.invited_by = UserId{r.u()};
+  i.created_at = r.i();
+  i.expires_at = r.i();
+  i.token_hash = get_hash(r);
+  return i;
+}
+
 struct RecordEncoder {
   std::string operator()(const UserCreated& x) const {
     Writer w(tag_user_created);
-    w.u(raw(x.user));
-    w.s(x.email);
+    put_user_created(w, x);
+    return w.take();
+  }
+  std::string operator()(const CustomizationSet& x) const {
+    Writer w(tag_customization_set);
+    w.u(raw(x.org));
     w.s(x.name);
-    w.bytes(x.token_hash.data(), x.token_hash.size());
+    put_customization(w, x.customization);
+    return w.take();
+  }
+  std::string operator()(const ShowCreditsSet& x) const {
+    Writer w(tag_show_credits_set);
+    w.u(raw(x.org));
+    w.b(x.enabled);
+    return w.take();
+  }
+  std::string operator()(const ApiKeyCreated& x) const {
+    Writer w(tag_api_key_created);
+    w.u(raw(x.org));
+    put_api_key(w, x.key);
+    return w.take();
+  }
+  std::string operator()(const ApiKeyRevoked& x) const {
+    Writer w(tag_api_key_revoked);
+    w.u(raw(x.org));
+    w.u(raw(x.key));
+    put_hash(w, x.token_hash);
+    return w.take();
+  }
+  std::string operator()(const InvitationCreated& x) const {
+    Writer w(tag_invitation_created);
+    w.u(raw(x.org));
+    put_invitation(w, x.invitation);
+    return w.take();
+  }
+  std::string operator()(const InvitationRevoked& x) const {
+    Writer w(tag_invitation_revoked);
+    w.u(raw(x.org));
+    w.u(raw(x.invitation));
+    put_hash(w, x.token_hash);
+    return w.take();
+  }
+  std::string operator()(const InvitationAccepted& x) const {
+    Writer w(tag_invitation_accepted);
+    w.u(raw(x.org));
+    w.u(raw(x.invitation));
+    put_hash(w, x.token_hash);
+    w.u(raw(x.user));
+    put_role(w, x.role);
     w.i(x.at);
+    w.b(x.new_user.has_value());
+    if (x.new_user) put_user_created(w, *x.new_user);
     return w.take();
   }
   std::string operator()(const OrgCreated& x) const {
@@ -294,13 +446,55 @@ std::optional<Record> finish(Reader& r, T&& value) {
 std::optional<Record> decode_tagged(std::uint8_t tag, std::string_view bytes) {
   Reader r(bytes, tag);
   switch (tag) {
-    case tag_user_created: {
-      UserCreated x;
-      x.user = UserId{r.u()};
-      x.email = r.s();
+    case tag_user_created: return finish(r, get_user_created(r));
+    case tag_customization_set: {
+      CustomizationSet x;
+      x.org = OrgId{r.u()};
       x.name = r.s();
-      r.bytes(x.token_hash.data(), x.token_hash.size());
+      x.customization = get_customization(r);
+      return finish(r, std::move(x));
+    }
+    case tag_show_credits_set: {
+      ShowCreditsSet x;
+      x.org = OrgId{r.u()};
+      x.enabled = r.b();
+      return finish(r, std::move(x));
+    }
+    case tag_api_key_created: {
+      ApiKeyCreated x;
+      x.org = OrgId{r.u()};
+      x.key = get_api_key(r);
+      return finish(r, std::move(x));
+    }
+    case tag_api_key_revoked: {
+      ApiKeyRevoked x;
+      x.org = OrgId{r.u()};
+      x.key = KeyId{r.u()};
+      x.token_hash = get_hash(r);
+      return finish(r, std::move(x));
+    }
+    case tag_invitation_created: {
+      InvitationCreated x;
+      x.org = OrgId{r.u()};
+      x.invitation = get_invitation(r);
+      return finish(r, std::move(x));
+    }
+    case tag_invitation_revoked: {
+      InvitationRevoked x;
+      x.org = OrgId{r.u()};
+      x.invitation = InvitationId{r.u()};
+      x.token_hash = get_hash(r);
+      return finish(r, std::move(x));
+    }
+    case tag_invitation_accepted: {
+      InvitationAccepted x;
+      x.org = OrgId{r.u()};
+      x.invitation = InvitationId{r.u()};
+      x.token_hash = get_hash(r);
+      x.user = UserId{r.u()};
+      x.role = get_role(r);
       x.at = r.i();
+      if (r.b()) x.new_user = get_user_created(r);
       return finish(r, std::move(x));
     }
     case tag_org_created: {
@@ -438,7 +632,7 @@ std::optional<Record> decode_record(std::string_view bytes) {
 }
 
 std::string encode(const OrgState& o) {
-  Writer w(tag_org_state);
+  Writer w(tag_org_state, org_state_version);
   w.u(raw(o.id));
   w.u(raw(o.parent));
   w.s(o.name);
@@ -461,11 +655,21 @@ std::string encode(const OrgState& o) {
     w.u(raw(m.user));
     w.e(m.role);
   }
+  put_customization(w, o.customization);
+  w.b(o.custom_domain.has_value());
+  if (o.custom_domain) {
+    w.s(o.custom_domain->hostname);
+    w.b(o.custom_domain->verified);
+  }
+  w.u(o.api_keys.size());
+  for (const auto& k : o.api_keys) put_api_key(w, k);
+  w.u(o.invitations.size());
+  for (const auto& i : o.invitations) put_invitation(w, i);
   return w.take();
 }
 
 std::optional<OrgState> decode_org(std::string_view bytes) {
-  Reader r(bytes, tag_org_state);
+  Reader r(bytes, tag_org_state, org_state_version);
   OrgState o;
   o.id = OrgId{r.u()};
   o.parent = OrgId{r.u()};
@@ -493,6 +697,21 @@ std::optional<OrgState> decode_org(std::string_view bytes) {
     if (role == 0) return std::nullopt;
     m.role = static_cast<Role>(role);
     o.members.push_back(m);
+  }
+  if (r.version() >= 2) {
+    o.customization = get_customization(r);
+    if (r.b()) {
+      CustomDomain d;
+      d.hostname = r.s();
+      d.verified = r.b();
+      o.custom_domain = std::move(d);
+    }
+    const auto keys = r.u();
+    if (keys > bytes.size()) return std::nullopt;
+    for (std::uint64_t k = 0; k < keys && r.ok(); ++k) o.api_keys.push_back(get_api_key(r));
+    const auto invitations = r.u();
+    if (invitations > bytes.size()) return std::nullopt;
+    for (std::uint64_t k = 0; k < invitations && r.ok(); ++k) o.invitations.push_back(get_invitation(r));
   }
   if (!r.done()) return std::nullopt;
   return o;
@@ -542,6 +761,39 @@ std::optional<PaymentRow> decode_payment(std::string_view bytes) {
   p.reason = r.s();
   if (!r.done()) return std::nullopt;
   return p;
+}
+
+// Fixed layout (not tagged): the first rows of this table predate the codec's tags.
+std::string encode(const TokenRow& t) {
+  std::string out;
+  out.push_back(static_cast<char>(t.kind));
+  put_u64_be(out, t.owner);
+  if (t.kind == TokenKind::user) return out;
+  put_u64_be(out, t.item);
+  if (t.kind == TokenKind::invitation) out.push_back(t.used ? 1 : 0);
+  return out;
+}
+
+std::optional<TokenRow> decode_token_row(std::string_view bytes) {
+  if (bytes.size() < 9) return std::nullopt;
+  TokenRow t;
+  t.kind = static_cast<TokenKind>(bytes[0]);
+  t.owner = get_u64_be(bytes.substr(1));
+  switch (t.kind) {
+    case TokenKind::user:
+      if (bytes.size() != 9) return std::nullopt;
+      return t;
+    case TokenKind::api_key:
+      if (bytes.size() != 17) return std::nullopt;
+      t.item = get_u64_be(bytes.substr(9));
+      return t;
+    case TokenKind::invitation:
+      if (bytes.size() != 18 || static_cast<std::uint8_t>(bytes[17]) > 1) return std::nullopt;
+      t.item = get_u64_be(bytes.substr(9));
+      t.used = bytes[17] == 1;
+      return t;
+  }
+  return std::nullopt;
 }
 
 }  // namespace canopy::persistence

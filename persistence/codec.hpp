@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "domain/records.hpp"
+#include "persistence/keys.hpp"
 
 namespace canopy::persistence {
 
@@ -33,6 +34,16 @@ struct PaymentRow {
   friend bool operator==(const PaymentRow&, const PaymentRow&) = default;
 };
 
+// What a stored token hash stands for (the tokens table, keys.hpp). `owner` is the user (user tokens)
+// or the org (API keys, invitations); `item` the key or invitation id.
+struct TokenRow {
+  TokenKind kind = TokenKind::user;
+  std::uint64_t owner = 0;
+  std::uint64_t item = 0;
+  bool used = false;  // invitations: accepted
+  friend bool operator==(const TokenRow&, const TokenRow&) = default;
+};
+
 std::string encode(const domain::Record& record);
 std::optional<domain::Record> decode_record(std::string_view bytes);
 
@@ -41,6 +52,9 @@ std::optional<domain::OrgState> decode_org(std::string_view bytes);
 
 std::string encode(const UserRow& user);
 std::optional<UserRow> decode_user(std::string_view bytes);
+
+std::string encode(const TokenRow& token);
+std::optional<TokenRow> decode_token_row(std::string_view bytes);
 
 std::string encode(const PaymentRow& payment);
 std::optional<PaymentRow> decode_payment(std::string_view bytes);

@@ -6,7 +6,8 @@
 //   orgs         u64 org -> OrgState as of meta.checkpoint_seq
 //   users        u64 user -> user row (email, name, created_at, token hash)
 //   emails       lower-cased email -> u64 user
-//   tokens       32-byte SHA-256 of a token -> u8 kind + u64 owner
+//   tokens       32-byte SHA-256 of a token -> u8 kind + u64 owner, then by kind (TokenRow in codec.hpp):
+//                user: nothing | api_key: u64 key id | invitation: u64 invitation id + u8 used
 //   event_ids    u64 org + event id bytes -> u64 journal seq of the accepted charge + u64 payer
 //   payments     u64 org + u64 (UINT64_MAX - seq) -> payment row (newest first when scanned)
 //   payment_keys u64 org + idempotency key -> u64 journal seq of the payment
@@ -50,6 +51,6 @@ inline constexpr std::string_view meta_checkpoint_seq = "checkpoint_seq";
 inline constexpr std::string_view meta_operator_token_hash = "operator_token_hash";
 inline constexpr std::string_view meta_manual_clock = "manual_clock";
 
-enum class TokenKind : std::uint8_t { user = 1, api_key = 2 };
+enum class TokenKind : std::uint8_t { user = 1, api_key = 2, invitation = 3 };
 
 }  // namespace canopy::persistence

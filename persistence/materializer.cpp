@@ -29,6 +29,12 @@ void put_payment(std::vector<WriteOp>& ops, std::uint64_t seq, OrgId org, const 
   ops.push_back(WriteOp{Table::payments, scoped_key(raw(org), u64_key(UINT64_MAX - seq)), encode(row)});
 }
 
+std::string token_key(const TokenHash& hash) { return std::string(hash.begin(), hash.end()); }
+
+void put_token(std::vector<WriteOp>& ops, const TokenHash& hash, const TokenRow& row) {
+  ops.push_back(WriteOp{Table::tokens, token_key(hash), encode(row)});
+}
+
 struct SideRows {
   std::uint64_t seq;
   std::vector<WriteOp>& ops;
@@ -36,10 +42,23 @@ struct SideRows {
   void operator()(const UserCreated& r) const {
     ops.push_back(WriteOp{Table::users, u64_key(raw(r.user)), encode(UserRow{r.user, r.email, r.name, r.at})});
     ops.push_back(WriteOp{Table::emails, r.email, u64_key(raw(r.user))});
-    std::string owner;
-    owner.push_back(static_cast<char>(TokenKind::user));
-    put_u64_be(owner, raw(r.user));
-    ops.push_back(WriteOp{Table::tokens, std::string(r.token_hash.begin(), r.token_hash.end()), owner});
+    put_token(ops, r.token_hash, TokenRow{TokenKind::user, raw(r.user), 0, false});
+  }
+  void operator()(const ApiKeyCreated& r) const {
+    put_token(ops, r.key.token_hash, TokenRow{TokenKind::api_key, raw(r.org), raw(r.key.id), false});
+  }
+  void operator()(const ApiKeyRevoked& r) const { ops.push_back(WriteOp{Table::tokens, token_key(r.token_hash), {}, true}); }
+  void operator()(const InvitationCreated& r) const {
+    put_token(ops, r.invitation.token_hash,
+              TokenRow{TokenKind::invitation, raw(r.org), raw(r.invitation.id), false});
+  }
+  void operator()(const InvitationRevoked& r) const {
+    ops.push_back(WriteOp{Table::tokens, token_key(r.token_hash), {}, true});
+  }
+  void operator()(const InvitationAccepted& r) const {
+    if (r.new_user) (*this)(*r.new_user);
+    // Kept, marked used: presenting the link again answers 410 invitation_used, not 404.
+    put_token(ops, r.token_hash, TokenRow{TokenKind::invitation, raw(r.org), raw(r.invitation), true});
   }
   void operator()(const OrgCreated& r) const {
     if (r.free_credits_micros > 0) {

@@ -188,11 +188,11 @@ TEST(Tokens, HexIsLowerCaseTwoDigitsPerByte) {
 namespace {
 
 constexpr std::array<Permission, 10> all_permissions = {
-    Permission::read_org,     Permission::manage_org,     Permission::invite_members, Permission::create_api_keys,
+    Permission::read_org,     Permission::manage_org,     Permission::manage_members, Permission::manage_api_keys,
     Permission::read_billing, Permission::manage_billing, Permission::govern_billing, Permission::read_usage,
     Permission::write_usage,  Permission::create_sub_orgs};
 constexpr std::array<std::string_view, 10> permission_names = {
-    "read_org",     "manage_org",     "invite_members", "create_api_keys", "read_billing",
+    "read_org",     "manage_org",     "manage_members", "manage_api_keys", "read_billing",
     "manage_billing", "govern_billing", "read_usage",   "write_usage",     "create_sub_orgs"};
 
 // One row of the expected table: which permissions, in all_permissions order.
