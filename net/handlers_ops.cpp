@@ -62,6 +62,16 @@ void prometheus(Ctx& ctx) {
   out.append("# HELP canopy_commit_microseconds_max The longest LMDB commit so far.\n");
   out.append("# TYPE canopy_commit_microseconds_max gauge\n");
   line("canopy_commit_microseconds_max", "", ws.commit_micros_max.load(std::memory_order_relaxed));
+  const auto& mail = ctx.services.mail_stats;
+  out.append("# HELP canopy_mail_delivered_total Invitation emails sent by SMTP or written to the outbox.\n");
+  out.append("# TYPE canopy_mail_delivered_total counter\n");
+  line("canopy_mail_delivered_total", "", mail.delivered.load(std::memory_order_relaxed));
+  out.append("# HELP canopy_mail_retried_total Failed delivery attempts that were retried.\n");
+  out.append("# TYPE canopy_mail_retried_total counter\n");
+  line("canopy_mail_retried_total", "", mail.retried.load(std::memory_order_relaxed));
+  out.append("# HELP canopy_mail_failed_total Emails given up after the last attempt.\n");
+  out.append("# TYPE canopy_mail_failed_total counter\n");
+  line("canopy_mail_failed_total", "", mail.failed.load(std::memory_order_relaxed));
   out.append("# HELP canopy_organizations Organizations known.\n# TYPE canopy_organizations gauge\n");
   line("canopy_organizations", "", ctx.services.directory.org_count());
   ctx.respond(HttpResponse{200, std::move(out), "text/plain; version=0.0.4", {}});
