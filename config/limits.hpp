@@ -43,6 +43,10 @@ inline constexpr std::size_t email_bytes_max = 254;    // RFC 5321 path limit
 inline constexpr std::size_t address_bytes_max = 1000;
 inline constexpr std::size_t url_bytes_max = 2048;
 
+// --- usage analytics ------------------------------------------------------------------------------
+// Contract: a usage report covers at most 366 days (a leap year).
+inline constexpr std::size_t usage_range_days_max = 366;
+
 // --- members, invitations, keys -------------------------------------------------------------------
 // Contract default: an invitation link is good for 7 days; configurable (invitation_expiry_hours).
 inline constexpr std::uint32_t invitation_expiry_hours_default = 7 * 24;

@@ -16,7 +16,8 @@ bool allows(const Access& access, Permission permission, bool is_root) {
     case Role::admin: return true;
     case Role::manager:
       return permission == Permission::read_org || permission == Permission::manage_members ||
-             permission == Permission::read_billing || permission == Permission::read_usage;
+             permission == Permission::read_billing || permission == Permission::read_usage ||
+             permission == Permission::read_sub_org_usage;
     case Role::developer:
       return permission == Permission::read_org || permission == Permission::manage_api_keys ||
              permission == Permission::read_usage;

@@ -21,6 +21,7 @@ enum class Permission : std::uint8_t {
   manage_billing,    // own subscription, payment method, top-ups, transfers (admin)
   govern_billing,    // consolidated toggle, a sub-org's limit: admin of the parent or above
   read_usage,        // admin, manager, developer
+  read_sub_org_usage,  // usage across every descendant: admin, manager
   write_usage,       // api key, admin, operator
   create_sub_orgs,   // admin
 };

@@ -82,6 +82,7 @@ Router::Router(actors::Services& services) : services_(services) {
   add_member_routes(routes_);
   add_key_routes(routes_);
   add_settings_routes(routes_);
+  add_usage_report_routes(routes_);
 }
 
 void Router::handle(HttpRequest& request, Respond respond) const {

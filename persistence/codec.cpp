@@ -33,6 +33,7 @@ enum Tag : std::uint8_t {
   tag_org_state = 64,
   tag_user_row = 65,
   tag_payment_row = 66,
+  tag_bucket = 67,
 };
 constexpr std::uint8_t version_1 = 1;
 // Org state v2 adds customization, custom domain, API keys and invitations after the members.
@@ -794,6 +795,26 @@ std::optional<TokenRow> decode_token_row(std::string_view bytes) {
       return t;
   }
   return std::nullopt;
+}
+
+std::string encode(const Bucket& b) {
+  Writer w(tag_bucket);
+  w.u(b.count);
+  w.u(b.quantity);
+  w.i(b.micros);
+  w.u(b.last_seq);
+  return w.take();
+}
+
+std::optional<Bucket> decode_bucket(std::string_view bytes) {
+  Reader r(bytes, tag_bucket);
+  Bucket b;
+  b.count = r.u();
+  b.quantity = r.u();
+  b.micros = r.i();
+  b.last_seq = r.u();
+  if (!r.done()) return std::nullopt;
+  return b;
 }
 
 }  // namespace canopy::persistence

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "domain/records.hpp"
+#include "domain/usage.hpp"
 #include "persistence/keys.hpp"
 
 namespace canopy::persistence {
@@ -52,6 +53,9 @@ std::optional<domain::OrgState> decode_org(std::string_view bytes);
 
 std::string encode(const UserRow& user);
 std::optional<UserRow> decode_user(std::string_view bytes);
+
+std::string encode(const domain::Bucket& bucket);
+std::optional<domain::Bucket> decode_bucket(std::string_view bytes);
 
 std::string encode(const TokenRow& token);
 std::optional<TokenRow> decode_token_row(std::string_view bytes);

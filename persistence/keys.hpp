@@ -11,6 +11,8 @@
 //   event_ids    u64 org + event id bytes -> u64 journal seq of the accepted charge + u64 payer
 //   payments     u64 org + u64 (UINT64_MAX - seq) -> payment row (newest first when scanned)
 //   payment_keys u64 org + idempotency key -> u64 journal seq of the payment
+//   usage        u64 org + u8 BucketKind + u32 period (day or cycle, + 2^31) + event type (usage kinds)
+//                -> Bucket (codec.hpp): an org's buckets of one kind are contiguous and in time order
 #pragma once
 
 #include <cstdint>
@@ -45,6 +47,36 @@ inline std::string scoped_key(std::uint64_t scope, std::string_view rest) {
   out.append(rest);
   return out;
 }
+
+// The period of a usage key as an unsigned big-endian number that sorts like the signed one.
+inline void put_period(std::string& out, std::int32_t period) {
+  const auto v = static_cast<std::uint32_t>(period) ^ 0x80000000u;
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+inline std::int32_t get_period(std::string_view in) {
+  std::uint32_t v = 0;
+  for (std::size_t i = 0; i < 4 && i < in.size(); ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return static_cast<std::int32_t>(v ^ 0x80000000u);
+}
+
+// u64 org + u8 kind: the prefix of every bucket of that kind.
+inline std::string usage_prefix(std::uint64_t org, std::uint8_t kind) {
+  std::string out;
+  out.reserve(13);
+  put_u64_be(out, org);
+  out.push_back(static_cast<char>(kind));
+  return out;
+}
+
+inline std::string usage_key(std::uint64_t org, std::uint8_t kind, std::int32_t period, std::string_view type = {}) {
+  std::string out = usage_prefix(org, kind);
+  put_period(out, period);
+  out.append(type);
+  return out;
+}
+
+inline constexpr std::size_t usage_key_type_offset = 13;  // org, kind, period
 
 inline constexpr std::string_view meta_schema = "schema";
 inline constexpr std::string_view meta_checkpoint_seq = "checkpoint_seq";

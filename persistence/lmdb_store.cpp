@@ -20,7 +20,8 @@ namespace canopy::persistence {
 
 std::string_view table_name(Table table) {
   static constexpr std::array<std::string_view, table_count> names = {
-      "meta", "journal", "orgs", "users", "emails", "tokens", "event_ids", "payments", "payment_keys"};
+      "meta", "journal", "orgs", "users", "emails", "tokens", "event_ids", "payments", "payment_keys",
+      "usage"};
   return names[static_cast<std::size_t>(table)];
 }
 

@@ -104,6 +104,7 @@ std::optional<std::string> Materializer::add(std::uint64_t seq, const Record& re
   CANOPY_ASSERT(last_seq_ == 0 || seq == last_seq_ + 1);
   last_seq_ = seq;
   std::visit(SideRows{seq, ops}, record);
+  usage_.add(seq, record, ops);
   if (const auto* created = std::get_if<OrgCreated>(&record)) {
     dirty_[created->org] = make_org(*created);
     return std::nullopt;
@@ -124,6 +125,7 @@ void Materializer::flush(std::vector<WriteOp>& ops) {
     ops.push_back(WriteOp{Table::orgs, u64_key(raw(id)), encode(org)});
   }
   dirty_.clear();
+  usage_.clear();
   ops.push_back(WriteOp{Table::meta, std::string(meta_checkpoint_seq), u64_key(last_seq_)});
 }
 

@@ -1,11 +1,12 @@
 // Folds journal records into the tables that answer reads: org state, users, token and email
-// indexes, accepted event ids, payment history.
+// indexes, accepted event ids, payment history, usage buckets.
 //
 // Owned by one thread at a time: the persistence writer while serving, recovery at start, the audit
 // offline. Side-table rows are emitted as WriteOps with the record's own commit. Org state is kept in
 // a dirty cache and written only at checkpoints (flush), so an org charged ten thousand times between
 // checkpoints is written once; recovery replays the journal after the last checkpoint to rebuild the
-// rest. Replaying a record twice into side tables rewrites the same rows: harmless.
+// rest. Replaying a record twice into side tables rewrites the same rows: harmless (usage buckets,
+// which add up, skip records they already counted: usage_rollup.hpp).
 #pragma once
 
 #include <cstdint>
@@ -16,12 +17,13 @@
 
 #include "domain/records.hpp"
 #include "persistence/store.hpp"
+#include "persistence/usage_rollup.hpp"
 
 namespace canopy::persistence {
 
 class Materializer {
  public:
-  explicit Materializer(const Store& store) : store_(store) {}
+  explicit Materializer(const Store& store) : store_(store), usage_(store) {}
 
   // REQUIRES: records are added in journal order, seq increasing by one; the ops of an earlier flush()
   // are committed before the next add() (org rows are read back from the store after a flush).
@@ -44,6 +46,7 @@ class Materializer {
 
   const Store& store_;
   std::unordered_map<domain::OrgId, domain::OrgState> dirty_;
+  UsageRollup usage_;
   std::uint64_t last_seq_ = 0;
 };
 

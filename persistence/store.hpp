@@ -19,8 +19,8 @@
 namespace canopy::persistence {
 
 // Named sub-databases. Key layouts: keys.hpp.
-enum class Table : std::uint8_t { meta, journal, orgs, users, emails, tokens, event_ids, payments, payment_keys };
-inline constexpr std::size_t table_count = 9;
+enum class Table : std::uint8_t { meta, journal, orgs, users, emails, tokens, event_ids, payments, payment_keys, usage };
+inline constexpr std::size_t table_count = 10;
 std::string_view table_name(Table table);
 
 // I/O results as values.

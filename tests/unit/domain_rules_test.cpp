@@ -187,24 +187,24 @@ TEST(Tokens, HexIsLowerCaseTwoDigitsPerByte) {
 
 namespace {
 
-constexpr std::array<Permission, 10> all_permissions = {
+constexpr std::array<Permission, 11> all_permissions = {
     Permission::read_org,     Permission::manage_org,     Permission::manage_members, Permission::manage_api_keys,
     Permission::read_billing, Permission::manage_billing, Permission::govern_billing, Permission::read_usage,
-    Permission::write_usage,  Permission::create_sub_orgs};
-constexpr std::array<std::string_view, 10> permission_names = {
+    Permission::read_sub_org_usage, Permission::write_usage,  Permission::create_sub_orgs};
+constexpr std::array<std::string_view, 11> permission_names = {
     "read_org",     "manage_org",     "manage_members", "manage_api_keys", "read_billing",
-    "manage_billing", "govern_billing", "read_usage",   "write_usage",     "create_sub_orgs"};
+    "manage_billing", "govern_billing", "read_usage", "read_sub_org_usage", "write_usage", "create_sub_orgs"};
 
 // One row of the expected table: which permissions, in all_permissions order.
-using Row = std::array<bool, 10>;
-//                               read  manage invite keys  rbill mbill govern rusage wusage subs
-constexpr Row admin_of_sub_org  {true, true,  true,  true, true, true, false, true,  true,  true};
-constexpr Row admin_of_root     {true, true,  true,  true, true, true, true,  true,  true,  true};
-constexpr Row manager_row       {true, false, true,  false, true, false, false, true, false, false};
-constexpr Row developer_row     {true, false, false, true, false, false, false, true,  false, false};
-constexpr Row agent_row         {true, false, false, false, false, false, false, false, false, false};
-constexpr Row everything        {true, true,  true,  true, true, true, true,  true,  true,  true};
-constexpr Row usage_write_only  {false, false, false, false, false, false, false, false, true, false};
+using Row = std::array<bool, 11>;
+//                               read  manage members keys  rbill mbill govern rusage rsub  wusage subs
+constexpr Row admin_of_sub_org  {true, true,  true,  true, true, true, false, true,  true,  true,  true};
+constexpr Row admin_of_root     {true, true,  true,  true, true, true, true,  true,  true,  true,  true};
+constexpr Row manager_row       {true, false, true,  false, true, false, false, true, true,  false, false};
+constexpr Row developer_row     {true, false, false, true, false, false, false, true,  false, false, false};
+constexpr Row agent_row         {true, false, false, false, false, false, false, false, false, false, false};
+constexpr Row everything        {true, true,  true,  true, true, true, true,  true,  true,  true,  true};
+constexpr Row usage_write_only  {false, false, false, false, false, false, false, false, false, true, false};
 
 void expect_row(const Access& access, bool is_root, const Row& want, const std::string& who) {
   for (std::size_t i = 0; i < all_permissions.size(); ++i) {

@@ -1,0 +1,122 @@
+// Usage analytics: GET /v1/orgs/{id}/usage and GET /v1/orgs/{id}/usage/sub-orgs.
+//
+// Reports are read from the usage buckets (persistence/usage_query.hpp), which each charge updates in
+// its own commit. Under show-credits, a direct member gets counts and quantities but no money.
+#include "domain/usage.hpp"
+#include "net/handler_support.hpp"
+#include "net/views.hpp"
+#include "persistence/usage_query.hpp"
+
+namespace canopy::net {
+namespace {
+
+using namespace canopy::domain;
+using persistence::UsageReport;
+
+std::optional<DayRange> read_range(Ctx& ctx) {
+  const auto& q = ctx.request.query;
+  auto r = resolve_range(query_param(q, "range"), query_param(q, "from"), query_param(q, "to"), ctx.now);
+  if (auto* err = std::get_if<Error>(&r)) {
+    ctx.fail(*err);
+    return std::nullopt;
+  }
+  return std::get<DayRange>(r);
+}
+
+bool read_report(Ctx& ctx, OrgId org, DayRange range, UsageReport& report) {
+  const auto s = persistence::add_usage(ctx.services.store, org, range, report);
+  if (!s.ok()) {
+    std::fprintf(stderr, "canopy: reading usage of %s: %s\n", to_string(org).c_str(), s.message.c_str());
+    ctx.fail(Error{Errc::unavailable, "Usage could not be read; retry"});
+    return false;
+  }
+  return true;
+}
+
+// The fields both reports share. `hide`: the show-credits rule (no money).
+void write_totals(JsonWriter& w, const UsageReport& r, bool hide) {
+  w.key("from").string(format_day(r.range.from));
+  w.key("to").string(format_day(r.range.to));
+  if (!hide) {
+    w.key("total_spend_micros").integer(r.total_spend_micros);
+    w.key("total_credits_micros").integer(r.total_credits_micros);
+  }
+  w.key("daily").begin_array();
+  for (std::size_t i = 0; i < r.daily.size(); ++i) {
+    w.begin_object().key("date").string(format_day(r.range.from + static_cast<Day>(i)));
+    if (!hide) w.key("spend_micros").integer(r.daily[i]);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("by_event_type").begin_array();
+  for (const auto& [type, t] : r.by_type) {
+    w.begin_object().key("type").string(type).key("count").unsigned_integer(t.count);
+    w.key("quantity").unsigned_integer(t.quantity);
+    if (!hide) w.key("spend_micros").integer(t.spend_micros);
+    w.end_object();
+  }
+  w.end_array();
+}
+
+void get_usage(Ctx& ctx) {
+  const auto view = authorize(ctx, ctx.params[0], Permission::read_usage);
+  if (!view) return;
+  const auto range = read_range(ctx);
+  if (!range) return;
+  UsageReport report = persistence::empty_report(*range);
+  if (!read_report(ctx, view->org().id, *range, report)) return;
+  JsonWriter w;
+  w.begin_object().key("org_id").string(to_string(view->org().id));
+  write_totals(w, report, hides_money(view->org(), view->access));
+  w.end_object();
+  ctx.ok(200, w.take());
+}
+
+// Every descendant (not the org itself), each also as a row; detached orgs are no longer descendants.
+void get_sub_org_usage(Ctx& ctx) {
+  const auto view = authorize(ctx, ctx.params[0], Permission::read_sub_org_usage);
+  if (!view) return;
+  const auto range = read_range(ctx);
+  if (!range) return;
+  const bool hide = hides_money(view->org(), view->access);
+  UsageReport total = persistence::empty_report(*range);
+  const auto descendants = ctx.services.directory.descendants(view->org().id);
+  JsonWriter rows;
+  rows.begin_array();
+  for (const auto& org : descendants) {
+    UsageReport one = persistence::empty_report(*range);
+    if (!read_report(ctx, org->id, *range, one)) return;
+    rows.begin_object().key("org_id").string(to_string(org->id)).key("name").string(org->name);
+    rows.key("parent_id").string(to_string(org->parent));
+    if (!hide) {
+      rows.key("spend_micros").integer(one.total_spend_micros);
+      rows.key("credits_micros").integer(one.total_credits_micros);
+    }
+    rows.end_object();
+    total.total_spend_micros += one.total_spend_micros;
+    total.total_credits_micros += one.total_credits_micros;
+    for (std::size_t i = 0; i < one.daily.size(); ++i) total.daily[i] += one.daily[i];
+    for (const auto& [type, t] : one.by_type) {
+      auto& sum = total.by_type[type];
+      sum.count += t.count;
+      sum.quantity += t.quantity;
+      sum.spend_micros += t.spend_micros;
+    }
+  }
+  rows.end_array();
+  JsonWriter w;
+  w.begin_object().key("org_id").string(to_string(view->org().id));
+  write_totals(w, total, hide);
+  w.key("organizations").raw(rows.take());
+  w.end_object();
+  ctx.ok(200, w.take());
+}
+
+}  // namespace
+
+void add_usage_report_routes(std::vector<Route>& routes) {
+  routes.push_back({Method::get, "/v1/orgs/{}/usage", get_usage});
+  routes.push_back({Method::get, "/v1/orgs/{}/usage/sub-orgs", get_sub_org_usage});
+}
+
+}  // namespace canopy::net
