@@ -41,6 +41,7 @@ using credit_atom = caf::atom_constant<caf::atom("credit")>;
 using user_atom = caf::atom_constant<caf::atom("user")>;
 using root_atom = caf::atom_constant<caf::atom("root")>;
 using email_atom = caf::atom_constant<caf::atom("email")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
 
 template <class T>
 using Reply = std::function<void(T)>;

@@ -665,7 +665,7 @@ void commit_acceptance(OrgActor* self, InvitationAccepted record, Reply<CommandR
     if (r.new_user) {
       const auto& u = *r.new_user;
       s.services->directory.publish_user(UserInfo{u.user, u.email, u.name, u.at, OrgId::none}, u.token_hash);
-      self->send(s.services->registry, email_atom::value, u.email, false);
+      self->send(s.services->registry, email_atom::value, release_atom::value, u.email);
     }
     s.services->directory.publish_invitation(r.token_hash, InvitationRef{s.org.id, r.invitation, true});
     s.accepting.erase(r.invitation);
@@ -705,7 +705,7 @@ void CommandVisitor::operator()(AcceptInvitation& c) const {
   UserCreated user{UserId{random_id()}, inv->email, name, c.new_user_token_hash, now()};
   state.accepting.insert(inv->id);
   auto* actor = self;
-  self->request(state.services->registry, caf::infinite, email_atom::value, user.email, true)
+  self->request(state.services->registry, caf::infinite, email_atom::value, reserve_atom::value, user.email)
       .then([actor, accepted, user, reply = std::move(reply)](bool reserved) mutable {
         actor->state.accepting.erase(accepted.invitation);
         if (!reserved) {

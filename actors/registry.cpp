@@ -104,13 +104,15 @@ caf::behavior registry(Registry* self, Services* services) {
   return {
       [=](user_atom, CreateUser& request) { create_user(self, request); },
       [=](root_atom, CreateRoot& request) { create_root(self, request); },
-      [=](email_atom, const std::string& email, bool reserve) -> bool {
+      // Reserve: a request, answered true when the email was free.
+      [=](email_atom, reserve_atom, const std::string& email) -> bool {
         auto& st = self->state;
-        if (!reserve) return st.emails_in_flight.erase(email) > 0;
         if (st.emails_in_flight.count(email) || st.services->directory.user_by_email(email)) return false;
         st.emails_in_flight.insert(email);
         return true;
       },
+      // Release: a one-way message, no answer (an answer would land in the sender's mailbox unasked).
+      [=](email_atom, release_atom, const std::string& email) { self->state.emails_in_flight.erase(email); },
   };
 }
 
