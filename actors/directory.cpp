@@ -138,6 +138,12 @@ void Directory::index_members_locked(const OrgState* before, const OrgState& aft
 }
 
 void Directory::publish(OrgPtr org) {
+  const OrgId id = org->id;
+  publish_locked(std::move(org));
+  if (change_listener_) change_listener_(id);
+}
+
+void Directory::publish_locked(OrgPtr org) {
   std::unique_lock lock(mutex_);
   auto [it, inserted] = orgs_.try_emplace(org->id);
   Entry& entry = it->second;

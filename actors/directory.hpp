@@ -12,6 +12,7 @@
 
 #include <caf/all.hpp>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -64,8 +65,11 @@ class Directory {
   // Every org below `id` (not itself), parents before children.
   std::vector<OrgPtr> descendants(domain::OrgId id) const;
 
-  // Publishes a new snapshot of an org (called by its actor, or the registry for a new root).
+  // Publishes a new snapshot of an org (called by its actor, or the registry for a new root), then
+  // tells the change listener, outside the directory's lock.
   void publish(OrgPtr org);
+  // Who hears of every published change (the WebSocket hub); set before serving, cleared after.
+  void set_change_listener(std::function<void(domain::OrgId)> listener) { change_listener_ = std::move(listener); }
   // The org's actor; spawns it on first use. Null if the org does not exist.
   caf::actor actor_of(domain::OrgId id);
   // Sends every org actor an exit message (shutdown).
@@ -102,6 +106,7 @@ class Directory {
   };
 
   std::vector<OrgPtr> lineage_locked(domain::OrgId id) const;
+  void publish_locked(OrgPtr org);
   void index_members_locked(const domain::OrgState* before, const domain::OrgState& after);
 
   mutable std::shared_mutex mutex_;
@@ -113,6 +118,7 @@ class Directory {
   std::unordered_map<std::string, InvitationRef> invitations_;  // key: the 32 hash bytes
   domain::TokenHash operator_hash_{};
   Services* services_ = nullptr;
+  std::function<void(domain::OrgId)> change_listener_;
 };
 
 }  // namespace canopy::actors

@@ -47,6 +47,22 @@ inline constexpr std::size_t url_bytes_max = 2048;
 // Contract: a usage report covers at most 366 days (a leap year).
 inline constexpr std::size_t usage_range_days_max = 366;
 
+// --- WebSocket stream -----------------------------------------------------------------------------
+// Contract: at most one push per org per connection per 50 ms; the newest state wins.
+inline constexpr std::chrono::milliseconds stream_coalesce_window{50};
+// Largest client message: a usage event is well under 1 KiB.
+inline constexpr std::size_t stream_message_bytes_max = 64u << 10;
+// Messages a connection may have waiting to be written before it counts as a slow consumer and is
+// closed with 1008: at one push per subscribed org per 50 ms that is seconds of backlog, far past any
+// healthy reader, and 1024 small messages bound its memory to a few hundred KiB. Configurable
+// (stream_queue_messages) so tests can provoke it quickly.
+inline constexpr std::size_t stream_queue_messages_default = 1024;
+inline constexpr std::size_t stream_queue_messages_max = 1u << 20;
+// A connection silent this long is pinged at half of it, and closed if the pong does not come.
+inline constexpr std::chrono::seconds stream_idle_timeout{60};
+// Time for the WebSocket opening and closing handshakes.
+inline constexpr std::chrono::seconds stream_handshake_timeout{30};
+
 // --- members, invitations, keys -------------------------------------------------------------------
 // Contract default: an invitation link is good for 7 days; configurable (invitation_expiry_hours).
 inline constexpr std::uint32_t invitation_expiry_hours_default = 7 * 24;

@@ -137,6 +137,8 @@ std::vector<Setting> serve_settings() {
                                    &Options::free_credits_micros, 0, limits::amount_micros_max));
   s.push_back(number<std::uint32_t>("idempotency_retention_days", "days accepted usage event ids are remembered at least (today they are kept for good)",
                                     &Options::idempotency_retention_days, 35, 3650));
+  s.push_back(number<std::size_t>("stream_queue_messages", "WebSocket messages queued per connection before it is closed as too slow (1008)",
+                                  &Options::stream_queue_messages, 1, limits::stream_queue_messages_max));
   s.push_back(number<std::size_t>("max_connections", "open HTTP connections at most", &Options::connections_max, 16,
                                   limits::connections_max));
   s.push_back(number<unsigned>("io_threads", "Asio I/O threads", &Options::io_threads, 1, limits::threads_max));

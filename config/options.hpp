@@ -33,6 +33,7 @@ struct Options {
   std::string outbox_dir = "./outbox";
   std::string mail_from;  // default: no-reply@<public_url host>
   std::uint32_t invitation_expiry_hours = limits::invitation_expiry_hours_default;
+  std::size_t stream_queue_messages = limits::stream_queue_messages_default;
   bool allow_private_webhooks = false;
   bool demo = false;
   std::string operator_token;  // env or file only: never on a command line that `ps` shows

@@ -62,6 +62,13 @@ void prometheus(Ctx& ctx) {
   out.append("# HELP canopy_commit_microseconds_max The longest LMDB commit so far.\n");
   out.append("# TYPE canopy_commit_microseconds_max gauge\n");
   line("canopy_commit_microseconds_max", "", ws.commit_micros_max.load(std::memory_order_relaxed));
+  out.append("# HELP canopy_stream_connections Open WebSocket stream connections.\n# TYPE canopy_stream_connections gauge\n");
+  line("canopy_stream_connections", "", m.stream_connections.load(std::memory_order_relaxed));
+  out.append("# HELP canopy_stream_pushes_total Balance pushes sent on the stream.\n# TYPE canopy_stream_pushes_total counter\n");
+  line("canopy_stream_pushes_total", "", m.stream_pushes.load(std::memory_order_relaxed));
+  out.append("# HELP canopy_stream_slow_closes_total Stream connections closed (1008) because their queue filled.\n");
+  out.append("# TYPE canopy_stream_slow_closes_total counter\n");
+  line("canopy_stream_slow_closes_total", "", m.stream_slow_closes.load(std::memory_order_relaxed));
   const auto& mail = ctx.services.mail_stats;
   out.append("# HELP canopy_mail_delivered_total Invitation emails sent by SMTP or written to the outbox.\n");
   out.append("# TYPE canopy_mail_delivered_total counter\n");
@@ -116,12 +123,18 @@ void set_clock(Ctx& ctx) {
 
 }  // namespace
 
+// GET /v1/stream without a WebSocket upgrade (an upgrade never reaches the router: http_session.cpp).
+void stream_without_upgrade(Ctx& ctx) {
+  ctx.fail(Error{Errc::invalid_request, "GET /v1/stream speaks WebSocket: send an Upgrade: websocket request"});
+}
+
 void add_ops_routes(std::vector<Route>& routes) {
   routes.push_back({Method::get, "/healthz", healthz, false});
   routes.push_back({Method::get, "/readyz", readyz, false});
   routes.push_back({Method::get, "/metrics", prometheus, false});
   routes.push_back({Method::get, "/v1/openapi.yaml", openapi, false});
   routes.push_back({Method::post, "/v1/admin/clock", set_clock, false});  // authenticates itself, after the 404
+  routes.push_back({Method::get, "/v1/stream", stream_without_upgrade, false});
 }
 
 }  // namespace canopy::net

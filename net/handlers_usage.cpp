@@ -9,6 +9,7 @@
 #include "net/handler_support.hpp"
 #include "net/json_out.hpp"
 #include "net/metrics.hpp"
+#include "net/usage_outcome.hpp"
 
 namespace canopy::net {
 namespace {
@@ -16,30 +17,6 @@ namespace {
 using namespace canopy::domain;
 using actors::ChargeOutcome;
 using actors::ChargeStatus;
-
-Error refusal_error(const ChargeOutcome& o) {
-  if (o.in_progress) return Error{Errc::conflict, "An event with this id is still being processed; retry"};
-  switch (o.refusal) {
-    case Refusal::module_disabled:
-      return Error{Errc::module_disabled, "The module of this event type is not enabled for this organization"};
-    case Refusal::limit_reached:
-    case Refusal::paused:
-      return Error{Errc::spending_limit_reached, "The monthly spending limit of an organization on the chain is reached",
-                   {{"org_id", to_string(o.org)}}};
-    case Refusal::insufficient_credits:
-      return Error{Errc::insufficient_credits, "The paying organization's balance does not cover this event",
-                   {{"org_id", to_string(o.org)}}};
-    case Refusal::overflow:
-      return Error{Errc::conflict, "The amounts involved are out of range", {{"org_id", to_string(o.org)}}};
-    case Refusal::none: break;
-  }
-  return Error{Errc::internal, "Refused without a reason"};
-}
-
-void count(const ChargeOutcome& o) {
-  (o.status == ChargeStatus::accepted ? metrics().events_accepted : metrics().events_refused)
-      .fetch_add(1, std::memory_order_relaxed);
-}
 
 void post_usage(Ctx& ctx) {
   const auto view = authorize(ctx, ctx.params[0], Permission::write_usage);
@@ -51,7 +28,7 @@ void post_usage(Ctx& ctx) {
   caf::anon_send(actor, actors::charge_atom::value,
                  actors::ChargeRequest{events, ctx.now, [respond = ctx.respond, events](std::vector<ChargeOutcome> out) {
                    const ChargeOutcome& o = out.front();
-                   count(o);
+                   count_outcome(o);
                    if (o.status != ChargeStatus::accepted) return respond(error_response(refusal_error(o)));
                    JsonWriter w;
                    w.begin_object().key("id").string(events->front().id).key("status").string("accepted");
@@ -124,7 +101,7 @@ void post_usage_batch(Ctx& ctx) {
                    actors::ChargeRequest{std::move(events), ctx.now,
                                          [answer, indexes = std::move(indexes)](std::vector<ChargeOutcome> out) {
                                            for (std::size_t k = 0; k < indexes.size(); ++k) {
-                                             count(out[k]);
+                                             count_outcome(out[k]);
                                              answer->outcomes[indexes[k]] = out[k];
                                            }
                                            if (answer->groups_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {

@@ -6,6 +6,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 
 #include <atomic>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "config/limits.hpp"
 #include "net/metrics.hpp"
 #include "net/router.hpp"
+#include "net/ws_session.hpp"
 
 namespace canopy::net {
 namespace {
@@ -37,8 +39,8 @@ Method to_method(http::verb verb) {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket&& socket, const Router& router, std::size_t body_limit)
-      : stream_(std::move(socket)), router_(router), body_limit_(body_limit), deadline_(stream_.get_executor()) {
+  HttpSession(tcp::socket&& socket, const Router& router, StreamHub& hub, std::size_t body_limit)
+      : stream_(std::move(socket)), router_(router), hub_(hub), body_limit_(body_limit), deadline_(stream_.get_executor()) {
     metrics().connections_open.fetch_add(1, std::memory_order_relaxed);
   }
   ~HttpSession() { metrics().connections_open.fetch_sub(1, std::memory_order_relaxed); }
@@ -85,6 +87,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (message.find(http::field::transfer_encoding) != message.end() && !message.chunked()) {
       return answer_and_close(domain::invalid("Transfer-Encoding other than chunked is not supported"));
     }
+    if (beast::websocket::is_upgrade(message) && message.target() == "/v1/stream") return upgrade(std::move(message));
     keep_alive_ = message.keep_alive();
     HttpRequest& req = request_;
     req = HttpRequest{};
@@ -122,6 +125,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       }
     };
     router_.handle(req, std::move(respond));
+  }
+
+  // The stream authenticates on the upgrade: a bad token gets a plain 401 and no WebSocket.
+  void upgrade(http::request<http::string_body> message) {
+    std::optional<actors::Principal> principal;
+    if (auto it = message.find(http::field::authorization); it != message.end()) {
+      principal = authenticate(router_.services(), it->value());
+    }
+    if (!principal) {
+      return answer_and_close(domain::Error{domain::Errc::unauthenticated,
+                                            "Send a valid token as 'Authorization: Bearer <token>' on the upgrade"});
+    }
+    start_ws_session(std::move(stream_), std::move(message), router_.services(), hub_, *principal);
   }
 
   void on_answer(HttpResponse answer, std::uint64_t generation) {
@@ -177,6 +193,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   http::response<http::string_body> response_;
   HttpRequest request_;
   const Router& router_;
+  StreamHub& hub_;
   const std::size_t body_limit_;
   asio::steady_timer deadline_;
   bool keep_alive_ = false;
@@ -186,8 +203,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 }  // namespace
 
-void start_http_session(tcp::socket socket, const Router& router, std::size_t body_bytes_limit) {
-  std::make_shared<HttpSession>(std::move(socket), router, body_bytes_limit)->start();
+void start_http_session(tcp::socket socket, const Router& router, StreamHub& hub, std::size_t body_bytes_limit) {
+  std::make_shared<HttpSession>(std::move(socket), router, hub, body_bytes_limit)->start();
 }
 
 std::size_t requests_in_flight() { return in_flight.load(std::memory_order_relaxed); }

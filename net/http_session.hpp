@@ -14,8 +14,11 @@
 namespace canopy::net {
 
 class Router;
+class StreamHub;
 
-void start_http_session(boost::asio::ip::tcp::socket socket, const Router& router, std::size_t body_bytes_limit);
+// A WebSocket upgrade of GET /v1/stream with a valid token is handed to a WsSession (ws_session.hpp).
+void start_http_session(boost::asio::ip::tcp::socket socket, const Router& router, StreamHub& hub,
+                        std::size_t body_bytes_limit);
 
 // Requests read but not yet answered, across all sessions (graceful shutdown waits for zero).
 std::size_t requests_in_flight();

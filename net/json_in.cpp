@@ -227,4 +227,56 @@ std::optional<Error> parse_usage_batch(std::string& body, domain::Timestamp now,
   return std::nullopt;
 }
 
+std::optional<Error> parse_stream_message(std::string& text, domain::Timestamp now, StreamMessage& out) {
+  if (text.empty()) return invalid("The message must be a JSON object");
+  auto doc_result = iterate(text);
+  od::document doc;
+  if (auto err = std::move(doc_result).get(doc)) return malformed(err);
+  od::object root;
+  if (auto err = read_root_object(doc, root)) return err;
+  std::optional<std::string> op;
+  std::optional<std::string> org_id;
+  bool has_event = false;
+  for (auto field : root) {
+    std::string_view key;
+    if (auto err = field.unescaped_key().get(key)) return malformed(err);
+    od::value value;
+    if (auto err = field.value().get(value)) return malformed(err);
+    if (key == "op" || key == "org_id") {
+      auto& slot = key == "op" ? op : org_id;
+      if (slot) return invalid_field(std::string(key), "Field '" + std::string(key) + "' appears twice");
+      FieldValue v;
+      if (auto err = read_value(value, key, JsonType::string, v)) return err;
+      slot = std::move(v.text);
+    } else if (key == "event") {
+      if (has_event) return invalid_field("event", "Field 'event' appears twice");
+      has_event = true;
+      od::object object;
+      if (value.get_object().get(object)) return invalid_field("event", "event must be an object");
+      FieldValue v[std::size(usage_specs)];
+      if (auto err = read_fields(object, usage_specs, v, "event.")) return err;
+      if (!v[5].present) return invalid_field("event.org_id", "Missing required field 'event.org_id'");
+      if (auto err = to_event(v, now, "event.", out.event)) return err;
+    } else {
+      return invalid_field(std::string(key), "Unknown field '" + std::string(key) + "'");
+    }
+  }
+  if (!at_end(doc)) return invalid("The message has content after the JSON object");
+  if (!op) return invalid_field("op", "Missing required field 'op'");
+  if (*op == "subscribe" || *op == "unsubscribe") {
+    out.op = *op == "subscribe" ? StreamMessage::Op::subscribe : StreamMessage::Op::unsubscribe;
+    if (has_event) return invalid_field("event", "event goes only with op usage");
+    if (!org_id) return invalid_field("org_id", "Missing required field 'org_id'");
+    out.org_id = std::move(*org_id);
+    return std::nullopt;
+  }
+  if (*op == "usage") {
+    out.op = StreamMessage::Op::usage;
+    if (org_id) return invalid_field("org_id", "A usage message names its org in event.org_id");
+    if (!has_event) return invalid_field("event", "Missing required field 'event'");
+    return std::nullopt;
+  }
+  return invalid_field("op", "op must be subscribe, unsubscribe or usage");
+}
+
 }  // namespace canopy::net

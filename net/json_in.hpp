@@ -48,4 +48,14 @@ std::optional<domain::Error> parse_usage_event(std::string& body, domain::Timest
 // {"events": [...]}: at most limits::usage_batch_events_max items; an error names the index.
 std::optional<domain::Error> parse_usage_batch(std::string& body, domain::Timestamp now, std::vector<UsageEventIn>& out);
 
+// A client message on the WebSocket stream: {"op":"subscribe"|"unsubscribe","org_id":…} or
+// {"op":"usage","event":{…a batch item…}}.
+struct StreamMessage {
+  enum class Op : std::uint8_t { subscribe, unsubscribe, usage } op = Op::subscribe;
+  std::string org_id;  // subscribe, unsubscribe
+  UsageEventIn event;  // usage
+};
+
+std::optional<domain::Error> parse_stream_message(std::string& text, domain::Timestamp now, StreamMessage& out);
+
 }  // namespace canopy::net

@@ -16,6 +16,9 @@ struct Metrics {
   std::atomic<std::uint64_t> events_refused{0};
   std::atomic<std::uint64_t> connections_open{0};
   std::atomic<std::uint64_t> connections_refused{0};
+  std::atomic<std::uint64_t> stream_connections{0};
+  std::atomic<std::uint64_t> stream_pushes{0};
+  std::atomic<std::uint64_t> stream_slow_closes{0};
   std::atomic<bool> ready{false};
 
   void count_status(unsigned status) {

@@ -52,6 +52,7 @@ class Router {
   explicit Router(actors::Services& services);
   // Never throws; always answers through `respond` exactly once (maybe later, from another thread).
   void handle(HttpRequest& request, Respond respond) const;
+  actors::Services& services() const { return services_; }
 
  private:
   actors::Services& services_;

@@ -12,13 +12,21 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 Server::Server(actors::Services& services)
-    : services_(services), router_(services), ioc_(static_cast<int>(services.options.io_threads)), acceptor_(ioc_) {
+    : services_(services),
+      router_(services),
+      ioc_(static_cast<int>(services.options.io_threads)),
+      acceptor_(ioc_),
+      hub_(services.directory, ioc_) {
+  services_.directory.set_change_listener([this](domain::OrgId org) { hub_.changed(org); });
   // Invitation email goes out through the mailer; the runtime stops it with the other background actors.
   services_.mailer = spawn_mailer(services_.system, services_.options, services_.mail_stats);
   services_.background.push_back(services_.mailer);
 }
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+  services_.directory.set_change_listener(nullptr);
+}
 
 bool Server::listen(std::string& error) {
   boost::system::error_code ec;
@@ -53,7 +61,7 @@ void Server::do_accept() {
         socket.close(ignored);
       } else {
         socket.set_option(tcp::no_delay(true), ec);
-        start_http_session(std::move(socket), router_, services_.options.body_bytes_limit);
+        start_http_session(std::move(socket), router_, hub_, services_.options.body_bytes_limit);
       }
     }
     do_accept();
@@ -61,6 +69,7 @@ void Server::do_accept() {
 }
 
 void Server::start_threads() {
+  hub_.start();
   for (unsigned i = 0; i < services_.options.io_threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
 }
 
@@ -69,12 +78,13 @@ void Server::stop_accepting() {
   asio::post(ioc_, [this] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    hub_.shutdown();
   });
 }
 
 void Server::wait_idle(std::chrono::milliseconds limit) {
   const auto until = std::chrono::steady_clock::now() + limit;
-  while (requests_in_flight() > 0 && std::chrono::steady_clock::now() < until) {
+  while ((requests_in_flight() > 0 || hub_.connections() > 0) && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }

@@ -1,8 +1,9 @@
 // The HTTP listener: accepts connections on the configured address and runs one HttpSession per
 // connection on a pool of Asio threads.
 //
-// Shutdown (SIGTERM/SIGINT, see app/serve.cpp): stop_accepting() closes the listener and marks the
-// service not ready; wait_idle() waits (bounded) for answers still owed; stop() ends the threads.
+// Shutdown (SIGTERM/SIGINT, see app/serve.cpp): stop_accepting() closes the listener, marks the
+// service not ready and closes WebSockets with "going away"; wait_idle() waits (bounded) for answers
+// still owed and the closes; stop() ends the threads.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -15,6 +16,7 @@
 
 #include "actors/services.hpp"
 #include "net/router.hpp"
+#include "net/stream_hub.hpp"
 
 namespace canopy::net {
 
@@ -30,7 +32,7 @@ class Server {
   std::uint16_t port() const { return port_; }
   void start_threads();
   void stop_accepting();
-  // Waits until no request is waiting for an answer, at most `limit`.
+  // Waits until no request is waiting for an answer and every WebSocket has closed, at most `limit`.
   void wait_idle(std::chrono::milliseconds limit);
   void stop();
 
@@ -41,6 +43,7 @@ class Server {
   Router router_;
   boost::asio::io_context ioc_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  StreamHub hub_;
   std::vector<std::thread> threads_;
   std::uint16_t port_ = 0;
 };

@@ -164,6 +164,21 @@ void write_sub_org_row(JsonWriter& w, const actors::Services& services, const st
   w.end_object();
 }
 
+void write_balance_event(JsonWriter& w, const OrgState& org, bool hide, std::uint64_t seq) {
+  w.begin_object();
+  w.key("type").string("balance");
+  w.key("org_id").string(to_string(org.id));
+  w.key("seq").unsigned_integer(seq);
+  if (!hide) {
+    w.key("available_balance_micros").integer(org.balance_micros);
+    w.key("cycle_spend_micros").integer(org.cycle_spend_micros);
+    w.key("monthly_spending_limit_micros").optional_integer(org.monthly_limit_micros);
+  }
+  w.key("paused").boolean(org.paused());
+  write_percent(w, org);
+  w.end_object();
+}
+
 void write_payment(JsonWriter& w, const persistence::PaymentRow& p) {
   w.begin_object();
   w.key("id").string(to_string(p.id));

@@ -27,6 +27,11 @@ void write_payment(JsonWriter& w, const persistence::PaymentRow& payment);
 // GET /v1/me
 void write_me(JsonWriter& w, const actors::Services& services, const actors::UserInfo& user);
 
+// A WebSocket balance event: {type: "balance", org_id, seq, available_balance_micros,
+// cycle_spend_micros, monthly_spending_limit_micros, paused, percent}; `org` as it reads now
+// (view_at); dollar fields omitted when `hide` (hides_money).
+void write_balance_event(JsonWriter& w, const domain::OrgState& org, bool hide, std::uint64_t seq);
+
 // --- members, invitations, keys, customization (views_members.cpp) ---------------------------------
 // A row of GET /v1/orgs/{id}/members for a member: {user_id, name, email, role, status: "active"}.
 void write_member_row(JsonWriter& w, const actors::Services& services, const domain::Member& member);
