@@ -146,10 +146,15 @@ struct CreateApiKey {
 };
 struct RevokeApiKey { domain::KeyId key = domain::KeyId::none; };
 
+// Alerts and webhooks.
+struct SetAlerts { domain::AlertConfig config; };
+struct CreateWebhook { std::string url; domain::AlertTypeSet events = 0; std::string secret; };
+struct DeleteWebhook { domain::WebhookId webhook = domain::WebhookId::none; };
+
 using Command = std::variant<Rename, CreateSubOrg, SetLimit, SetConsolidated, SetSubscription, SetPaymentMethod,
                              SetAutoRecharge, Grant, TopUp, Transfer, Touch, SetCustomization, SetShowCredits,
                              Invite, RevokeInvitation, AcceptInvitation, ChangeMember, SetMyRole, Leave,
-                             CreateApiKey, RevokeApiKey>;
+                             CreateApiKey, RevokeApiKey, SetAlerts, CreateWebhook, DeleteWebhook>;
 
 struct CommandRequest {
   Command command;

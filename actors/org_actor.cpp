@@ -218,7 +218,7 @@ void admit(OrgActor* self, Hop hop, const std::vector<std::uint32_t>& candidates
     if (refusal != Refusal::none) {
       if (refusal == Refusal::limit_reached && !st.org.paused_flag) {
         // Pause at once, so the rest of this batch and everything after it sees the pause.
-        PauseSet pause{st.org.id, st.org.cycle};
+        PauseSet pause{st.org.id, st.org.cycle, st.services->clock.now()};
         domain::apply(st.org, Record{pause});
         publish(self);
         ahead.push_back(make_record(pause));
@@ -447,7 +447,7 @@ struct CommandVisitor {
     if (c.limit_micros) {
       if (auto err = check_limit(*c.limit_micros)) return reply(error_result(*err));
     }
-    commit_and_reply(self, LimitSet{st().org.id, c.limit_micros}, std::move(reply));
+    commit_and_reply(self, LimitSet{st().org.id, c.limit_micros, now()}, std::move(reply));
   }
 
   void operator()(SetConsolidated& c) const {
@@ -602,6 +602,27 @@ struct CommandVisitor {
     auto* actor = self;
     commit_then(ApiKeyRevoked{st().org.id, c.key, hash},
                 [actor, hash](const RecordPtr&) { actor->state.services->directory.forget_token(hash); });
+  }
+
+  void operator()(SetAlerts& c) const {
+    commit_and_reply(self, AlertsSet{st().org.id, std::move(c.config)}, std::move(reply));
+  }
+
+  void operator()(CreateWebhook& c) const {
+    if (st().org.webhooks.size() >= limits::webhooks_per_org_max) {
+      return reply(error_result(Error{Errc::conflict, "This organization has " + std::to_string(limits::webhooks_per_org_max) +
+                                                          " webhooks, the most it can hold; delete one first"}));
+    }
+    Webhook hook{WebhookId{random_id()}, std::move(c.url), c.events, std::move(c.secret), now()};
+    commit_and_reply(self, WebhookCreated{st().org.id, std::move(hook)}, std::move(reply));
+  }
+
+  void operator()(DeleteWebhook& c) const {
+    const auto& hooks = st().org.webhooks;
+    if (std::none_of(hooks.begin(), hooks.end(), [&](const Webhook& w) { return w.id == c.webhook; })) {
+      return reply(error_result(Error{Errc::not_found, "No webhook with this id in this organization"}));
+    }
+    commit_and_reply(self, WebhookDeleted{st().org.id, c.webhook}, std::move(reply));
   }
 
   // Journals `record`, applies it, runs `also` (publishing what the directory indexes besides the org)

@@ -89,7 +89,7 @@ std::unique_ptr<Runtime> Runtime::start(const config::Options& options, std::uni
     return nullptr;
   }
   services.writer = spawn_writer(*rt->system_, *rt->store_, recovered.last_seq,
-                                 WriterConfig{options.commit_window, options.checkpoint_interval}, services.writer_stats);
+                                 WriterConfig{options.commit_window, options.checkpoint_interval, &services.alert_listener}, services.writer_stats);
   services.registry = spawn_registry(services);
   return rt;
 }

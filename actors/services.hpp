@@ -44,6 +44,7 @@ class Services {
   Directory directory;
   caf::actor writer;
   WriterStats writer_stats;
+  AlertListener alert_listener;
   caf::actor registry;
   // Delivers invitation email (net/mailer.hpp); set by the server before it accepts connections.
   caf::actor mailer;

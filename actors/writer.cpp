@@ -94,6 +94,7 @@ void commit(WriterActor* self, bool force_checkpoint) {
     }
   }
   st.waiting.erase(st.waiting.begin(), st.waiting.begin() + static_cast<std::ptrdiff_t>(n));
+  if (auto alerts = st.materializer->take_alerts(); !alerts.empty() && st.config.alerts) st.config.alerts->deliver(alerts);
 }
 
 void schedule_flush(WriterActor* self) {

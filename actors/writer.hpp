@@ -23,14 +23,38 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "domain/alerts.hpp"
 
 #include "persistence/store.hpp"
 
 namespace canopy::actors {
 
+// Where committed alerts go (the WebSocket stream). Set and cleared by the server; the writer calls
+// it from its thread after each commit that derived alerts.
+class AlertListener {
+ public:
+  void set(std::function<void(const std::vector<domain::Alert>&)> listener) {
+    std::lock_guard lock(mutex_);
+    listener_ = std::move(listener);
+  }
+  void deliver(const std::vector<domain::Alert>& alerts) {
+    std::lock_guard lock(mutex_);
+    if (listener_) listener_(alerts);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::function<void(const std::vector<domain::Alert>&)> listener_;
+};
+
 struct WriterConfig {
   std::chrono::microseconds commit_window{0};
   std::chrono::milliseconds checkpoint_interval{1000};
+  AlertListener* alerts = nullptr;
 };
 
 // What the writer has done, for /metrics and benchmarks. Written by the writer only.

@@ -63,6 +63,28 @@ inline constexpr std::chrono::seconds stream_idle_timeout{60};
 // Time for the WebSocket opening and closing handshakes.
 inline constexpr std::chrono::seconds stream_handshake_timeout{30};
 
+// --- alerts and webhooks -----------------------------------------------------------------------------
+// Spend thresholds per org: the contract's example has three; ten is plenty for any dashboard.
+inline constexpr std::size_t alert_thresholds_max = 10;
+// Above 100 % is meaningful only to say "over the limit" once it has been raised past spend; cap it.
+inline constexpr std::uint16_t alert_threshold_percent_max = 1000;
+// Webhooks per org (each is state every read of the org copies).
+inline constexpr std::size_t webhooks_per_org_max = 20;
+inline constexpr std::size_t webhook_url_bytes_max = 2048;
+// Contract: deliveries are retried with exponential backoff for 24 hours.
+inline constexpr std::chrono::hours webhook_retry_for{24};
+// The first retry comes after this; each next one after twice as long, at most webhook_retry_max.
+inline constexpr std::chrono::seconds webhook_retry_first{1};
+inline constexpr std::chrono::seconds webhook_retry_max{3600};
+// One delivery attempt (connect, send, answer) may take at most this long.
+inline constexpr std::chrono::seconds webhook_timeout{10};
+// How often the dispatcher looks for deliveries that are due.
+inline constexpr std::chrono::milliseconds webhook_poll_interval{200};
+// Deliveries attempted per poll, so one poll never runs for long.
+inline constexpr std::size_t webhook_batch_max = 64;
+// The response body kept with a delivery attempt, for debugging receivers.
+inline constexpr std::size_t webhook_response_bytes_kept = 512;
+
 // --- members, invitations, keys -------------------------------------------------------------------
 // Contract default: an invitation link is good for 7 days; configurable (invitation_expiry_hours).
 inline constexpr std::uint32_t invitation_expiry_hours_default = 7 * 24;
@@ -125,5 +147,6 @@ static_assert(page_size_default <= page_size_max);
 static_assert(depth_default <= depth_max);
 static_assert(amount_micros_max < INT64_MAX / (std::int64_t{1} << 20));
 static_assert(commit_window_records_max >= 1);
+static_assert(std::int64_t{alert_threshold_percent_max} * amount_micros_max < INT64_MAX / 2);  // alerts.cpp: reached()
 
 }  // namespace canopy::limits

@@ -34,6 +34,7 @@ namespace {
 
 struct TouchedOrgs {
   std::vector<OrgId> operator()(const UserCreated&) const { return {}; }
+  std::vector<OrgId> operator()(const WebhookAttempted&) const { return {}; }
   std::vector<OrgId> operator()(const OrgCreated& r) const { return {r.org}; }
   std::vector<OrgId> operator()(const ChargeBatch& r) const {
     std::vector<OrgId> out;
@@ -178,6 +179,12 @@ void apply(OrgState& org, const Record& record) {
   struct Visitor {
     OrgState& org;
     void operator()(const UserCreated&) const {}
+    void operator()(const WebhookAttempted&) const {}
+    void operator()(const AlertsSet& r) const { org.alerts = r.config; }
+    void operator()(const WebhookCreated& r) const { org.webhooks.push_back(r.webhook); }
+    void operator()(const WebhookDeleted& r) const {
+      std::erase_if(org.webhooks, [&](const Webhook& w) { return w.id == r.webhook; });
+    }
     void operator()(const OrgCreated& r) const { org = make_org(r); }
     void operator()(const OrgRenamed& r) const { org.name = r.name; }
     void operator()(const MemberSet& r) const { apply_member(org, r); }

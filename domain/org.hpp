@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "domain/alerts.hpp"
 #include "domain/catalog.hpp"
 #include "domain/errors.hpp"
 #include "domain/ids.hpp"
@@ -115,6 +116,9 @@ struct OrgState {
   std::vector<Member> members;          // sorted by user
   std::vector<ApiKey> api_keys;         // oldest first
   std::vector<Invitation> invitations;  // pending (maybe expired), oldest first
+
+  AlertConfig alerts;
+  std::vector<Webhook> webhooks;  // oldest first
 
   friend bool operator==(const OrgState&, const OrgState&) = default;
 

@@ -79,6 +79,7 @@ struct ChargeBatch {
 struct PauseSet {
   OrgId org = OrgId::none;
   Cycle cycle = 0;
+  Timestamp at = 0;  // when (0 in records written before version 2)
 };
 
 struct CycleRolled {
@@ -91,6 +92,7 @@ struct CycleRolled {
 struct LimitSet {
   OrgId org = OrgId::none;
   std::optional<Micros> limit_micros;
+  Timestamp at = 0;  // when (0 in records written before version 2)
 };
 
 struct ConsolidatedSet {
@@ -189,10 +191,43 @@ struct InvitationAccepted {
   std::optional<UserCreated> new_user;
 };
 
+struct AlertsSet {
+  OrgId org = OrgId::none;
+  AlertConfig config;
+};
+
+struct WebhookCreated {
+  OrgId org = OrgId::none;
+  Webhook webhook;
+};
+
+struct WebhookDeleted {
+  OrgId org = OrgId::none;
+  WebhookId webhook = WebhookId::none;
+};
+
+// One delivery attempt of one alert to one webhook (the dispatcher's record; it touches no org).
+// `next_at` 0: the delivery is finished (delivered, given up after webhook_retry_for, or its webhook
+// is gone); else when to try again.
+struct WebhookAttempted {
+  std::uint64_t delivery = 0;  // the outbox row
+  WebhookId webhook = WebhookId::none;
+  OrgId org = OrgId::none;
+  std::uint64_t alert = 0;
+  AlertType alert_type = AlertType::org_paused;
+  std::uint32_t attempt = 0;   // 1 for the first
+  bool succeeded = false;
+  std::uint32_t http_status = 0;  // 0: no HTTP answer (connection failed, timeout, refused address)
+  std::string error;
+  Timestamp at = 0;
+  Timestamp next_at = 0;
+};
+
 using Record = std::variant<UserCreated, OrgCreated, OrgRenamed, MemberSet, ChargeBatch, PauseSet, CycleRolled,
                             LimitSet, ConsolidatedSet, SubscriptionSet, PaymentMethodSet, AutoRechargeSet,
                             PaymentRecorded, TransferRecorded, CustomizationSet, ShowCreditsSet, ApiKeyCreated,
-                            ApiKeyRevoked, InvitationCreated, InvitationRevoked, InvitationAccepted>;
+                            ApiKeyRevoked, InvitationCreated, InvitationRevoked, InvitationAccepted, AlertsSet,
+                            WebhookCreated, WebhookDeleted, WebhookAttempted>;
 
 // Every org whose state the record changes (empty for user records).
 std::vector<OrgId> orgs_touched(const Record& record);

@@ -31,6 +31,8 @@ std::string_view type_name(JsonType t) {
     case JsonType::boolean: return "true or false";
     case JsonType::nullable_integer: return "an integer or null";
     case JsonType::nullable_string: return "a string or null";
+    case JsonType::integer_array: return "an array of integers";
+    case JsonType::string_array: return "an array of strings";
   }
   return "a value";
 }
@@ -74,6 +76,28 @@ std::optional<Error> read_value(od::value value, std::string_view field, JsonTyp
     }
     case JsonType::boolean: {
       if (actual != od::json_type::boolean || value.get_bool().get(out.boolean)) return wrong_type(field, type);
+      return std::nullopt;
+    }
+    case JsonType::integer_array:
+    case JsonType::string_array: {
+      od::array array;
+      if (actual != od::json_type::array || value.get_array().get(array)) return wrong_type(field, type);
+      for (auto item : array) {
+        od::value element;
+        if (auto err = item.get(element)) return malformed(err);
+        if (out.integers.size() + out.strings.size() >= json_array_items_max) {
+          return invalid_field(std::string(field), std::string(field) + " holds at most " +
+                                                       std::to_string(json_array_items_max) + " items");
+        }
+        FieldValue one;
+        const JsonType item_type = type == JsonType::integer_array ? JsonType::integer : JsonType::string;
+        if (auto err = read_value(element, field, item_type, one)) return wrong_type(field, type);
+        if (type == JsonType::integer_array) {
+          out.integers.push_back(one.integer);
+        } else {
+          out.strings.push_back(std::move(one.text));
+        }
+      }
       return std::nullopt;
     }
   }

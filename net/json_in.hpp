@@ -15,7 +15,12 @@
 
 namespace canopy::net {
 
-enum class JsonType : std::uint8_t { string, integer, boolean, nullable_integer, nullable_string };
+enum class JsonType : std::uint8_t {
+  string, integer, boolean, nullable_integer, nullable_string,
+  integer_array,  // [1, 2, 3] into FieldValue::integers (at most json_array_items_max)
+  string_array,   // ["a", "b"] into FieldValue::strings (at most json_array_items_max)
+};
+inline constexpr std::size_t json_array_items_max = 64;
 
 struct FieldSpec {
   std::string_view name;
@@ -29,6 +34,8 @@ struct FieldValue {
   std::string text;
   std::int64_t integer = 0;
   bool boolean = false;
+  std::vector<std::int64_t> integers;
+  std::vector<std::string> strings;
 };
 
 // REQUIRES: body.capacity() >= body.size() + simdjson::SIMDJSON_PADDING (see pad_body).

@@ -83,6 +83,7 @@ Router::Router(actors::Services& services) : services_(services) {
   add_key_routes(routes_);
   add_settings_routes(routes_);
   add_usage_report_routes(routes_);
+  add_alert_routes(routes_);
 }
 
 void Router::handle(HttpRequest& request, Respond respond) const {

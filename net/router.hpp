@@ -43,6 +43,7 @@ void add_member_routes(std::vector<Route>& routes);
 void add_key_routes(std::vector<Route>& routes);
 void add_settings_routes(std::vector<Route>& routes);
 void add_usage_report_routes(std::vector<Route>& routes);
+void add_alert_routes(std::vector<Route>& routes);
 
 // The principal a bearer token stands for; nullopt when the header is malformed or the token unknown.
 std::optional<actors::Principal> authenticate(const actors::Services& services, std::string_view authorization);

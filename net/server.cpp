@@ -4,6 +4,7 @@
 
 #include "net/http_session.hpp"
 #include "net/mailer.hpp"
+#include "net/webhook_dispatcher.hpp"
 #include "net/metrics.hpp"
 
 namespace canopy::net {
@@ -18,6 +19,8 @@ Server::Server(actors::Services& services)
       acceptor_(ioc_),
       hub_(services.directory, ioc_) {
   services_.directory.set_change_listener([this](domain::OrgId org) { hub_.changed(org); });
+  services_.alert_listener.set([this](const std::vector<domain::Alert>& alerts) { hub_.alerts(alerts); });
+  services_.background.push_back(spawn_webhook_dispatcher(services_));
   // Invitation email goes out through the mailer; the runtime stops it with the other background actors.
   services_.mailer = spawn_mailer(services_.system, services_.options, services_.mail_stats);
   services_.background.push_back(services_.mailer);
@@ -26,6 +29,7 @@ Server::Server(actors::Services& services)
 Server::~Server() {
   stop();
   services_.directory.set_change_listener(nullptr);
+  services_.alert_listener.set(nullptr);
 }
 
 bool Server::listen(std::string& error) {

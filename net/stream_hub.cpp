@@ -23,6 +23,22 @@ void StreamHub::changed(domain::OrgId org) {
   if (by_org_.count(org)) dirty_.insert(org);
 }
 
+void StreamHub::alerts(const std::vector<domain::Alert>& alerts) {
+  if (subscriptions_.load(std::memory_order_relaxed) == 0) return;
+  for (const auto& alert : alerts) {
+    std::vector<std::shared_ptr<StreamSubscriber>> subs;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = by_org_.find(alert.org);
+      if (it == by_org_.end()) continue;
+      for (const auto& [raw, weak] : it->second) {
+        if (auto s = weak.lock()) subs.push_back(std::move(s));
+      }
+    }
+    for (const auto& s : subs) s->on_alert(alert);
+  }
+}
+
 void StreamHub::tick() {
   std::unordered_set<domain::OrgId> dirty;
   std::vector<std::pair<domain::OrgId, std::vector<std::shared_ptr<StreamSubscriber>>>> work;

@@ -27,6 +27,8 @@ class StreamSubscriber {
   virtual ~StreamSubscriber() = default;
   // The org changed; `org` is its newest snapshot. Called from the hub's timer; must not block.
   virtual void on_change(const actors::OrgPtr& org) = 0;
+  // An alert of a subscribed org (not coalesced: each one is pushed).
+  virtual void on_alert(const domain::Alert& alert) = 0;
   // The server is shutting down: close with "going away".
   virtual void on_shutdown() = 0;
 };
@@ -42,6 +44,8 @@ class StreamHub {
 
   // Any thread.
   void changed(domain::OrgId org);
+  // Committed alerts (from the writer's thread): each goes to the subscribers of its org.
+  void alerts(const std::vector<domain::Alert>& alerts);
   void subscribe(const std::shared_ptr<StreamSubscriber>& subscriber, domain::OrgId org);
   void unsubscribe(const StreamSubscriber* subscriber, domain::OrgId org);
   // Drops the connection and its subscriptions to `orgs` (it closed).

@@ -32,6 +32,17 @@ void write_me(JsonWriter& w, const actors::Services& services, const actors::Use
 // (view_at); dollar fields omitted when `hide` (hides_money).
 void write_balance_event(JsonWriter& w, const domain::OrgState& org, bool hide, std::uint64_t seq);
 
+// --- alerts and webhooks (views_alerts.cpp) ----------------------------------------------------------
+// An alert as webhooks receive it: {id, type, org_id, created_at, data}; money in data omitted when
+// `hide` (only ever for a direct member's stream under show-credits).
+void write_alert(JsonWriter& w, const domain::Alert& alert, bool hide);
+// GET …/alerts
+void write_alert_config(JsonWriter& w, const domain::AlertConfig& config);
+// A webhook, without its secret.
+void write_webhook(JsonWriter& w, const domain::Webhook& webhook);
+// One delivery attempt; `seq` identifies it (dlv_…).
+void write_delivery(JsonWriter& w, std::uint64_t seq, const persistence::DeliveryRow& row);
+
 // --- members, invitations, keys, customization (views_members.cpp) ---------------------------------
 // A row of GET /v1/orgs/{id}/members for a member: {user_id, name, email, role, status: "active"}.
 void write_member_row(JsonWriter& w, const actors::Services& services, const domain::Member& member);

@@ -62,6 +62,10 @@ class WsSession : public StreamSubscriber, public std::enable_shared_from_this<W
     asio::post(ws_.get_executor(), [self = shared_from_this(), org] { self->push(org); });
   }
 
+  void on_alert(const Alert& alert) override {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), alert] { self->push_alert(alert); });
+  }
+
   void on_shutdown() override {
     asio::post(ws_.get_executor(), [self = shared_from_this()] { self->close_with(websocket::close_code::going_away); });
   }
@@ -183,6 +187,18 @@ class WsSession : public StreamSubscriber, public std::enable_shared_from_this<W
     JsonWriter w;
     write_balance_event(w, org, hides_money(org, access), ++seq_);
     metrics().stream_pushes.fetch_add(1, std::memory_order_relaxed);
+    enqueue(w.take());
+  }
+
+  void push_alert(const Alert& alert) {
+    if (closing_ || !subscriptions_.count(alert.org)) return;
+    const auto lineage = services_.directory.lineage(alert.org);
+    const Access access = lineage.empty() ? Access{} : services_.directory.access(principal_, lineage);
+    if (lineage.empty() || !access.visible() || !allows(access, Permission::read_org, lineage.front()->is_root())) return;
+    JsonWriter w;
+    w.begin_object().key("type").string("alert").key("seq").unsigned_integer(++seq_).key("alert");
+    write_alert(w, alert, hides_money(*lineage.front(), access));
+    w.end_object();
     enqueue(w.take());
   }
 

@@ -30,14 +30,23 @@ enum Tag : std::uint8_t {
   tag_invitation_created = 19,
   tag_invitation_revoked = 20,
   tag_invitation_accepted = 21,
+  tag_alerts_set = 22,
+  tag_webhook_created = 23,
+  tag_webhook_deleted = 24,
+  tag_webhook_attempted = 25,
   tag_org_state = 64,
   tag_user_row = 65,
   tag_payment_row = 66,
   tag_bucket = 67,
+  tag_outbox_row = 68,
+  tag_delivery_row = 69,
 };
 constexpr std::uint8_t version_1 = 1;
-// Org state v2 adds customization, custom domain, API keys and invitations after the members.
-constexpr std::uint8_t org_state_version = 2;
+// Org state v2 adds customization, custom domain, API keys and invitations after the members; v3
+// alert settings and webhooks after those.
+constexpr std::uint8_t org_state_version = 3;
+// PauseSet and LimitSet v2 add their time.
+constexpr std::uint8_t timed_version = 2;
 
 class Writer {
  public:
@@ -266,6 +275,69 @@ Invitation get_invitation(Reader& r) {
   return i;
 }
 
+void put_alert_config(Writer& w, const AlertConfig& c) {
+  w.u(c.spend_percent_thresholds.size());
+  for (const auto p : c.spend_percent_thresholds) w.u(p);
+  put_opt_micros(w, c.low_balance_micros);
+}
+AlertConfig get_alert_config(Reader& r, std::size_t max_items) {
+  AlertConfig c;
+  const auto n = r.u();
+  if (n > max_items) {
+    r.reject();
+    return c;
+  }
+  for (std::uint64_t i = 0; i < n && r.ok(); ++i) c.spend_percent_thresholds.push_back(r.e<std::uint16_t>(65535));
+  c.low_balance_micros = get_opt_micros(r);
+  return c;
+}
+void put_webhook(Writer& w, const Webhook& h) {
+  w.u(raw(h.id));
+  w.s(h.url);
+  w.u(h.events);
+  w.s(h.secret);
+  w.i(h.created_at);
+}
+Webhook get_webhook(Reader& r) {
+  Webhook h;
+  h.id = WebhookId{r.u()};
+  h.url = r.s();
+  h.events = r.e<AlertTypeSet>(255);
+  h.secret = r.s();
+  h.created_at = r.i();
+  return h;
+}
+void put_alert(Writer& w, const Alert& a) {
+  w.u(a.id);
+  w.e(a.type);
+  w.u(raw(a.org));
+  w.i(a.at);
+  w.u(a.threshold_percent);
+  w.i(a.cycle_spend_micros);
+  put_opt_micros(w, a.limit_micros);
+  w.i(a.balance_micros);
+  w.i(a.low_balance_micros);
+  w.i(a.amount_micros);
+  w.u(raw(a.payment));
+  w.s(a.reason);
+}
+Alert get_alert(Reader& r) {
+  Alert a;
+  a.id = r.u();
+  a.type = r.e<AlertType>(alert_type_count - 1);
+  a.org = OrgId{r.u()};
+  a.at = r.i();
+  a.threshold_percent = r.e<std::uint16_t>(65535);
+  a.cycle_spend_micros = r.i();
+  a.limit_micros = get_opt_micros(r);
+  a.balance_micros = r.i();
+  a.low_balance_micros = r.i();
+  a.amount_micros = r.i();
+  a.payment = PaymentId{r.u()};
+  a.reason = r.s();
+  return a;
+}
+
 struct RecordEncoder {
   std::string operator()(const UserCreated& x) const {
     Writer w(tag_user_created);
@@ -370,9 +442,10 @@ struct RecordEncoder {
     return w.take();
   }
   std::string operator()(const PauseSet& x) const {
-    Writer w(tag_pause_set);
+    Writer w(tag_pause_set, timed_version);
     w.u(raw(x.org));
     w.i(x.cycle);
+    w.i(x.at);
     return w.take();
   }
   std::string operator()(const CycleRolled& x) const {
@@ -384,9 +457,43 @@ struct RecordEncoder {
     return w.take();
   }
   std::string operator()(const LimitSet& x) const {
-    Writer w(tag_limit_set);
+    Writer w(tag_limit_set, timed_version);
     w.u(raw(x.org));
     put_opt_micros(w, x.limit_micros);
+    w.i(x.at);
+    return w.take();
+  }
+  std::string operator()(const AlertsSet& x) const {
+    Writer w(tag_alerts_set);
+    w.u(raw(x.org));
+    put_alert_config(w, x.config);
+    return w.take();
+  }
+  std::string operator()(const WebhookCreated& x) const {
+    Writer w(tag_webhook_created);
+    w.u(raw(x.org));
+    put_webhook(w, x.webhook);
+    return w.take();
+  }
+  std::string operator()(const WebhookDeleted& x) const {
+    Writer w(tag_webhook_deleted);
+    w.u(raw(x.org));
+    w.u(raw(x.webhook));
+    return w.take();
+  }
+  std::string operator()(const WebhookAttempted& x) const {
+    Writer w(tag_webhook_attempted);
+    w.u(x.delivery);
+    w.u(raw(x.webhook));
+    w.u(raw(x.org));
+    w.u(x.alert);
+    w.e(x.alert_type);
+    w.u(x.attempt);
+    w.b(x.succeeded);
+    w.u(x.http_status);
+    w.s(x.error);
+    w.i(x.at);
+    w.i(x.next_at);
     return w.take();
   }
   std::string operator()(const ConsolidatedSet& x) const {
@@ -445,7 +552,7 @@ std::optional<Record> finish(Reader& r, T&& value) {
 }
 
 std::optional<Record> decode_tagged(std::uint8_t tag, std::string_view bytes) {
-  Reader r(bytes, tag);
+  Reader r(bytes, tag, tag == tag_pause_set || tag == tag_limit_set ? timed_version : version_1);
   switch (tag) {
     case tag_user_created: return finish(r, get_user_created(r));
     case tag_customization_set: {
@@ -556,6 +663,7 @@ std::optional<Record> decode_tagged(std::uint8_t tag, std::string_view bytes) {
       PauseSet x;
       x.org = OrgId{r.u()};
       x.cycle = static_cast<Cycle>(r.i());
+      if (r.version() >= timed_version) x.at = r.i();
       return finish(r, std::move(x));
     }
     case tag_cycle_rolled: {
@@ -570,6 +678,40 @@ std::optional<Record> decode_tagged(std::uint8_t tag, std::string_view bytes) {
       LimitSet x;
       x.org = OrgId{r.u()};
       x.limit_micros = get_opt_micros(r);
+      if (r.version() >= timed_version) x.at = r.i();
+      return finish(r, std::move(x));
+    }
+    case tag_alerts_set: {
+      AlertsSet x;
+      x.org = OrgId{r.u()};
+      x.config = get_alert_config(r, bytes.size());
+      return finish(r, std::move(x));
+    }
+    case tag_webhook_created: {
+      WebhookCreated x;
+      x.org = OrgId{r.u()};
+      x.webhook = get_webhook(r);
+      return finish(r, std::move(x));
+    }
+    case tag_webhook_deleted: {
+      WebhookDeleted x;
+      x.org = OrgId{r.u()};
+      x.webhook = WebhookId{r.u()};
+      return finish(r, std::move(x));
+    }
+    case tag_webhook_attempted: {
+      WebhookAttempted x;
+      x.delivery = r.u();
+      x.webhook = WebhookId{r.u()};
+      x.org = OrgId{r.u()};
+      x.alert = r.u();
+      x.alert_type = r.e<AlertType>(alert_type_count - 1);
+      x.attempt = r.e<std::uint32_t>(UINT32_MAX);
+      x.succeeded = r.b();
+      x.http_status = r.e<std::uint32_t>(999);
+      x.error = r.s();
+      x.at = r.i();
+      x.next_at = r.i();
       return finish(r, std::move(x));
     }
     case tag_consolidated_set: {
@@ -666,6 +808,9 @@ std::string encode(const OrgState& o) {
   for (const auto& k : o.api_keys) put_api_key(w, k);
   w.u(o.invitations.size());
   for (const auto& i : o.invitations) put_invitation(w, i);
+  put_alert_config(w, o.alerts);
+  w.u(o.webhooks.size());
+  for (const auto& h : o.webhooks) put_webhook(w, h);
   return w.take();
 }
 
@@ -713,6 +858,12 @@ std::optional<OrgState> decode_org(std::string_view bytes) {
     const auto invitations = r.u();
     if (invitations > bytes.size()) return std::nullopt;
     for (std::uint64_t k = 0; k < invitations && r.ok(); ++k) o.invitations.push_back(get_invitation(r));
+  }
+  if (r.version() >= 3) {
+    o.alerts = get_alert_config(r, bytes.size());
+    const auto hooks = r.u();
+    if (hooks > bytes.size()) return std::nullopt;
+    for (std::uint64_t k = 0; k < hooks && r.ok(); ++k) o.webhooks.push_back(get_webhook(r));
   }
   if (!r.done()) return std::nullopt;
   return o;
@@ -815,6 +966,56 @@ std::optional<Bucket> decode_bucket(std::string_view bytes) {
   b.last_seq = r.u();
   if (!r.done()) return std::nullopt;
   return b;
+}
+
+std::string encode(const OutboxRow& o) {
+  Writer w(tag_outbox_row);
+  w.u(raw(o.webhook));
+  put_alert(w, o.alert);
+  w.u(o.attempts);
+  w.i(o.next_at);
+  w.u(o.order);
+  return w.take();
+}
+
+std::optional<OutboxRow> decode_outbox_row(std::string_view bytes) {
+  Reader r(bytes, tag_outbox_row);
+  OutboxRow o;
+  o.webhook = WebhookId{r.u()};
+  o.alert = get_alert(r);
+  o.attempts = r.e<std::uint32_t>(UINT32_MAX);
+  o.next_at = r.i();
+  o.order = r.u();
+  if (!r.done()) return std::nullopt;
+  return o;
+}
+
+std::string encode(const DeliveryRow& d) {
+  Writer w(tag_delivery_row);
+  w.u(d.alert);
+  w.e(d.alert_type);
+  w.u(d.attempt);
+  w.b(d.succeeded);
+  w.u(d.http_status);
+  w.s(d.error);
+  w.i(d.at);
+  w.i(d.next_at);
+  return w.take();
+}
+
+std::optional<DeliveryRow> decode_delivery_row(std::string_view bytes) {
+  Reader r(bytes, tag_delivery_row);
+  DeliveryRow d;
+  d.alert = r.u();
+  d.alert_type = r.e<AlertType>(alert_type_count - 1);
+  d.attempt = r.e<std::uint32_t>(UINT32_MAX);
+  d.succeeded = r.b();
+  d.http_status = r.e<std::uint32_t>(999);
+  d.error = r.s();
+  d.at = r.i();
+  d.next_at = r.i();
+  if (!r.done()) return std::nullopt;
+  return d;
 }
 
 }  // namespace canopy::persistence

@@ -54,6 +54,34 @@ std::optional<domain::OrgState> decode_org(std::string_view bytes);
 std::string encode(const UserRow& user);
 std::optional<UserRow> decode_user(std::string_view bytes);
 
+// A webhook delivery waiting in the outbox (keys.hpp): the alert to send, where, and when next.
+struct OutboxRow {
+  domain::WebhookId webhook = domain::WebhookId::none;
+  domain::Alert alert;
+  std::uint32_t attempts = 0;  // made so far
+  domain::Timestamp next_at = 0;
+  std::uint64_t order = 0;     // journal order of the alert (seq * 256 + its index), for fair delivery order
+  friend bool operator==(const OutboxRow&, const OutboxRow&) = default;
+};
+
+// One attempt, as GET …/webhooks/{wid}/deliveries lists it.
+struct DeliveryRow {
+  std::uint64_t alert = 0;
+  domain::AlertType alert_type = domain::AlertType::org_paused;
+  std::uint32_t attempt = 0;
+  bool succeeded = false;
+  std::uint32_t http_status = 0;
+  std::string error;
+  domain::Timestamp at = 0;
+  domain::Timestamp next_at = 0;
+  friend bool operator==(const DeliveryRow&, const DeliveryRow&) = default;
+};
+
+std::string encode(const OutboxRow& row);
+std::optional<OutboxRow> decode_outbox_row(std::string_view bytes);
+std::string encode(const DeliveryRow& row);
+std::optional<DeliveryRow> decode_delivery_row(std::string_view bytes);
+
 std::string encode(const domain::Bucket& bucket);
 std::optional<domain::Bucket> decode_bucket(std::string_view bytes);
 

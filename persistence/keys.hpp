@@ -13,6 +13,8 @@
 //   payment_keys u64 org + idempotency key -> u64 journal seq of the payment
 //   usage        u64 org + u8 BucketKind + u32 period (day or cycle, + 2^31) + event type (usage kinds)
 //                -> Bucket (codec.hpp): an org's buckets of one kind are contiguous and in time order
+//   webhook_outbox      u64 delivery id (alert id x webhook) -> OutboxRow: deliveries not finished yet
+//   webhook_deliveries  u64 webhook + u64 (UINT64_MAX - seq) -> DeliveryRow: attempts, newest first
 #pragma once
 
 #include <cstdint>

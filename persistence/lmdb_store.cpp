@@ -21,7 +21,7 @@ namespace canopy::persistence {
 std::string_view table_name(Table table) {
   static constexpr std::array<std::string_view, table_count> names = {
       "meta", "journal", "orgs", "users", "emails", "tokens", "event_ids", "payments", "payment_keys",
-      "usage"};
+      "usage", "webhook_outbox", "webhook_deliveries"};
   return names[static_cast<std::size_t>(table)];
 }
 

@@ -38,6 +38,7 @@ void put_token(std::vector<WriteOp>& ops, const TokenHash& hash, const TokenRow&
 struct SideRows {
   std::uint64_t seq;
   std::vector<WriteOp>& ops;
+  const Store& store;
 
   void operator()(const UserCreated& r) const {
     ops.push_back(WriteOp{Table::users, u64_key(raw(r.user)), encode(UserRow{r.user, r.email, r.name, r.at})});
@@ -95,15 +96,56 @@ struct SideRows {
       ops.push_back(WriteOp{Table::payment_keys, scoped_key(raw(r.from), r.idempotency_key), u64_key(seq)});
     }
   }
+  void operator()(const WebhookAttempted& r) const {
+    // The attempt's history row, then the outbox row: gone when finished, rescheduled otherwise.
+    std::string key;
+    put_u64_be(key, raw(r.webhook));
+    put_u64_be(key, UINT64_MAX - seq);
+    ops.push_back(WriteOp{Table::webhook_deliveries, std::move(key),
+                          encode(DeliveryRow{r.alert, r.alert_type, r.attempt, r.succeeded, r.http_status, r.error, r.at,
+                                             r.next_at})});
+    if (r.next_at == 0) {
+      ops.push_back(WriteOp{Table::webhook_outbox, u64_key(r.delivery), {}, true});
+      return;
+    }
+    std::string bytes;
+    if (!store.get(Table::webhook_outbox, u64_key(r.delivery), bytes).ok()) return;  // finished earlier
+    auto row = decode_outbox_row(bytes);
+    if (!row) return;
+    row->attempts = r.attempt;
+    row->next_at = r.next_at;
+    ops.push_back(WriteOp{Table::webhook_outbox, u64_key(r.delivery), encode(*row)});
+  }
   void operator()(const auto&) const {}
 };
+
+// When a record happened, for the alerts it causes (0 for records that cause none).
+struct RecordTime {
+  Timestamp operator()(const ChargeBatch& r) const { return r.at; }
+  Timestamp operator()(const PauseSet& r) const { return r.at; }
+  Timestamp operator()(const LimitSet& r) const { return r.at; }
+  Timestamp operator()(const CycleRolled& r) const { return cycle_start(r.cycle); }
+  Timestamp operator()(const PaymentRecorded& r) const { return r.at; }
+  Timestamp operator()(const TransferRecorded& r) const { return r.at; }
+  Timestamp operator()(const auto&) const { return 0; }
+};
+Timestamp record_time(const Record& record) { return std::visit(RecordTime{}, record); }
+
+// The outbox row of `alert` for each of the org's webhooks that wants its type, due at once.
+void queue_deliveries(const OrgState& org, const Alert& alert, std::uint64_t order, std::vector<WriteOp>& ops) {
+  for (const auto& hook : org.webhooks) {
+    if (!(hook.events & bit(alert.type))) continue;
+    const std::uint64_t delivery = alert_id(alert.id, OrgId{raw(hook.id)}, 0);  // a mix of alert and webhook
+    ops.push_back(WriteOp{Table::webhook_outbox, u64_key(delivery), encode(OutboxRow{hook.id, alert, 0, alert.at, order})});
+  }
+}
 
 }  // namespace
 
 std::optional<std::string> Materializer::add(std::uint64_t seq, const Record& record, std::vector<WriteOp>& ops) {
   CANOPY_ASSERT(last_seq_ == 0 || seq == last_seq_ + 1);
   last_seq_ = seq;
-  std::visit(SideRows{seq, ops}, record);
+  std::visit(SideRows{seq, ops, store_}, record);
   usage_.add(seq, record, ops);
   if (const auto* created = std::get_if<OrgCreated>(&record)) {
     dirty_[created->org] = make_org(*created);
@@ -114,7 +156,19 @@ std::optional<std::string> Materializer::add(std::uint64_t seq, const Record& re
     if (!org) return "names an org that does not exist";
     if (auto refusal = apply_refusal(*org, record)) return refusal;
   }
-  for (const OrgId id : orgs_touched(record)) domain::apply(*load(id), record);
+  const auto* payment = std::get_if<PaymentRecorded>(&record);
+  for (const OrgId id : orgs_touched(record)) {
+    OrgState* org = load(id);
+    const AlertFacts before = facts_of(*org);
+    domain::apply(*org, record);
+    const bool recharge = payment && payment->org == id && payment->kind == PaymentKind::auto_recharge;
+    auto alerts = alerts_between(before, facts_of(*org), org->alerts, id, record_time(record), recharge ? payment : nullptr);
+    for (std::uint32_t k = 0; k < alerts.size(); ++k) {
+      alerts[k].id = alert_id(seq, id, k);
+      queue_deliveries(*org, alerts[k], seq * 256 + k, ops);
+      alerts_.push_back(std::move(alerts[k]));
+    }
+  }
   return std::nullopt;
 }
 

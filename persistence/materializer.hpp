@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "domain/records.hpp"
@@ -38,6 +39,9 @@ class Materializer {
   void flush(std::vector<WriteOp>& ops);
 
   std::size_t dirty_count() const { return dirty_.size(); }
+  // The alerts the records added since the last call caused (domain/alerts.hpp), in journal order.
+  // Their outbox rows are already in the ops; the writer hands them to the stream once committed.
+  std::vector<domain::Alert> take_alerts() { return std::exchange(alerts_, {}); }
   std::uint64_t last_seq() const { return last_seq_; }
   void set_last_seq(std::uint64_t seq) { last_seq_ = seq; }
 
@@ -47,6 +51,7 @@ class Materializer {
   const Store& store_;
   std::unordered_map<domain::OrgId, domain::OrgState> dirty_;
   UsageRollup usage_;
+  std::vector<domain::Alert> alerts_;
   std::uint64_t last_seq_ = 0;
 };
 

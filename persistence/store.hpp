@@ -19,8 +19,9 @@
 namespace canopy::persistence {
 
 // Named sub-databases. Key layouts: keys.hpp.
-enum class Table : std::uint8_t { meta, journal, orgs, users, emails, tokens, event_ids, payments, payment_keys, usage };
-inline constexpr std::size_t table_count = 10;
+enum class Table : std::uint8_t { meta, journal, orgs, users, emails, tokens, event_ids, payments, payment_keys, usage,
+                                  webhook_outbox, webhook_deliveries };
+inline constexpr std::size_t table_count = 12;
 std::string_view table_name(Table table);
 
 // I/O results as values.
