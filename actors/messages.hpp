@@ -37,6 +37,7 @@ using charge_atom = caf::atom_constant<caf::atom("charge")>;
 using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
 using decide_atom = caf::atom_constant<caf::atom("decide")>;
 using command_atom = caf::atom_constant<caf::atom("command")>;
+using done_atom = caf::atom_constant<caf::atom("done")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
 using user_atom = caf::atom_constant<caf::atom("user")>;
 using root_atom = caf::atom_constant<caf::atom("root")>;

@@ -70,6 +70,10 @@ struct OrgActorState {
   std::unordered_set<std::string> ids_in_flight;   // origin event ids being decided
   std::unordered_set<std::string> keys_in_flight;  // top-up / transfer idempotency keys being decided
   std::unordered_set<InvitationId> accepting;      // invitations whose acceptance is being committed
+  // Commands run one at a time: each is decided against the state every earlier one left (two admins
+  // demoting each other must not both pass the last-admin rule). Charges are not commands and never wait.
+  bool command_busy = false;
+  std::deque<CommandRequest> stashed;
   RecentIds recent;
   bool auto_recharge_suspended = false;            // after a decline, until the config changes
   // Continuations waiting for the writer's `committed_atom, token, seq`.
@@ -749,6 +753,18 @@ void CommandVisitor::operator()(Touch&) const {
   self->send(state.services->writer, barrier_atom::value, token);
 }
 
+// Runs one command. Its reply, from whichever thread gives it, tells this actor the command is done
+// (done_atom) after answering, and only then does the next stashed command start.
+void run_command(OrgActor* self, CommandRequest& request) {
+  self->state.command_busy = true;
+  request.reply = [me = caf::actor_cast<caf::actor>(self), inner = std::move(request.reply)](CommandResult r) {
+    inner(std::move(r));
+    caf::anon_send(me, done_atom::value);
+  };
+  roll_cycle_if_due(self);
+  std::visit(CommandVisitor{self, request.reply}, request.command);
+}
+
 caf::behavior org_actor(OrgActor* self, Services* services, OrgPtr initial) {
   self->state.services = services;
   self->state.org = *initial;
@@ -764,8 +780,16 @@ caf::behavior org_actor(OrgActor* self, Services* services, OrgPtr initial) {
         finish(self, down.child_batch, std::move(down.committed), std::move(down.outcomes), false);
       },
       [=](command_atom, CommandRequest& request) {
-        roll_cycle_if_due(self);
-        std::visit(CommandVisitor{self, request.reply}, request.command);
+        if (self->state.command_busy) return self->state.stashed.push_back(std::move(request));
+        run_command(self, request);
+      },
+      [=](done_atom) {
+        auto& st = self->state;
+        st.command_busy = false;
+        if (st.stashed.empty()) return;
+        CommandRequest next = std::move(st.stashed.front());
+        st.stashed.pop_front();
+        run_command(self, next);
       },
       [=](credit_atom, CreditApply& credit) {
         roll_cycle_if_due(self);

@@ -64,6 +64,11 @@ HttpResponse json_response(unsigned status, std::string body) {
   return HttpResponse{status, std::move(body), "application/json", {}};
 }
 
+domain::Error without_money(domain::Error error) {
+  std::erase_if(error.details, [](const auto& entry) { return entry.first.ends_with("_micros"); });
+  return error;
+}
+
 HttpResponse no_content() { return HttpResponse{204, {}, {}, {}}; }
 
 namespace {

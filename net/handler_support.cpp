@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "config/limits.hpp"
+#include "net/views.hpp"
 
 namespace canopy::net {
 
@@ -18,6 +19,7 @@ std::optional<OrgView> authorize(Ctx& ctx, std::string_view org_id_text, domain:
     ctx.fail(Error{Errc::not_found, "Organization not found", {{"org_id", std::string(org_id_text)}}});
     return std::nullopt;
   }
+  ctx.hide_money = hides_money(view.org(), view.access);
   if (!domain::allows(view.access, permission, view.org().is_root())) {
     ctx.fail(Error{Errc::forbidden, "Your role does not allow this on this organization"});
     return std::nullopt;
@@ -55,8 +57,8 @@ void send_command(Ctx& ctx, domain::OrgId org, actors::Command command,
   if (!actor) return ctx.fail(Error{Errc::not_found, "Organization not found"});
   Respond respond = ctx.respond;
   caf::anon_send(actor, actors::command_atom::value,
-                 actors::CommandRequest{std::move(command), [respond, done = std::move(done)](actors::CommandResult r) {
-                                          if (!r.ok) return respond(error_response(r.error));
+                 actors::CommandRequest{std::move(command), [respond, hide = ctx.hide_money, done = std::move(done)](actors::CommandResult r) {
+                                          if (!r.ok) return respond(error_response(hide ? without_money(r.error) : r.error));
                                           done(r);
                                         }});
 }

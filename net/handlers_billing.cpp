@@ -36,14 +36,14 @@ persistence::PaymentRow payment_row(const Record& record) {
 
 // Answers 201 with the payment, or 402 payment_declined when the provider declined it.
 std::function<void(const CommandResult&)> answer_payment(Ctx& ctx) {
-  return [respond = ctx.respond](const CommandResult& r) {
+  return [respond = ctx.respond, hide = ctx.hide_money](const CommandResult& r) {
     const auto row = payment_row(*r.record);
     if (row.status == PaymentStatus::failed) {
       return respond(error_response(Error{Errc::payment_declined, row.reason.empty() ? "The payment was declined" : row.reason,
                                           {{"payment_id", to_string(row.id)}}}));
     }
     JsonWriter w;
-    write_payment(w, row);
+    write_payment(w, row, hide);
     respond(json_response(201, w.take()));
   };
 }
@@ -176,12 +176,13 @@ void post_transfer(Ctx& ctx) {
   const auto to = parse_org_id(v[0].text);
   if (!to) return ctx.fail(invalid_field("to_org_id", "to_org_id must be an organization id (org_…)"));
   send_command(ctx, view->org().id, actors::Transfer{*to, v[1].integer, *key},
-               [respond = ctx.respond](const CommandResult& r) {
+               [respond = ctx.respond, hide = ctx.hide_money](const CommandResult& r) {
                  const auto& t = std::get<TransferRecorded>(*r.record);
                  JsonWriter w;
                  w.begin_object().key("id").string(to_string(t.out_payment));
                  w.key("from_org_id").string(to_string(t.from)).key("to_org_id").string(to_string(t.to));
-                 w.key("amount_micros").integer(t.amount_micros).key("created_at").string(format_rfc3339(t.at));
+                 if (!hide) w.key("amount_micros").integer(t.amount_micros);
+                 w.key("created_at").string(format_rfc3339(t.at));
                  w.end_object();
                  respond(json_response(201, w.take()));
                });
@@ -189,7 +190,7 @@ void post_transfer(Ctx& ctx) {
 
 // Reads one page of an org's payment history, newest first, from the store.
 void write_payments_page(const actors::Services& services, OrgId org, std::size_t limit, const std::string& from,
-                         const Respond& respond) {
+                         bool hide, const Respond& respond) {
   const std::string prefix = persistence::u64_key(raw(org));
   JsonWriter w;
   w.begin_object().key("data").begin_array();
@@ -202,7 +203,7 @@ void write_payments_page(const actors::Services& services, OrgId org, std::size_
           next = domain::to_hex(reinterpret_cast<const std::uint8_t*>(key.data() + 8), 8);
           return false;
         }
-        if (auto row = persistence::decode_payment(value)) write_payment(w, *row);
+        if (auto row = persistence::decode_payment(value)) write_payment(w, *row, hide);
         ++count;
         return true;
       });
@@ -233,8 +234,9 @@ void list_payments(Ctx& ctx) {
   // The org first rolls into the current cycle (durably), so the history lists this cycle's credits.
   const OrgId org = view->org().id;
   send_command(ctx, org, actors::Touch{},
-               [&services = ctx.services, org, limit = *limit, from, respond = ctx.respond](const CommandResult&) {
-                 write_payments_page(services, org, limit, from, respond);
+               [&services = ctx.services, org, limit = *limit, from, hide = ctx.hide_money,
+                respond = ctx.respond](const CommandResult&) {
+                 write_payments_page(services, org, limit, from, hide, respond);
                });
 }
 

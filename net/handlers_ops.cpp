@@ -134,7 +134,7 @@ void add_ops_routes(std::vector<Route>& routes) {
   routes.push_back({Method::get, "/metrics", prometheus, false});
   routes.push_back({Method::get, "/v1/openapi.yaml", openapi, false});
   routes.push_back({Method::post, "/v1/admin/clock", set_clock, false});  // authenticates itself, after the 404
-  routes.push_back({Method::get, "/v1/stream", stream_without_upgrade, false});
+  routes.push_back({Method::get, "/v1/stream", stream_without_upgrade});
 }
 
 }  // namespace canopy::net

@@ -109,14 +109,14 @@ void create_sub_org(Ctx& ctx) {
   if (auto why = check_name(v[0].text)) return ctx.fail(invalid_field("name", "name " + *why));
   send_command(ctx, view->org().id, actors::CreateSubOrg{v[0].text, ctx.services.options.max_depth},
                [respond = ctx.respond, &services = ctx.services, lineage = view->lineage, access = view->access,
-                now = ctx.now](const CommandResult& r) {
+                now = ctx.now, hide = ctx.hide_money](const CommandResult& r) {
                  std::vector<actors::OrgPtr> child_lineage{r.created, r.org};
                  child_lineage.insert(child_lineage.end(), lineage.begin() + 1, lineage.end());
                  Access child_access = access;  // the creator reaches the child as an admin from above
                  if (child_access.direct_role == Role::admin) child_access.ancestor_admin = true;
                  child_access.direct_role.reset();
                  JsonWriter w;
-                 write_org(w, services, child_lineage, child_access, now);
+                 write_org(w, services, child_lineage, child_access, now, hide);
                  respond(json_response(201, w.take()));
                });
 }
@@ -145,7 +145,8 @@ void list_sub_orgs(Ctx& ctx) {
   for (std::size_t i = start; i < end; ++i) {
     std::vector<actors::OrgPtr> lineage{children[i]};
     lineage.insert(lineage.end(), view->lineage.begin(), view->lineage.end());
-    write_sub_org_row(w, ctx.services, lineage, ctx.services.directory.access(*ctx.principal, lineage), ctx.now);
+    write_sub_org_row(w, ctx.services, lineage, ctx.services.directory.access(*ctx.principal, lineage), ctx.now,
+                      ctx.hide_money);
   }
   w.end_array().key("next_cursor");
   if (end < children.size()) {

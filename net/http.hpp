@@ -39,6 +39,9 @@ using Respond = std::function<void(HttpResponse)>;
 // The HTTP status of each domain error: the one place it is decided.
 unsigned http_status(domain::Errc code);
 HttpResponse error_response(const domain::Error& error);
+// The error without detail entries that carry money (keys ending in `_micros`), for callers under the
+// show-credits rule.
+domain::Error without_money(domain::Error error);
 HttpResponse json_response(unsigned status, std::string body);
 // 204 No Content: no body, no content type.
 HttpResponse no_content();

@@ -20,8 +20,11 @@ struct Ctx {
   std::optional<actors::Principal> principal;
   Respond respond;
   domain::Timestamp now = 0;
+  // The show-credits rule holds for this caller on the org the request is about (set by authorize()):
+  // no `*_micros` anywhere in the answer, error details included.
+  bool hide_money = false;
 
-  void fail(const domain::Error& error) const { respond(error_response(error)); }
+  void fail(const domain::Error& error) const { respond(error_response(hide_money ? without_money(error) : error)); }
   void ok(unsigned status, std::string body) const { respond(json_response(status, std::move(body))); }
 };
 

@@ -83,9 +83,9 @@ bool hides_money(const OrgState& org, const Access& access) {
 }
 
 void write_org(JsonWriter& w, const actors::Services& services, const std::vector<OrgPtr>& lineage,
-               const Access& access, Timestamp now) {
+               const Access& access, Timestamp now, bool hide_from_above) {
   const OrgState org = current(services, *lineage.front(), now);
-  const bool hide = hides_money(org, access);
+  const bool hide = hide_from_above || hides_money(org, access);
   w.begin_object();
   w.key("id").string(to_string(org.id));
   w.key("name").string(org.name);
@@ -149,9 +149,9 @@ void write_billing(JsonWriter& w, const actors::Services& services, const std::v
 }
 
 void write_sub_org_row(JsonWriter& w, const actors::Services& services, const std::vector<OrgPtr>& lineage,
-                       const Access& access, Timestamp now) {
+                       const Access& access, Timestamp now, bool hide_from_above) {
   const OrgState org = current(services, *lineage.front(), now);
-  const bool hide = hides_money(org, access);
+  const bool hide = hide_from_above || hides_money(org, access);
   w.begin_object();
   w.key("id").string(to_string(org.id));
   w.key("name").string(org.name);
@@ -179,11 +179,11 @@ void write_balance_event(JsonWriter& w, const OrgState& org, bool hide, std::uin
   w.end_object();
 }
 
-void write_payment(JsonWriter& w, const persistence::PaymentRow& p) {
+void write_payment(JsonWriter& w, const persistence::PaymentRow& p, bool hide) {
   w.begin_object();
   w.key("id").string(to_string(p.id));
   w.key("kind").string(name_of(p.kind));
-  w.key("amount_micros").integer(p.amount_micros);
+  if (!hide) w.key("amount_micros").integer(p.amount_micros);
   w.key("status").string(name_of(p.status));
   w.key("created_at").string(format_rfc3339(p.at));
   if (p.counterparty != OrgId::none) w.key("counterparty_org_id").string(to_string(p.counterparty));

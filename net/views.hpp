@@ -14,16 +14,19 @@ namespace canopy::net {
 
 bool hides_money(const domain::OrgState& org, const domain::Access& access);
 
-// GET /v1/orgs/{id}
+// GET /v1/orgs/{id}. `hide_from_above`: the caller is under the show-credits rule on an ancestor the
+// org is shown through (a sub-org's row or creation seen from its parent): its money is the
+// ancestor's money too, so it is hidden as well.
 void write_org(JsonWriter& w, const actors::Services& services, const std::vector<actors::OrgPtr>& lineage,
-               const domain::Access& access, domain::Timestamp now);
+               const domain::Access& access, domain::Timestamp now, bool hide_from_above = false);
 // GET /v1/orgs/{id}/billing
 void write_billing(JsonWriter& w, const actors::Services& services, const std::vector<actors::OrgPtr>& lineage,
                    const domain::Access& access, domain::Timestamp now);
 // One row of GET /v1/orgs/{id}/sub-orgs
 void write_sub_org_row(JsonWriter& w, const actors::Services& services, const std::vector<actors::OrgPtr>& lineage,
-                       const domain::Access& access, domain::Timestamp now);
-void write_payment(JsonWriter& w, const persistence::PaymentRow& payment);
+                       const domain::Access& access, domain::Timestamp now, bool hide_from_above = false);
+// `hide`: the show-credits rule (no amount).
+void write_payment(JsonWriter& w, const persistence::PaymentRow& payment, bool hide);
 // GET /v1/me
 void write_me(JsonWriter& w, const actors::Services& services, const actors::UserInfo& user);
 

@@ -497,7 +497,56 @@ std::vector<Row> matrix() {
                     EXPECT_EQ(json_str(v.at("results").as_array()[0], {"status"}), "accepted") << r.body;
                   }});
 
+  // --- usage reports (net/handlers_usage_reports.cpp) -------------------------------------------------
+  rows.push_back({"GET", "/v1/orgs/{}/usage",
+                  {k200, k200, k200, k200, k403, k200, k404, k404, k404, k403, k401, k401}, T});
+  rows.push_back({"GET", "/v1/orgs/{}/usage/sub-orgs",
+                  {k200, k200, k200, k403, k403, k200, k404, k404, k404, k403, k401, k401}, T});
+
+  // --- alerts and webhooks (net/handlers_alerts.cpp) ------------------------------------------------
+  // Webhooks point at a documentation address (TEST-NET-3) for an event that never fires here, so the
+  // dispatcher never tries them.
+  const auto webhook_body = [] {
+    return json::value{{"url", "http://203.0.113.10/hook"}, {"events", json::array{"org.detached"}}};
+  };
+  // A fresh webhook on T for one cell; T's earlier ones go first (an org holds at most 20).
+  const auto new_webhook = [webhook_body](World& w) {
+    const auto list = w.op_client->get("/v1/orgs/" + w.T + "/webhooks").json();
+    for (const auto& hook : list.at("data").as_array()) {
+      EXPECT_EQ(w.op_client->del("/v1/orgs/" + w.T + "/webhooks/" + json_str(hook, {"id"})).status, 204u);
+    }
+    auto r = w.op_client->post("/v1/orgs/" + w.T + "/webhooks", webhook_body());
+    EXPECT_EQ(r.status, 201u) << r.body;
+    return json_str(r.json(), {"id"});
+  };
+  rows.push_back({"GET", "/v1/orgs/{}/alerts",
+                  {k200, k200, k200, k403, k403, k200, k404, k404, k404, k403, k401, k401}, T});
+  rows.push_back({"PUT", "/v1/orgs/{}/alerts",
+                  {k200, k200, k403, k403, k403, k200, k404, k404, k404, k403, k401, k401},
+                  [](World& w, Who) {
+                    return Call{{w.T}, {{"spend_percent_thresholds", json::array{50, 80, 100}}, {"low_balance_micros", nullptr}}};
+                  }});
+  rows.push_back({"POST", "/v1/orgs/{}/webhooks",
+                  {k201, k201, k403, k403, k403, k201, k404, k404, k404, k403, k401, k401},
+                  [webhook_body](World& w, Who) { return Call{{w.T}, webhook_body()}; }});
+  rows.push_back({"GET", "/v1/orgs/{}/webhooks",
+                  {k200, k200, k403, k403, k403, k200, k404, k404, k404, k403, k401, k401}, T});
+  rows.push_back({"GET", "/v1/orgs/{}/webhooks/{}",
+                  {k200, k200, k403, k403, k403, k200, k404, k404, k404, k403, k401, k401},
+                  [new_webhook](World& w, Who) { return Call{{w.T, new_webhook(w)}}; }});
+  rows.push_back({"DELETE", "/v1/orgs/{}/webhooks/{}",
+                  {k204, k204, k403, k403, k403, k204, k404, k404, k404, k403, k401, k401},
+                  [new_webhook](World& w, Who) { return Call{{w.T, new_webhook(w)}}; }});
+  rows.push_back({"GET", "/v1/orgs/{}/webhooks/{}/deliveries",
+                  {k200, k200, k403, k403, k403, k200, k404, k404, k404, k403, k401, k401},
+                  [new_webhook](World& w, Who) { return Call{{w.T, new_webhook(w)}}; }});
+
   // --- operations (net/handlers_ops.cpp) ----------------------------------------------------------
+  // The stream speaks WebSocket (tests/e2e/stream_test.cpp); a plain GET is authenticated, then told so.
+  constexpr Expect k400{400, "invalid_request"};
+  rows.push_back({"GET", "/v1/stream",
+                  {k400, k400, k400, k400, k400, k400, k400, k400, k400, k400, k401, k401},
+                  [](World&, Who) { return Call{}; }});
   // The server runs with --clock manual, so the endpoint exists; only the operator may move it. Every
   // cell asks for the same time (an hour ahead), so the one permitted move is the only one.
   rows.push_back({"POST", "/v1/admin/clock",

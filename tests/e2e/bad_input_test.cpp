@@ -601,7 +601,7 @@ TEST_F(BadInput, UnknownPathsAre404) {
   for (const char* path :
        {"/", "/v1", "/v1/", "/v1/nothing", "/v2/me", "/v1/me/", "//v1/me", "/V1/ME", "/v1/orgs/{root}/",
         "/v1/orgs/{root}/nothing", "/v1/orgs/{root}/billing/nothing", "/v1/orgs/{root}/sub-orgs/{sub}",
-        "/v1/usage:batchx", "/v1/usage", "/healthz/", "/v1/orgs//billing", "/v1/orgs/{root}/memberz", "/v1/stream"}) {
+        "/v1/usage:batchx", "/v1/usage", "/healthz/", "/v1/orgs//billing", "/v1/orgs/{root}/memberz"}) {
     rows.push_back({std::string("GET ") + path, "GET", path, "", empty_details(404, "not_found")});
   }
   rows.push_back({"POST unknown", "POST", "/v1/nothing", R"({"a":1})", empty_details(404, "not_found")});

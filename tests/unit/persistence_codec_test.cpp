@@ -128,21 +128,28 @@ TEST(Codec, OrgStateWithBrandingKeysAndInvitationsRoundTrips) {
 }
 
 TEST(Codec, OrgStateWrittenByVersionOneStillDecodes) {
-  // Version 1 ended after the members. An org with none of the later fields encodes them as five
-  // empty strings, no domain, no keys, no invitations: 8 zero bytes after the members.
+  // Version 1 ended after the members; version 2 added five strings (customization), a domain flag,
+  // a key count and an invitation count; version 3 a threshold count, a low-balance flag and a webhook
+  // count. An org with none of them set encodes each as one zero byte.
   OrgState org;
   org.id = OrgId{42};
   org.name = "Old";
   org.members = {Member{UserId{1}, Role::admin}};
-  std::string bytes = encode(org);
-  ASSERT_EQ(bytes.substr(bytes.size() - 8), std::string(8, '\0'));
-  bytes.resize(bytes.size() - 8);
-  bytes[1] = 1;  // the version byte
-  const auto decoded = decode_org(bytes);
-  ASSERT_TRUE(decoded);
-  EXPECT_EQ(*decoded, org);
-  bytes[1] = 3;  // a version this build does not know
-  EXPECT_FALSE(decode_org(bytes));
+  const std::string v3 = encode(org);
+  ASSERT_EQ(v3[1], 3);
+  ASSERT_EQ(v3.substr(v3.size() - 11), std::string(11, '\0'));
+  std::string v2 = v3.substr(0, v3.size() - 3);
+  v2[1] = 2;
+  std::string v1 = v3.substr(0, v3.size() - 11);
+  v1[1] = 1;
+  for (const std::string& bytes : {v1, v2}) {
+    const auto decoded = decode_org(bytes);
+    ASSERT_TRUE(decoded) << "version " << int(bytes[1]);
+    EXPECT_EQ(*decoded, org);
+  }
+  std::string future = v3;
+  future[1] = 4;  // a version this build does not know
+  EXPECT_FALSE(decode_org(future));
 }
 
 TEST(Codec, TokenRowsRoundTripPerKind) {
