@@ -2,6 +2,8 @@
 //
 // Reports are read from the usage buckets (persistence/usage_query.hpp), which each charge updates in
 // its own commit. Under show-credits, a direct member gets counts and quantities but no money.
+#include <algorithm>
+
 #include "domain/usage.hpp"
 #include "net/handler_support.hpp"
 #include "net/views.hpp"
@@ -48,8 +50,14 @@ void write_totals(JsonWriter& w, const UsageReport& r, bool hide) {
     w.end_object();
   }
   w.end_array();
+  // Highest spend first (then by type), the order a dashboard lists them in.
+  std::vector<std::pair<std::string_view, const persistence::TypeUsage*>> types;
+  for (const auto& [type, t] : r.by_type) types.emplace_back(type, &t);
+  std::stable_sort(types.begin(), types.end(),
+                   [](const auto& a, const auto& b) { return a.second->spend_micros > b.second->spend_micros; });
   w.key("by_event_type").begin_array();
-  for (const auto& [type, t] : r.by_type) {
+  for (const auto& [type, tp] : types) {
+    const auto& t = *tp;
     w.begin_object().key("type").string(type).key("count").unsigned_integer(t.count);
     w.key("quantity").unsigned_integer(t.quantity);
     if (!hide) w.key("spend_micros").integer(t.spend_micros);
@@ -81,18 +89,16 @@ void get_sub_org_usage(Ctx& ctx) {
   const bool hide = hides_money(view->org(), view->access);
   UsageReport total = persistence::empty_report(*range);
   const auto descendants = ctx.services.directory.descendants(view->org().id);
-  JsonWriter rows;
-  rows.begin_array();
+  struct OrgRow {
+    const OrgState* org;
+    Micros spend, credits;
+  };
+  std::vector<OrgRow> org_rows;
+  org_rows.reserve(descendants.size());
   for (const auto& org : descendants) {
     UsageReport one = persistence::empty_report(*range);
     if (!read_report(ctx, org->id, *range, one)) return;
-    rows.begin_object().key("org_id").string(to_string(org->id)).key("name").string(org->name);
-    rows.key("parent_id").string(to_string(org->parent));
-    if (!hide) {
-      rows.key("spend_micros").integer(one.total_spend_micros);
-      rows.key("credits_micros").integer(one.total_credits_micros);
-    }
-    rows.end_object();
+    org_rows.push_back(OrgRow{org.get(), one.total_spend_micros, one.total_credits_micros});
     total.total_spend_micros += one.total_spend_micros;
     total.total_credits_micros += one.total_credits_micros;
     for (std::size_t i = 0; i < one.daily.size(); ++i) total.daily[i] += one.daily[i];
@@ -102,6 +108,21 @@ void get_sub_org_usage(Ctx& ctx) {
       sum.quantity += t.quantity;
       sum.spend_micros += t.spend_micros;
     }
+  }
+  // Highest spend first, then by name: who costs the most.
+  std::stable_sort(org_rows.begin(), org_rows.end(), [](const OrgRow& a, const OrgRow& b) {
+    return a.spend != b.spend ? a.spend > b.spend : a.org->name < b.org->name;
+  });
+  JsonWriter rows;
+  rows.begin_array();
+  for (const auto& row : org_rows) {
+    rows.begin_object().key("org_id").string(to_string(row.org->id)).key("name").string(row.org->name);
+    rows.key("parent_id").string(to_string(row.org->parent));
+    if (!hide) {
+      rows.key("spend_micros").integer(row.spend);
+      rows.key("credits_micros").integer(row.credits);
+    }
+    rows.end_object();
   }
   rows.end_array();
   JsonWriter w;

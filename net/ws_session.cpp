@@ -101,25 +101,22 @@ class WsSession : public StreamSubscriber, public std::enable_shared_from_this<W
     }
   }
 
-  // The org and how we reach it; nullopt after answering not_found or forbidden.
-  std::optional<std::pair<std::vector<actors::OrgPtr>, Access>> reach(const std::string& org_id, Permission permission) {
+  // The org and how we reach it, if the caller may read it; else nullopt after answering not_found
+  // (the contract's answer to any unauthorized subscribe: an API key, say, learns nothing either).
+  std::optional<std::pair<std::vector<actors::OrgPtr>, Access>> reach(const std::string& org_id) {
     const auto id = parse_org_id(org_id);
     std::vector<actors::OrgPtr> lineage;
     if (id) lineage = services_.directory.lineage(*id);
     const Access access = lineage.empty() ? Access{} : services_.directory.access(principal_, lineage);
-    if (lineage.empty() || !access.visible()) {
+    if (lineage.empty() || !access.visible() || !allows(access, Permission::read_org, lineage.front()->is_root())) {
       enqueue(error_message("not_found", "Organization not found", org_id));
-      return std::nullopt;
-    }
-    if (!allows(access, permission, lineage.front()->is_root())) {
-      enqueue(error_message("forbidden", "Your role does not allow this on this organization", org_id));
       return std::nullopt;
     }
     return std::make_pair(std::move(lineage), access);
   }
 
   void subscribe(const std::string& org_id) {
-    const auto reached = reach(org_id, Permission::read_org);
+    const auto reached = reach(org_id);
     if (!reached) return;
     const OrgId id = reached->first.front()->id;
     if (subscriptions_.insert(id).second) hub_.subscribe(shared_from_this(), id);
@@ -150,8 +147,9 @@ class WsSession : public StreamSubscriber, public std::enable_shared_from_this<W
     std::vector<actors::OrgPtr> lineage;
     if (id) lineage = services_.directory.lineage(*id);
     const Access access = lineage.empty() ? Access{} : services_.directory.access(principal_, lineage);
-    if (lineage.empty() || !access.visible()) return answer_refused(in.event.id, "not_found");
-    if (!allows(access, Permission::write_usage, lineage.front()->is_root())) return answer_refused(in.event.id, "forbidden");
+    if (lineage.empty() || !access.visible() || !allows(access, Permission::write_usage, lineage.front()->is_root())) {
+      return answer_refused(in.event.id, "not_found");
+    }
     auto events = std::make_shared<const std::vector<ChargeEvent>>(1, std::move(in.event));
     std::weak_ptr<WsSession> weak = shared_from_this();
     caf::anon_send(services_.directory.actor_of(*id), actors::charge_atom::value,
