@@ -26,62 +26,65 @@ void readyz(Ctx& ctx) {
   ctx.ok(200, R"({"status":"ready"})");
 }
 
+// Prometheus text format, one family at a time.
+class MetricsText {
+ public:
+  // Starts a family: its HELP and TYPE lines.
+  MetricsText& family(std::string_view name, std::string_view type, std::string_view help) {
+    out_.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out_.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+    name_ = name;
+    return *this;
+  }
+  MetricsText& sample(std::uint64_t value, std::string_view labels = {}) {
+    out_.append(name_);
+    if (!labels.empty()) out_.append("{").append(labels).append("}");
+    out_.append(" ").append(std::to_string(value)).append("\n");
+    return *this;
+  }
+  MetricsText& counter(std::string_view name, std::string_view help, const std::atomic<std::uint64_t>& value) {
+    return family(name, "counter", help).sample(value.load(std::memory_order_relaxed));
+  }
+  MetricsText& gauge(std::string_view name, std::string_view help, std::uint64_t value) {
+    return family(name, "gauge", help).sample(value);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+  std::string_view name_;
+};
+
 void prometheus(Ctx& ctx) {
-  auto& m = metrics();
-  std::string out;
-  auto line = [&out](std::string_view name, std::string_view labels, std::uint64_t value) {
-    out.append(name);
-    if (!labels.empty()) out.append("{").append(labels).append("}");
-    out.append(" ").append(std::to_string(value)).append("\n");
-  };
-  out.append("# HELP canopy_http_requests_total HTTP requests answered, by status class.\n");
-  out.append("# TYPE canopy_http_requests_total counter\n");
-  line("canopy_http_requests_total", "class=\"2xx\"", m.requests_2xx.load(std::memory_order_relaxed));
-  line("canopy_http_requests_total", "class=\"4xx\"", m.requests_4xx.load(std::memory_order_relaxed));
-  line("canopy_http_requests_total", "class=\"5xx\"", m.requests_5xx.load(std::memory_order_relaxed));
-  out.append("# HELP canopy_usage_events_total Usage events decided, by outcome.\n");
-  out.append("# TYPE canopy_usage_events_total counter\n");
-  line("canopy_usage_events_total", "status=\"accepted\"", m.events_accepted.load(std::memory_order_relaxed));
-  line("canopy_usage_events_total", "status=\"refused\"", m.events_refused.load(std::memory_order_relaxed));
-  out.append("# HELP canopy_connections_open Open HTTP connections.\n# TYPE canopy_connections_open gauge\n");
-  line("canopy_connections_open", "", m.connections_open.load(std::memory_order_relaxed));
-  out.append("# HELP canopy_connections_refused_total Connections closed at once because the limit was reached.\n");
-  out.append("# TYPE canopy_connections_refused_total counter\n");
-  line("canopy_connections_refused_total", "", m.connections_refused.load(std::memory_order_relaxed));
+  const auto& m = metrics();
   const auto& ws = ctx.services.writer_stats;
-  out.append("# HELP canopy_journal_commits_total LMDB write transactions committed (group commits).\n");
-  out.append("# TYPE canopy_journal_commits_total counter\n");
-  line("canopy_journal_commits_total", "", ws.commits.load(std::memory_order_relaxed));
-  out.append("# HELP canopy_journal_records_total Journal records committed.\n# TYPE canopy_journal_records_total counter\n");
-  line("canopy_journal_records_total", "", ws.records.load(std::memory_order_relaxed));
-  out.append("# HELP canopy_checkpoints_total Checkpoints of org state.\n# TYPE canopy_checkpoints_total counter\n");
-  line("canopy_checkpoints_total", "", ws.checkpoints.load(std::memory_order_relaxed));
-  out.append("# HELP canopy_commit_microseconds_total Time spent inside LMDB commits.\n");
-  out.append("# TYPE canopy_commit_microseconds_total counter\n");
-  line("canopy_commit_microseconds_total", "", ws.commit_micros_total.load(std::memory_order_relaxed));
-  out.append("# HELP canopy_commit_microseconds_max The longest LMDB commit so far.\n");
-  out.append("# TYPE canopy_commit_microseconds_max gauge\n");
-  line("canopy_commit_microseconds_max", "", ws.commit_micros_max.load(std::memory_order_relaxed));
-  out.append("# HELP canopy_stream_connections Open WebSocket stream connections.\n# TYPE canopy_stream_connections gauge\n");
-  line("canopy_stream_connections", "", m.stream_connections.load(std::memory_order_relaxed));
-  out.append("# HELP canopy_stream_pushes_total Balance pushes sent on the stream.\n# TYPE canopy_stream_pushes_total counter\n");
-  line("canopy_stream_pushes_total", "", m.stream_pushes.load(std::memory_order_relaxed));
-  out.append("# HELP canopy_stream_slow_closes_total Stream connections closed (1008) because their queue filled.\n");
-  out.append("# TYPE canopy_stream_slow_closes_total counter\n");
-  line("canopy_stream_slow_closes_total", "", m.stream_slow_closes.load(std::memory_order_relaxed));
   const auto& mail = ctx.services.mail_stats;
-  out.append("# HELP canopy_mail_delivered_total Invitation emails sent by SMTP or written to the outbox.\n");
-  out.append("# TYPE canopy_mail_delivered_total counter\n");
-  line("canopy_mail_delivered_total", "", mail.delivered.load(std::memory_order_relaxed));
-  out.append("# HELP canopy_mail_retried_total Failed delivery attempts that were retried.\n");
-  out.append("# TYPE canopy_mail_retried_total counter\n");
-  line("canopy_mail_retried_total", "", mail.retried.load(std::memory_order_relaxed));
-  out.append("# HELP canopy_mail_failed_total Emails given up after the last attempt.\n");
-  out.append("# TYPE canopy_mail_failed_total counter\n");
-  line("canopy_mail_failed_total", "", mail.failed.load(std::memory_order_relaxed));
-  out.append("# HELP canopy_organizations Organizations known.\n# TYPE canopy_organizations gauge\n");
-  line("canopy_organizations", "", ctx.services.directory.org_count());
-  ctx.respond(HttpResponse{200, std::move(out), "text/plain; version=0.0.4", {}});
+  const auto load = [](const std::atomic<std::uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+  MetricsText t;
+  t.family("canopy_http_requests_total", "counter", "HTTP requests answered, by status class.")
+      .sample(load(m.requests_2xx), "class=\"2xx\"")
+      .sample(load(m.requests_4xx), "class=\"4xx\"")
+      .sample(load(m.requests_5xx), "class=\"5xx\"");
+  t.family("canopy_usage_events_total", "counter", "Usage events decided, by outcome.")
+      .sample(load(m.events_accepted), "status=\"accepted\"")
+      .sample(load(m.events_refused), "status=\"refused\"");
+  t.gauge("canopy_connections_open", "Open HTTP and WebSocket connections.", load(m.connections_open));
+  t.counter("canopy_connections_refused_total", "Connections closed at once because the limit was reached.",
+            m.connections_refused);
+  t.counter("canopy_journal_commits_total", "LMDB write transactions committed (group commits).", ws.commits);
+  t.counter("canopy_journal_records_total", "Journal records committed.", ws.records);
+  t.counter("canopy_checkpoints_total", "Checkpoints of org state.", ws.checkpoints);
+  t.counter("canopy_commit_microseconds_total", "Time spent inside LMDB commits.", ws.commit_micros_total);
+  t.gauge("canopy_commit_microseconds_max", "The longest LMDB commit so far.", load(ws.commit_micros_max));
+  t.gauge("canopy_stream_connections", "Open WebSocket stream connections.", load(m.stream_connections));
+  t.counter("canopy_stream_pushes_total", "Balance pushes sent on the stream.", m.stream_pushes);
+  t.counter("canopy_stream_slow_closes_total", "Stream connections closed (1008) because their queue filled.",
+            m.stream_slow_closes);
+  t.counter("canopy_mail_delivered_total", "Invitation emails sent by SMTP or written to the outbox.", mail.delivered);
+  t.counter("canopy_mail_retried_total", "Failed delivery attempts that were retried.", mail.retried);
+  t.counter("canopy_mail_failed_total", "Emails given up after the last attempt.", mail.failed);
+  t.gauge("canopy_organizations", "Organizations known.", ctx.services.directory.org_count());
+  ctx.respond(HttpResponse{200, t.take(), "text/plain; version=0.0.4", {}});
 }
 
 void openapi(Ctx& ctx) { ctx.respond(HttpResponse{200, std::string(openapi_yaml), "application/yaml", {}}); }
