@@ -1,6 +1,8 @@
 #include "domain/usage.hpp"
 
 #include "config/limits.hpp"
+#include "domain/org.hpp"
+#include "domain/records.hpp"
 
 namespace canopy::domain {
 namespace {
@@ -35,6 +37,15 @@ std::variant<Error, DayRange> resolve_range(const std::optional<std::string>& ra
   if (preset == "this_month") return DayRange{first_day(month), today};
   if (preset == "last_month") return DayRange{first_day(month - 1), last_day(month - 1)};
   return invalid_field("range", "range must be one of last_7_days, last_30_days, this_month, last_month");
+}
+
+std::optional<PendingCredits> pending_free_credits(const OrgState& org, Timestamp now, Micros free_credits_micros) {
+  const Cycle current = cycle_of(now);
+  if (current <= org.cycle) return std::nullopt;
+  const CycleRolled rolled = rollover_to(org, current, free_credits_micros);
+  if (rolled.free_credits_micros <= 0) return std::nullopt;
+  // The materializer counts a rollover's credits on the first day of the cycle it rolls into.
+  return PendingCredits{day_of(cycle_start(current)), rolled.free_credits_micros};
 }
 
 RangePlan plan_range(DayRange range) {

@@ -54,6 +54,17 @@ struct Bucket {
   friend bool operator==(const Bucket&, const Bucket&) = default;
 };
 
+// The free credits of a cycle rollover that `org` has due at `now` but has not journaled yet (its
+// first operation of the new cycle writes it), and the day they will be counted on; nullopt when none.
+// Reports add them so they do not depend on whether something touched the org first, just as
+// view_at() does for balances.
+struct OrgState;
+struct PendingCredits {
+  Day day = 0;
+  Micros micros = 0;
+};
+std::optional<PendingCredits> pending_free_credits(const OrgState& org, Timestamp now, Micros free_credits_micros);
+
 // How to read a range cheaply: whole months from the monthly buckets, the days around them from the
 // daily ones. `months` are the cycles entirely inside the range; `spans` the remaining day runs.
 struct RangePlan {

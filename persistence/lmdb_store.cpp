@@ -18,6 +18,17 @@
 
 namespace canopy::persistence {
 
+Status Store::read(const std::function<Status(const Snapshot&)>& read) const {
+  struct Forward final : Snapshot {
+    const Store& store;
+    explicit Forward(const Store& s) : store(s) {}
+    Status scan(Table table, std::string_view prefix, std::string_view from, const ScanVisitor& visit) const override {
+      return store.scan(table, prefix, from, visit);
+    }
+  };
+  return read(Forward(*this));
+}
+
 std::string_view table_name(Table table) {
   static constexpr std::array<std::string_view, table_count> names = {
       "meta", "journal", "orgs", "users", "emails", "tokens", "event_ids", "payments", "payment_keys",
@@ -125,8 +136,27 @@ class LmdbStore final : public Store {
               const std::function<bool(std::string_view, std::string_view)>& visit) const override {
     ReadTxn txn(env_);
     if (txn.rc()) return from_mdb(txn.rc(), "begin read");
+    return scan_in(txn.get(), table, prefix, from, visit);
+  }
+
+  Status read(const std::function<Status(const Snapshot&)>& read) const override {
+    ReadTxn txn(env_);
+    if (txn.rc()) return from_mdb(txn.rc(), "begin read");
+    struct View final : Snapshot {
+      const LmdbStore& store;
+      MDB_txn* txn;
+      View(const LmdbStore& s, MDB_txn* t) : store(s), txn(t) {}
+      Status scan(Table table, std::string_view prefix, std::string_view from, const ScanVisitor& visit) const override {
+        return store.scan_in(txn, table, prefix, from, visit);
+      }
+    };
+    return read(View(*this, txn.get()));
+  }
+
+  Status scan_in(MDB_txn* txn, Table table, std::string_view prefix, std::string_view from,
+                 const ScanVisitor& visit) const {
     MDB_cursor* cursor = nullptr;
-    if (int rc = mdb_cursor_open(txn.get(), dbi(table), &cursor); rc) return from_mdb(rc, "cursor");
+    if (int rc = mdb_cursor_open(txn, dbi(table), &cursor); rc) return from_mdb(rc, "cursor");
     // Start at `from`, but never before the prefix's first key.
     const std::string_view start = from < prefix ? prefix : from;
     MDB_val k = as_val(start), v;

@@ -43,6 +43,16 @@ struct WriteOp {
   bool erase = false;
 };
 
+using ScanVisitor = std::function<bool(std::string_view key, std::string_view value)>;
+
+// A consistent view of the store: every read through it sees the same committed state.
+class Snapshot {
+ public:
+  virtual ~Snapshot() = default;
+  // As Store::scan.
+  virtual Status scan(Table table, std::string_view prefix, std::string_view from, const ScanVisitor& visit) const = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -67,6 +77,10 @@ class Store {
   // `visit` returns false.
   virtual Status scan(Table table, std::string_view prefix, std::string_view from,
                       const std::function<bool(std::string_view key, std::string_view value)>& visit) const = 0;
+  // Runs `read` over one consistent view (LMDB: one read transaction), so a report made of many scans
+  // never mixes states before and after a commit. The default forwards to scan() (no single view):
+  // enough for test wrappers that do not commit concurrently.
+  virtual Status read(const std::function<Status(const Snapshot&)>& read) const;
   // A consistent, compacted copy of the whole store into the empty folder `dir`.
   virtual Status copy_compacted(const std::string& dir) const = 0;
 };

@@ -13,7 +13,7 @@ constexpr std::uint8_t kind(BucketKind k) { return static_cast<std::uint8_t>(k);
 
 // Visits the buckets of `org` and kind `k` with period in [first, last], in order.
 template <class F>
-Status scan_periods(const Store& store, OrgId org, BucketKind k, std::int32_t first, std::int32_t last, F visit) {
+Status scan_periods(const Snapshot& store, OrgId org, BucketKind k, std::int32_t first, std::int32_t last, F visit) {
   Status bad;
   const std::string prefix = usage_prefix(raw(org), kind(k));
   Status s = store.scan(Table::usage, prefix, usage_key(raw(org), kind(k), first),
@@ -41,6 +41,10 @@ UsageReport empty_report(DayRange range) {
 }
 
 Status add_usage(const Store& store, OrgId org, DayRange range, UsageReport& report) {
+  return store.read([&](const Snapshot& snapshot) { return add_usage(snapshot, org, range, report); });
+}
+
+Status add_usage(const Snapshot& store, OrgId org, DayRange range, UsageReport& report) {
   // The daily series, and the total from it.
   Status s = scan_periods(store, org, BucketKind::spend_day, range.from, range.to,
                           [&](std::int32_t day, std::string_view, const Bucket& b) {

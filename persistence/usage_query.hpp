@@ -26,7 +26,10 @@ struct UsageReport {
 };
 
 // The report of one org over `range`, added into `report` (so reports of many orgs sum). REQUIRES:
-// report.range == range and report.daily.size() == range.days().
+// report.range == range and report.daily.size() == range.days(). Read through one snapshot, so a
+// report (or many, in one Store::read) is consistent with itself.
+Status add_usage(const Snapshot& snapshot, domain::OrgId org, domain::DayRange range, UsageReport& report);
+// The same in a snapshot of its own.
 Status add_usage(const Store& store, domain::OrgId org, domain::DayRange range, UsageReport& report);
 
 // An empty report for `range`.
