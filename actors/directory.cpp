@@ -268,6 +268,15 @@ Access Directory::access(const Principal& principal, const std::vector<OrgPtr>& 
   return access;
 }
 
+std::vector<OrgPtr> Directory::paused_before(Cycle cycle) const {
+  std::shared_lock lock(mutex_);
+  std::vector<OrgPtr> out;
+  for (const auto& [id, entry] : orgs_) {
+    if (entry.org && entry.org->cycle < cycle && entry.org->paused()) out.push_back(entry.org);
+  }
+  return out;
+}
+
 std::size_t Directory::org_count() const {
   std::shared_lock lock(mutex_);
   return orgs_.size();

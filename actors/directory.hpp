@@ -97,6 +97,8 @@ class Directory {
   domain::Access access(const Principal& principal, const std::vector<OrgPtr>& lineage) const;
 
   std::size_t org_count() const;
+  // Orgs paused in a cycle before `cycle` (their rollover to it will resume them).
+  std::vector<OrgPtr> paused_before(domain::Cycle cycle) const;
 
  private:
   struct Entry {

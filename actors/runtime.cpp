@@ -1,5 +1,7 @@
 #include "actors/runtime.hpp"
 
+#include "actors/cycle_watcher.hpp"
+
 #include "actors/messages.hpp"
 #include "actors/registry.hpp"
 #include "actors/writer.hpp"
@@ -91,6 +93,7 @@ std::unique_ptr<Runtime> Runtime::start(const config::Options& options, std::uni
   services.writer = spawn_writer(*rt->system_, *rt->store_, recovered.last_seq,
                                  WriterConfig{options.commit_window, options.checkpoint_interval, &services.alert_listener}, services.writer_stats);
   services.registry = spawn_registry(services);
+  services.background.push_back(spawn_cycle_watcher(services));
   return rt;
 }
 

@@ -47,15 +47,20 @@ inline constexpr std::size_t url_bytes_max = 2048;
 // Contract: a usage report covers at most 366 days (a leap year).
 inline constexpr std::size_t usage_range_days_max = 366;
 
+// --- cycles -------------------------------------------------------------------------------------
+// How often the cycle watcher (actors/cycle_watcher.hpp) looks for a new cycle: a paused org is
+// resumed, and told so, within this of the month turning.
+inline constexpr std::chrono::seconds cycle_watch_interval{1};
+
 // --- WebSocket stream -----------------------------------------------------------------------------
 // Contract: at most one push per org per connection per 50 ms; the newest state wins.
 inline constexpr std::chrono::milliseconds stream_coalesce_window{50};
 // Largest client message: a usage event is well under 1 KiB.
 inline constexpr std::size_t stream_message_bytes_max = 64u << 10;
-// Messages a connection may have waiting to be written before it counts as a slow consumer and is
-// closed with 1008: at one push per subscribed org per 50 ms that is seconds of backlog, far past any
-// healthy reader, and 1024 small messages bound its memory to a few hundred KiB. Configurable
-// (stream_queue_messages) so tests can provoke it quickly.
+// Messages a connection may have waiting to be written, besides one balance push per subscribed org
+// (a waiting push is replaced by a newer one), before it counts as a slow consumer and is closed with
+// 1008: snapshots, alerts and usage results a healthy reader takes in milliseconds; 1024 small messages
+// bound its memory to a few hundred KiB. Configurable (stream_queue_messages) so tests can provoke it.
 inline constexpr std::size_t stream_queue_messages_default = 1024;
 inline constexpr std::size_t stream_queue_messages_max = 1u << 20;
 // A connection silent this long is pinged at half of it, and closed if the pong does not come.

@@ -17,7 +17,7 @@ Server::Server(actors::Services& services)
       router_(services),
       ioc_(static_cast<int>(services.options.io_threads)),
       acceptor_(ioc_),
-      hub_(services.directory, ioc_) {
+      hub_(services.directory, services.clock, ioc_) {
   services_.directory.set_change_listener([this](domain::OrgId org) { hub_.changed(org); });
   services_.alert_listener.set([this](const std::vector<domain::Alert>& alerts) { hub_.alerts(alerts); });
   services_.background.push_back(spawn_webhook_dispatcher(services_));

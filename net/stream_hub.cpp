@@ -4,7 +4,8 @@
 
 namespace canopy::net {
 
-StreamHub::StreamHub(actors::Directory& directory, boost::asio::io_context& ioc) : directory_(directory), timer_(ioc) {}
+StreamHub::StreamHub(actors::Directory& directory, const actors::Clock& clock, boost::asio::io_context& ioc)
+    : directory_(directory), clock_(clock), cycle_(domain::cycle_of(clock.now())), timer_(ioc) {}
 
 void StreamHub::start() { arm(); }
 
@@ -44,7 +45,13 @@ void StreamHub::tick() {
   std::vector<std::pair<domain::OrgId, std::vector<std::shared_ptr<StreamSubscriber>>>> work;
   {
     std::lock_guard lock(mutex_);
-    if (stopped_ || dirty_.empty()) return;
+    if (stopped_) return;
+    // Reads show a new cycle before any write rolls an org over: push every subscribed org's new view.
+    if (const auto cycle = domain::cycle_of(clock_.now()); cycle != cycle_) {
+      cycle_ = cycle;
+      for (const auto& [org, subs] : by_org_) dirty_.insert(org);
+    }
+    if (dirty_.empty()) return;
     dirty.swap(dirty_);
     for (const auto org : dirty) {
       auto it = by_org_.find(org);

@@ -18,6 +18,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "actors/clock.hpp"
 #include "actors/directory.hpp"
 
 namespace canopy::net {
@@ -35,7 +36,7 @@ class StreamSubscriber {
 
 class StreamHub {
  public:
-  StreamHub(actors::Directory& directory, boost::asio::io_context& ioc);
+  StreamHub(actors::Directory& directory, const actors::Clock& clock, boost::asio::io_context& ioc);
 
   // Starts the coalescing timer.
   void start();
@@ -60,6 +61,8 @@ class StreamHub {
   void tick();
 
   actors::Directory& directory_;
+  const actors::Clock& clock_;
+  domain::Cycle cycle_ = 0;  // a new cycle changes every org's view (spend 0): all are pushed
   boost::asio::steady_timer timer_;
   mutable std::mutex mutex_;
   std::unordered_map<domain::OrgId, std::unordered_map<const StreamSubscriber*, std::weak_ptr<StreamSubscriber>>> by_org_;

@@ -143,9 +143,11 @@ void deliver_due(Dispatcher* self) {
     self->request(st.services->writer, limits::writer_reply_timeout, actors::append_atom::value, actors::RecordPtr(record))
         .then([self, delivery](std::uint64_t) { self->state.in_flight.erase(delivery); },
               [self](caf::error& err) {
+                // Shutting down (the writer has stopped) or storage hung: the attempt is not on record,
+                // so the delivery stays due and is made again (at least once). Stop delivering.
                 std::fprintf(stderr, "canopy: the writer did not confirm a webhook attempt: %s\n",
                              self->system().render(err).c_str());
-                std::abort();
+                self->quit();
               });
   }
 }

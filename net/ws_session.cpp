@@ -120,12 +120,16 @@ class WsSession : public StreamSubscriber, public std::enable_shared_from_this<W
     if (!reached) return;
     const OrgId id = reached->first.front()->id;
     if (subscriptions_.insert(id).second) hub_.subscribe(shared_from_this(), id);
-    const OrgState org = view_at(*reached->first.front(), services_.clock.now(), services_.options.free_credits_micros);
-    JsonWriter w;
-    w.begin_object().key("type").string("subscribed").key("org_id").string(to_string(id)).key("snapshot");
-    write_balance_event(w, org, hides_money(org, reached->second), ++seq_);
-    w.end_object();
-    enqueue(w.take());
+    auto org = std::make_shared<const OrgState>(
+        view_at(*reached->first.front(), services_.clock.now(), services_.options.free_credits_micros));
+    const bool hide = hides_money(*org, reached->second);
+    enqueue(Outgoing{OrgId::none, [org, hide](std::uint64_t seq) {
+      JsonWriter w;
+      w.begin_object().key("type").string("subscribed").key("org_id").string(to_string(org->id)).key("snapshot");
+      write_balance_event(w, *org, hide, seq);
+      w.end_object();
+      return w.take();
+    }});
   }
 
   void unsubscribe(const std::string& org_id) {
@@ -181,11 +185,15 @@ class WsSession : public StreamSubscriber, public std::enable_shared_from_this<W
       hub_.unsubscribe(this, snapshot->id);
       return enqueue(error_message("not_found", "Organization not found", to_string(snapshot->id)));
     }
-    const OrgState org = view_at(*lineage.front(), services_.clock.now(), services_.options.free_credits_micros);
-    JsonWriter w;
-    write_balance_event(w, org, hides_money(org, access), ++seq_);
-    metrics().stream_pushes.fetch_add(1, std::memory_order_relaxed);
-    enqueue(w.take());
+    auto org = std::make_shared<const OrgState>(
+        view_at(*lineage.front(), services_.clock.now(), services_.options.free_credits_micros));
+    const bool hide = hides_money(*org, access);
+    enqueue(Outgoing{org->id, [org, hide](std::uint64_t seq) {
+      JsonWriter w;
+      write_balance_event(w, *org, hide, seq);
+      metrics().stream_pushes.fetch_add(1, std::memory_order_relaxed);
+      return w.take();
+    }});
   }
 
   void push_alert(const Alert& alert) {
@@ -193,27 +201,53 @@ class WsSession : public StreamSubscriber, public std::enable_shared_from_this<W
     const auto lineage = services_.directory.lineage(alert.org);
     const Access access = lineage.empty() ? Access{} : services_.directory.access(principal_, lineage);
     if (lineage.empty() || !access.visible() || !allows(access, Permission::read_org, lineage.front()->is_root())) return;
-    JsonWriter w;
-    w.begin_object().key("type").string("alert").key("seq").unsigned_integer(++seq_).key("alert");
-    write_alert(w, alert, hides_money(*lineage.front(), access));
-    w.end_object();
-    enqueue(w.take());
+    const bool hide = hides_money(*lineage.front(), access);
+    enqueue(Outgoing{OrgId::none, [alert, hide](std::uint64_t seq) {
+      JsonWriter w;
+      w.begin_object().key("type").string("alert").key("seq").unsigned_integer(seq).key("alert");
+      write_alert(w, alert, hide);
+      w.end_object();
+      return w.take();
+    }});
   }
 
+  // A message waiting to be written, rendered only when its turn comes so `seq` follows the order
+  // messages actually leave in. A balance push (`balance_of` set) is replaced by a newer one for the
+  // same org while it waits: the latest state wins, so a connection holds at most one per org.
+  struct Outgoing {
+    OrgId balance_of = OrgId::none;
+    std::function<std::string(std::uint64_t seq)> render;
+  };
+
   void enqueue(std::string text) {
+    enqueue(Outgoing{OrgId::none, [text = std::move(text)](std::uint64_t) { return text; }});
+  }
+
+  void enqueue(Outgoing message) {
     if (closing_) return;
-    if (queue_.size() >= services_.options.stream_queue_messages) {
+    const std::size_t waiting_from = writing_ ? 1 : 0;  // the front is being written: never touch it
+    if (message.balance_of != OrgId::none) {
+      for (std::size_t i = waiting_from; i < queue_.size(); ++i) {
+        if (queue_[i].balance_of == message.balance_of) {
+          queue_[i].render = std::move(message.render);
+          return;
+        }
+      }
+    }
+    // Balance pushes are bounded by the subscriptions; everything else by the configured queue.
+    if (queue_.size() >= services_.options.stream_queue_messages + subscriptions_.size()) {
       metrics().stream_slow_closes.fetch_add(1, std::memory_order_relaxed);
       return close_with(websocket::close_code::policy_error);
     }
-    queue_.push_back(std::move(text));
+    queue_.push_back(std::move(message));
     if (!writing_) write_next();
   }
 
   void write_next() {
     writing_ = true;
+    writing_text_ = queue_.front().render(++seq_);
     ws_.text(true);
-    ws_.async_write(asio::buffer(queue_.front()),
+    ws_.async_write(asio::buffer(writing_text_),
                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
   }
 
@@ -247,7 +281,8 @@ class WsSession : public StreamSubscriber, public std::enable_shared_from_this<W
   const actors::Principal principal_;
   beast::flat_buffer buffer_;
   std::unordered_set<OrgId> subscriptions_;
-  std::deque<std::string> queue_;
+  std::deque<Outgoing> queue_;
+  std::string writing_text_;  // the frame being written (its buffer must outlive async_write)
   std::uint64_t seq_ = 0;
   bool writing_ = false;
   bool closing_ = false;
