@@ -140,7 +140,15 @@ void Directory::index_members_locked(const OrgState* before, const OrgState& aft
 void Directory::publish(OrgPtr org) {
   const OrgId id = org->id;
   publish_locked(std::move(org));
+  // Called under the shared lock, so set_change_listener() (the server unhooking at shutdown) waits for
+  // calls in progress. The listener (the stream hub) takes only its own lock and never calls back here.
+  std::shared_lock lock(mutex_);
   if (change_listener_) change_listener_(id);
+}
+
+void Directory::set_change_listener(std::function<void(OrgId)> listener) {
+  std::unique_lock lock(mutex_);
+  change_listener_ = std::move(listener);
 }
 
 void Directory::publish_locked(OrgPtr org) {

@@ -69,7 +69,7 @@ class Directory {
   // tells the change listener, outside the directory's lock.
   void publish(OrgPtr org);
   // Who hears of every published change (the WebSocket hub); set before serving, cleared after.
-  void set_change_listener(std::function<void(domain::OrgId)> listener) { change_listener_ = std::move(listener); }
+  void set_change_listener(std::function<void(domain::OrgId)> listener);
   // The org's actor; spawns it on first use. Null if the org does not exist.
   caf::actor actor_of(domain::OrgId id);
   // Sends every org actor an exit message (shutdown).

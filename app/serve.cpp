@@ -53,8 +53,8 @@ int serve(const config::Options& options) {
   server->wait_idle(std::chrono::duration_cast<std::chrono::milliseconds>(limits::request_deadline));
   server->stop();
   runtime->shutdown();
+  server.reset();   // before the runtime: it unhooks its stream hub from the runtime's services
   runtime.reset();
-  server.reset();
   std::printf("canopy: stopped cleanly\n");
   return 0;
 }
