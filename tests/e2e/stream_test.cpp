@@ -633,8 +633,8 @@ TEST_F(StreamShowCredits, AlertsPushedToADirectMemberCarryNoDollarsButTheAncesto
 
 // A waiting balance push is replaced by a newer one for the same org, so balance pushes alone never
 // fill a connection's queue: it holds at most one per subscribed org, beyond the configured bound.
-// What piles up behind a reader that stops reading is everything else: here, the results of the usage
-// events it keeps sending over the socket, once its socket buffers are full of pushes.
+// What piles up behind a reader that stops reading is everything else: here, the answers to the
+// messages it keeps sending over the socket, once its socket buffers are full.
 constexpr int many_orgs = 300;
 constexpr int queue_bound = 512;
 static_assert(queue_bound > many_orgs + 1);
@@ -665,14 +665,11 @@ TEST_F(StreamSmallQueue, ASlowConsumerIsClosedWith1008WhileChargingAndOtherSubsc
 
   // The healthy subscriber (the same subscriptions) reads all the time, on its own thread.
   std::atomic<bool> stop{false};
-  // The slow consumer keeps sending usage events (bounded) and reads nothing.
+  // The slow consumer keeps sending messages (bounded) and reads nothing.
   std::thread flooder([&] {
     try {
-      for (int i = 0; i < 100'000 && !stop; ++i) {
-        slow.send(json::value{{"op", "usage"},
-                              {"event", {{"id", numbered("flood-", i)}, {"org_id", root_}, {"type", "assistants.reply"},
-                                         {"quantity", 1}, {"cost_micros", 1}}}});
-      }
+      // Each message it may not send is answered at once with an error: cheap to make, fast to pile up.
+      for (int i = 0; i < 200'000 && !stop; ++i) slow.send(json::value{{"op", numbered("no-such-op-", i)}});
     } catch (const std::exception&) {
       // The server closed the connection: that is what this test waits for.
     }
