@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD:-build}
 runs=${RUNS:-3}
-duration=${DURATION:-20}
+duration=${DURATION:-10}
 warmup=${WARMUP:-2}
 connections=${CONNECTIONS:-10000}
 orgs=${ORGS:-100}

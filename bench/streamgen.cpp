@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <dirent.h>
 #include <fstream>
@@ -196,30 +197,37 @@ bool prepare_orgs(const Options& o, const loadgen::Target& target, std::vector<s
   return true;
 }
 
-// GET /metrics, as name -> value for the unlabelled lines. Empty on failure.
+// GET /metrics, as name -> value for the unlabelled lines. Empty on failure or after
+// metrics_timeout (asynchronous steps, because Beast's deadlines bound only those: a server that
+// cannot accept, out of descriptors say, must not hang the tool).
+constexpr std::chrono::seconds metrics_timeout{5};
+
 std::map<std::string, double> scrape_metrics(const loadgen::Target& target) {
   std::map<std::string, double> out;
-  try {
-    asio::io_context io;
-    beast::tcp_stream stream{io};
-    stream.expires_after(std::chrono::seconds(10));
-    stream.connect(target.endpoint);
-    http::request<http::empty_body> request{http::verb::get, "/metrics", 11};
-    request.set(http::field::host, target.host_header);
-    http::write(stream, request);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> response;
-    http::read(stream, buffer, response);
-    std::istringstream lines{response.body()};
-    std::string line;
-    while (std::getline(lines, line)) {
-      if (line.empty() || line[0] == '#') continue;
-      const auto space = line.rfind(' ');
-      if (space == std::string::npos || line.find('{') != std::string::npos) continue;
-      out[line.substr(0, space)] = std::strtod(line.c_str() + space + 1, nullptr);
-    }
-  } catch (const std::exception&) {
-    out.clear();
+  asio::io_context io;
+  beast::tcp_stream stream{io};
+  beast::flat_buffer buffer;
+  http::request<http::empty_body> request{http::verb::get, "/metrics", 11};
+  request.set(http::field::host, target.host_header);
+  http::response<http::string_body> response;
+  bool ok = false;
+  stream.expires_after(metrics_timeout);  // one deadline for the whole exchange
+  stream.async_connect(target.endpoint, [&](const boost::system::error_code& ec) {
+    if (ec) return;
+    http::async_write(stream, request, [&](const boost::system::error_code& wec, std::size_t) {
+      if (wec) return;
+      http::async_read(stream, buffer, response, [&](const boost::system::error_code& rec, std::size_t) { ok = !rec; });
+    });
+  });
+  io.run();
+  if (!ok) return out;
+  std::istringstream lines{response.body()};
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.rfind(' ');
+    if (space == std::string::npos || line.find('{') != std::string::npos) continue;
+    out[line.substr(0, space)] = std::strtod(line.c_str() + space + 1, nullptr);
   }
   return out;
 }
@@ -340,8 +348,9 @@ int run(const Options& o) {
   const auto opened = sum_counter(shards, [](const StreamCounters& c) -> const auto& { return c.opened; });
   const auto subscribed = sum_counter(shards, [](const StreamCounters& c) -> const auto& { return c.subscribed; });
   const auto connect_failed = sum_counter(shards, [](const StreamCounters& c) -> const auto& { return c.connect_failed; });
-  std::cout << "stream: " << opened << " open, " << connect_failed << " failed, " << subscribed << " subscribed in "
-            << std::fixed << std::setprecision(1) << connect_s << " s" << std::endl;
+  std::cout << "stream: " << opened << " open, " << connect_failed << " failed, "
+            << o.connections - std::min<std::uint64_t>(o.connections, opened + connect_failed) << " still opening, "
+            << subscribed << " subscribed in " << std::fixed << std::setprecision(1) << connect_s << " s" << std::endl;
   const auto metrics_open = scrape_metrics(target);
 
   // --- charge, then let the last pushes arrive ---
@@ -454,10 +463,13 @@ int run(const Options& o) {
   }
   std::cout << ", whole machine " << phase.machine_cpu_s / phase.wall_s << " of " << std::thread::hardware_concurrency()
             << " cores at normal priority + " << phase.machine_nice_cpu_s / phase.wall_s << " niced";
-  std::cout << "\nserver: canopy_stream_pushes_total +" << std::setprecision(0)
-            << metric_delta("canopy_stream_pushes_total", metrics_open, metrics_after) << ", canopy_stream_slow_closes_total +"
-            << metric_delta("canopy_stream_slow_closes_total", metrics_before, metrics_after)
-            << ", canopy_stream_connections " << metric("canopy_stream_connections", metrics_after) << "\n";
+  // -1: /metrics did not answer (then the JSON line carries -1 too).
+  const auto shown = [](double value) { return value < 0 ? std::string{"n/a"} : std::to_string(std::llround(value)); };
+  std::cout << "\nserver: canopy_stream_pushes_total +"
+            << shown(metric_delta("canopy_stream_pushes_total", metrics_open, metrics_after))
+            << ", canopy_stream_slow_closes_total +"
+            << shown(metric_delta("canopy_stream_slow_closes_total", metrics_before, metrics_after))
+            << ", canopy_stream_connections " << shown(metric("canopy_stream_connections", metrics_after)) << "\n";
 
   // One JSON line for scripts (bench/run_stream.sh).
   std::ostringstream j;
