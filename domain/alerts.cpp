@@ -41,6 +41,8 @@ std::uint64_t alert_id(std::uint64_t seq, OrgId org, std::uint32_t index) {
   return x == 0 ? 1 : x;
 }
 
+std::uint64_t delivery_id(std::uint64_t alert, WebhookId webhook) { return alert_id(alert, OrgId{raw(webhook)}, 0); }
+
 AlertFacts facts_of(const OrgState& org) {
   return AlertFacts{org.cycle, org.cycle_spend_micros, org.monthly_limit_micros, org.balance_micros, org.paused()};
 }
@@ -88,21 +90,21 @@ std::vector<Alert> alerts_between(const AlertFacts& before, const AlertFacts& af
   return out;
 }
 
-std::optional<std::string> check_alert_config(const AlertConfig& config) {
+std::optional<Error> check_alert_config(const AlertConfig& config) {
   if (config.spend_percent_thresholds.size() > limits::alert_thresholds_max) {
-    return "spend_percent_thresholds holds at most " + std::to_string(limits::alert_thresholds_max) + " values";
+    return invalid_field("spend_percent_thresholds", "spend_percent_thresholds holds at most " + std::to_string(limits::alert_thresholds_max) + " values");
   }
   for (std::size_t i = 0; i < config.spend_percent_thresholds.size(); ++i) {
     const auto p = config.spend_percent_thresholds[i];
     if (p < 1 || p > limits::alert_threshold_percent_max) {
-      return "spend_percent_thresholds values must be from 1 to " + std::to_string(limits::alert_threshold_percent_max);
+      return invalid_field("spend_percent_thresholds", "spend_percent_thresholds values must be from 1 to " + std::to_string(limits::alert_threshold_percent_max));
     }
     if (i > 0 && p <= config.spend_percent_thresholds[i - 1]) {
-      return "spend_percent_thresholds must be increasing, without repeats";
+      return invalid_field("spend_percent_thresholds", "spend_percent_thresholds must be increasing, without repeats");
     }
   }
   if (config.low_balance_micros && (*config.low_balance_micros < 0 || *config.low_balance_micros > limits::amount_micros_max)) {
-    return "low_balance_micros must be from 0 to " + std::to_string(limits::amount_micros_max);
+    return invalid_field("low_balance_micros", "low_balance_micros must be from 0 to " + std::to_string(limits::amount_micros_max));
   }
   return std::nullopt;
 }

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "domain/errors.hpp"
 #include "domain/ids.hpp"
 #include "domain/money.hpp"
 #include "domain/time.hpp"
@@ -84,6 +85,8 @@ struct Alert {
 inline std::string alert_id_text(std::uint64_t id) { return format_id(alert_prefix, id); }
 // Mixes the record's journal seq, the org and the alert's index into a nonzero id.
 std::uint64_t alert_id(std::uint64_t seq, OrgId org, std::uint32_t index);
+// The outbox row of one alert for one webhook: the same pair always gives the same id.
+std::uint64_t delivery_id(std::uint64_t alert, WebhookId webhook);
 
 // What alerts compare, before and after a record.
 struct AlertFacts {
@@ -101,8 +104,8 @@ struct PaymentRecorded;
 std::vector<Alert> alerts_between(const AlertFacts& before, const AlertFacts& after, const AlertConfig& config,
                                   OrgId org, Timestamp at, const PaymentRecorded* recharge);
 
-// Validates a config from a request; nullopt when valid.
-std::optional<std::string> check_alert_config(const AlertConfig& config);
+// Validates a config from a request; nullopt when valid, else an invalid_request naming the field.
+std::optional<Error> check_alert_config(const AlertConfig& config);
 
 
 // `Canopy-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed with the secret>` (Stripe's

@@ -44,10 +44,7 @@ void put_alerts(Ctx& ctx) {
   auto& t = config.spend_percent_thresholds;
   t.erase(std::unique(t.begin(), t.end()), t.end());
   if (v[1].present && !v[1].is_null) config.low_balance_micros = v[1].integer;
-  if (auto why = check_alert_config(config)) {
-    const bool about_thresholds = why->rfind("spend_percent_thresholds", 0) == 0;
-    return ctx.fail(invalid_field(about_thresholds ? "spend_percent_thresholds" : "low_balance_micros", *why));
-  }
+  if (auto err = check_alert_config(config)) return ctx.fail(*err);
   send_command(ctx, view->org().id, actors::SetAlerts{std::move(config)}, [respond = ctx.respond](const CommandResult& r) {
     JsonWriter w;
     write_alert_config(w, r.org->alerts);

@@ -135,7 +135,7 @@ Timestamp record_time(const Record& record) { return std::visit(RecordTime{}, re
 void queue_deliveries(const OrgState& org, const Alert& alert, std::uint64_t order, std::vector<WriteOp>& ops) {
   for (const auto& hook : org.webhooks) {
     if (!(hook.events & bit(alert.type))) continue;
-    const std::uint64_t delivery = alert_id(alert.id, OrgId{raw(hook.id)}, 0);  // a mix of alert and webhook
+    const std::uint64_t delivery = delivery_id(alert.id, hook.id);
     ops.push_back(WriteOp{Table::webhook_outbox, u64_key(delivery), encode(OutboxRow{hook.id, alert, 0, alert.at, order})});
   }
 }
