@@ -20,28 +20,6 @@ namespace {
 
 using namespace canopy::domain;
 
-// Event ids this org accepted lately, with their payer: retries usually come soon, and answering
-// them from memory keeps the store out of the hot path. Older ids are found in the store.
-class RecentIds {
- public:
-  std::optional<OrgId> find(const std::string& id) const {
-    auto it = payers_.find(id);
-    return it == payers_.end() ? std::nullopt : std::optional<OrgId>(it->second);
-  }
-  void add(const std::string& id, OrgId payer) {
-    if (!payers_.emplace(id, payer).second) return;
-    order_.push_back(id);
-    if (order_.size() > limits::recent_event_ids_per_org_max) {
-      payers_.erase(order_.front());
-      order_.pop_front();
-    }
-  }
-
- private:
-  std::unordered_map<std::string, OrgId> payers_;
-  std::deque<std::string> order_;
-};
-
 using Outcomes = std::vector<std::pair<std::uint32_t, ChargeOutcome>>;
 
 // A batch this org has admitted events of and is waiting to hear about.
@@ -67,14 +45,15 @@ struct OrgActorState {
   InFlight in_flight;
   std::unordered_map<std::uint64_t, Hop> hops;
   std::uint64_t next_batch = 1;
-  std::unordered_set<std::string> ids_in_flight;   // origin event ids being decided
+  // Origin event ids being decided. Views into the events of this org's own hops, which hold them
+  // until answer() takes the ids out: no copy of an id is ever made.
+  std::unordered_set<std::string_view> ids_in_flight;
   std::unordered_set<std::string> keys_in_flight;  // top-up / transfer idempotency keys being decided
   std::unordered_set<InvitationId> accepting;      // invitations whose acceptance is being committed
   // Commands run one at a time: each is decided against the state every earlier one left (two admins
   // demoting each other must not both pass the last-admin rule). Charges are not commands and never wait.
   bool command_busy = false;
   std::deque<CommandRequest> stashed;
-  RecentIds recent;
   bool auto_recharge_suspended = false;            // after a decline, until the config changes
   // Continuations waiting for the writer's `committed_atom, token, seq`.
   std::unordered_map<std::uint64_t, std::function<void(std::uint64_t)>> awaiting_commit;
@@ -276,7 +255,6 @@ void answer(OrgActor* self, std::shared_ptr<Hop> hop, RecordPtr committed, Outco
   for (const auto index : hop->origin_ids) {
     const auto& id = (*hop->events)[index].id;
     st.ids_in_flight.erase(id);
-    if (hop->origin_outcomes[index].status == ChargeStatus::accepted) st.recent.add(id, hop->origin_outcomes[index].org);
   }
   hop->reply(std::move(hop->origin_outcomes));
 }
@@ -309,28 +287,28 @@ void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes f
   answer(self, std::move(hop), std::move(committed), std::move(outcomes));
 }
 
-// For each event: its payer if the id was accepted before (memory, then the store, in one read
-// transaction for the whole batch), else none.
+// For each event: its payer if the id was accepted before, else none. An accepted id is in the
+// store's event-id index from the commit that accepted it, before anyone heard of it; one read
+// transaction answers the whole batch.
 std::vector<std::optional<OrgId>> accepted_before(OrgActorState& st, const std::vector<ChargeEvent>& events) {
   std::vector<std::optional<OrgId>> payers(events.size());
-  std::vector<std::string> keys;
-  std::vector<std::size_t> asked;
+  // Reused per thread (an actor never yields inside this function): no key allocation per event.
+  thread_local std::vector<std::string> keys;
+  thread_local std::vector<std::size_t> asked;
+  thread_local std::vector<std::optional<std::string>> values;
+  asked.clear();
   for (std::size_t i = 0; i < events.size(); ++i) {
-    payers[i] = st.recent.find(events[i].id);
-    if (!payers[i] && !st.ids_in_flight.count(events[i].id)) {
-      keys.push_back(persistence::scoped_key(raw(st.org.id), events[i].id));
-      asked.push_back(i);
-    }
+    if (st.ids_in_flight.count(events[i].id)) continue;
+    if (keys.size() <= asked.size()) keys.emplace_back();
+    persistence::assign_scoped_key(keys[asked.size()], raw(st.org.id), events[i].id);
+    asked.push_back(i);
   }
-  if (keys.empty()) return payers;
-  std::vector<std::optional<std::string>> values;
-  const auto status = st.services->store.get_many(persistence::Table::event_ids, keys, values);
+  if (asked.empty()) return payers;
+  const auto status = st.services->store.get_many(persistence::Table::event_ids,
+                                                  std::span<const std::string>(keys.data(), asked.size()), values);
   CANOPY_ASSERT(status.ok());  // a store that cannot be read cannot tell retries from new events
   for (std::size_t k = 0; k < asked.size(); ++k) {
-    if (!values[k]) continue;
-    const auto payer = OrgId{persistence::get_u64_be(std::string_view(*values[k]).substr(8))};
-    payers[asked[k]] = payer;
-    st.recent.add(events[asked[k]].id, payer);
+    if (values[k]) payers[asked[k]] = OrgId{persistence::get_u64_be(std::string_view(*values[k]).substr(8))};
   }
   return payers;
 }

@@ -126,8 +126,6 @@ inline constexpr std::uint64_t quantity_max = 1'000'000'000'000;
 
 // --- idempotency --------------------------------------------------------------------------------
 inline constexpr std::uint32_t idempotency_retention_days_default = 35;  // issue: at least 35 days
-// Accepted event ids an org actor keeps in memory before it must look further back in LMDB.
-inline constexpr std::size_t recent_event_ids_per_org_max = 4096;
 
 // --- persistence --------------------------------------------------------------------------------
 // Group commit: a window closes after this long or this many records, whichever comes first. One

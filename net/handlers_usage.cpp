@@ -37,29 +37,54 @@ void post_usage(Ctx& ctx) {
                  }});
 }
 
+// Where each event of a batch went: the org group it travels in and its place there, or the refusal
+// it got before reaching an actor (an org that does not exist or is not visible to the caller).
+struct Slot {
+  std::uint32_t group = 0;
+  std::uint32_t index = 0;
+  const std::string* org_id = nullptr;  // the client's spelling, for a refusal before any actor
+};
+inline constexpr std::uint32_t refused_at_gateway = UINT32_MAX;
+
 // The answers of one batch, filled in by each org group on its actor's thread; whoever fills the
-// last group writes the response (the acquire-release countdown orders every slot before it).
+// last group writes the response (the acquire-release countdown orders every slot before it). The
+// events themselves travel in their groups (moved there, never copied); the answer reads their ids
+// back from the same vectors.
 struct BatchAnswer {
-  std::vector<UsageEventIn> items;
-  std::vector<ChargeOutcome> outcomes;
-  std::vector<std::optional<Error>> errors;  // refused before reaching an actor (unknown org)
+  std::vector<UsageEventIn> items;  // as parsed; events moved out into `groups`
+  std::vector<Slot> slots;          // one per item, in the client's order
+  std::vector<std::shared_ptr<const std::vector<ChargeEvent>>> groups;
+  std::vector<std::vector<ChargeOutcome>> outcomes;  // per group, per event of the group
   std::atomic<std::size_t> groups_left{0};
   Respond respond;
 
   void write() {
     JsonWriter w;
+    w.reserve(96 * slots.size() + 32);  // a result is about 80 bytes: one allocation for the body
     w.begin_object().key("results").begin_array();
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      w.begin_object().key("id").string(items[i].event.id);
-      if (errors[i]) {
-        w.key("status").string("refused").key("code").string(errc_name(errors[i]->code));
-        w.key("org_id").string(items[i].org_id);
-      } else if (outcomes[i].status == ChargeStatus::accepted) {
-        w.key("status").string("accepted").key("payer_org_id").string(to_string(outcomes[i].org));
+    // Consecutive events usually share a payer: format its id once per run, not once per event.
+    OrgId last_payer = OrgId::none;
+    std::string last_payer_text;
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      const Slot& slot = slots[i];
+      if (slot.group == refused_at_gateway) {
+        w.begin_object().key("id").string(items[i].event.id);
+        w.key("status").string("refused").key("code").string(errc_name(Errc::not_found));
+        w.key("org_id").string(*slot.org_id).end_object();
+        continue;
+      }
+      const ChargeOutcome& o = outcomes[slot.group][slot.index];
+      w.begin_object().key("id").string((*groups[slot.group])[slot.index].id);
+      if (o.status == ChargeStatus::accepted) {
+        if (o.org != last_payer) {
+          last_payer = o.org;
+          last_payer_text = to_string(o.org);
+        }
+        w.key("status").string("accepted").key("payer_org_id").string(last_payer_text);
       } else {
-        const Error e = refusal_error(outcomes[i]);
+        const Error e = refusal_error(o);
         w.key("status").string("refused").key("code").string(errc_name(e.code));
-        w.key("org_id").string(to_string(outcomes[i].org));
+        w.key("org_id").string(to_string(o.org));
       }
       w.end_object();
     }
@@ -76,34 +101,49 @@ void post_usage_batch(Ctx& ctx) {
   auto answer = std::make_shared<BatchAnswer>();
   if (auto err = parse_usage_batch(ctx.request.body, ctx.now, answer->items)) return ctx.fail(*err);
   const std::size_t n = answer->items.size();
-  answer->outcomes.resize(n);
-  answer->errors.resize(n);
+  answer->slots.resize(n);
   answer->respond = ctx.respond;
 
-  // Group by origin org, keeping each event's position.
-  std::unordered_map<OrgId, std::vector<std::uint32_t>> groups;
+  // Group by origin org, keeping each event's position. An org is looked up and checked once per
+  // batch, however many of its events the batch holds.
+  struct Group {
+    OrgId org;
+    std::vector<ChargeEvent> events;
+  };
+  std::vector<Group> groups;
+  std::unordered_map<std::string_view, std::uint32_t> group_of;  // client's org id -> group (or refused)
   for (std::uint32_t i = 0; i < n; ++i) {
-    const auto org = parse_org_id(answer->items[i].org_id);
-    const auto lineage = org ? ctx.services.directory.lineage(*org) : std::vector<actors::OrgPtr>{};
-    if (lineage.empty() || !ctx.services.directory.access(principal, lineage).visible()) {
-      answer->errors[i] = Error{Errc::not_found, "Organization not found"};
+    auto& item = answer->items[i];
+    auto [it, fresh] = group_of.try_emplace(item.org_id, refused_at_gateway);
+    if (fresh) {
+      const auto org = parse_org_id(item.org_id);
+      const auto lineage = org ? ctx.services.directory.lineage(*org) : std::vector<actors::OrgPtr>{};
+      if (!lineage.empty() && ctx.services.directory.access(principal, lineage).visible()) {
+        it->second = static_cast<std::uint32_t>(groups.size());
+        groups.push_back(Group{*org, {}});
+      }
+    }
+    Slot& slot = answer->slots[i];
+    slot.group = it->second;
+    if (slot.group == refused_at_gateway) {
+      slot.org_id = &item.org_id;
       continue;
     }
-    groups[*org].push_back(i);
+    auto& events = groups[slot.group].events;
+    slot.index = static_cast<std::uint32_t>(events.size());
+    events.push_back(std::move(item.event));
   }
   if (groups.empty()) return answer->write();
+  answer->outcomes.resize(groups.size());
+  for (auto& group : groups) {
+    answer->groups.push_back(std::make_shared<const std::vector<ChargeEvent>>(std::move(group.events)));
+  }
   answer->groups_left.store(groups.size(), std::memory_order_relaxed);
-  for (auto& [org, indexes] : groups) {
-    auto events = std::make_shared<std::vector<ChargeEvent>>();
-    events->reserve(indexes.size());
-    for (const auto i : indexes) events->push_back(answer->items[i].event);
-    caf::anon_send(ctx.services.directory.actor_of(org), actors::charge_atom::value,
-                   actors::ChargeRequest{std::move(events), ctx.now,
-                                         [answer, indexes = std::move(indexes)](std::vector<ChargeOutcome> out) {
-                                           for (std::size_t k = 0; k < indexes.size(); ++k) {
-                                             count_outcome(out[k]);
-                                             answer->outcomes[indexes[k]] = out[k];
-                                           }
+  for (std::uint32_t g = 0; g < groups.size(); ++g) {
+    caf::anon_send(ctx.services.directory.actor_of(groups[g].org), actors::charge_atom::value,
+                   actors::ChargeRequest{answer->groups[g], ctx.now, [answer, g](std::vector<ChargeOutcome> out) {
+                                           for (const auto& o : out) count_outcome(o);
+                                           answer->outcomes[g] = std::move(out);
                                            if (answer->groups_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
                                              answer->write();
                                            }

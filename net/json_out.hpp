@@ -15,6 +15,8 @@ namespace canopy::net {
 class JsonWriter {
  public:
   JsonWriter() { out_.reserve(256); }
+  // For a body whose size is known roughly in advance (a batch's results).
+  void reserve(std::size_t bytes) { out_.reserve(bytes); }
 
   JsonWriter& begin_object() { return open('{'); }
   JsonWriter& end_object() { return close('}'); }
@@ -97,26 +99,31 @@ class JsonWriter {
     if (!first_) out_.push_back(',');
     first_ = false;
   }
+  // Appends runs of characters that need no escaping in one go (ids and names usually are one run).
   void quote(std::string_view s) {
+    out_.reserve(out_.size() + s.size() + 2);
     out_.push_back('"');
-    for (const char c : s) {
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      const char c = s[i];
+      if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) continue;
+      out_.append(s.data() + run, i - run);
+      run = i + 1;
       switch (c) {
         case '"': out_.append("\\\""); break;
         case '\\': out_.append("\\\\"); break;
         case '\n': out_.append("\\n"); break;
         case '\r': out_.append("\\r"); break;
         case '\t': out_.append("\\t"); break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            static constexpr char hex[] = "0123456789abcdef";
-            out_.append("\\u00");
-            out_.push_back(hex[(c >> 4) & 0xf]);
-            out_.push_back(hex[c & 0xf]);
-          } else {
-            out_.push_back(c);
-          }
+        default: {
+          static constexpr char hex[] = "0123456789abcdef";
+          out_.append("\\u00");
+          out_.push_back(hex[(c >> 4) & 0xf]);
+          out_.push_back(hex[c & 0xf]);
+        }
       }
     }
+    out_.append(s.data() + run, s.size() - run);
     out_.push_back('"');
   }
 

@@ -26,7 +26,9 @@ namespace canopy::persistence {
 inline constexpr std::uint32_t schema_version = 1;
 
 inline void put_u64_be(std::string& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+  char bytes[8];
+  for (int i = 7; i >= 0; --i, v >>= 8) bytes[i] = static_cast<char>(v & 0xff);
+  out.append(bytes, sizeof bytes);
 }
 
 inline std::uint64_t get_u64_be(std::string_view in) {
@@ -48,6 +50,13 @@ inline std::string scoped_key(std::uint64_t scope, std::string_view rest) {
   put_u64_be(out, scope);
   out.append(rest);
   return out;
+}
+
+// The same into `out`, reusing its buffer (the hot path's idempotency lookups).
+inline void assign_scoped_key(std::string& out, std::uint64_t scope, std::string_view rest) {
+  out.clear();
+  put_u64_be(out, scope);
+  out.append(rest);
 }
 
 // The period of a usage key as an unsigned big-endian number that sorts like the signed one.
