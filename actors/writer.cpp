@@ -31,7 +31,6 @@ struct WriterState {
   std::uint64_t last_seq = 0;
   std::vector<Waiting> waiting;
   bool flush_scheduled = false;
-  std::chrono::steady_clock::time_point last_checkpoint{};
   std::vector<WriteOp> ops;  // reused across commits
   static inline const char* name = "canopy.writer";
 };
@@ -50,6 +49,7 @@ using WriterActor = caf::stateful_actor<WriterState>;
 void commit(WriterActor* self, bool force_checkpoint) {
   auto& st = self->state;
   st.ops.clear();
+  st.materializer->set_now(std::chrono::steady_clock::now());
   const std::size_t n = std::min(st.waiting.size(), limits::commit_window_records_max);
   std::vector<std::uint64_t> seqs(n, 0);
   for (std::size_t i = 0; i < n; ++i) {
@@ -65,12 +65,12 @@ void commit(WriterActor* self, bool force_checkpoint) {
     if (auto problem = st.materializer->add(seq, *w.record, st.ops)) domain::invariant_failed(problem->c_str(), __FILE__, __LINE__);
   }
   const auto now = std::chrono::steady_clock::now();
-  if (force_checkpoint || now - st.last_checkpoint >= st.config.checkpoint_interval) {
-    if (st.materializer->dirty_count() > 0 || force_checkpoint) {
-      st.materializer->flush(st.ops);
-      st.stats->checkpoints.fetch_add(1, std::memory_order_relaxed);
-    }
-    st.last_checkpoint = now;
+  if (force_checkpoint) {
+    st.materializer->flush(st.ops);
+    st.stats->checkpoints.fetch_add(1, std::memory_order_relaxed);
+  } else if (st.materializer->flush_due(st.ops, now - st.config.checkpoint_interval,
+                                        limits::checkpoint_orgs_per_commit_max) > 0) {
+    st.stats->checkpoints.fetch_add(1, std::memory_order_relaxed);
   }
   if (!st.ops.empty()) {
     const auto started = std::chrono::steady_clock::now();
@@ -130,7 +130,6 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
   st.materializer->set_last_seq(last_seq);
   st.config = config;
   st.last_seq = last_seq;
-  st.last_checkpoint = std::chrono::steady_clock::now();
   self->delayed_send(self, config.checkpoint_interval, checkpoint_atom::value);
   return {
       [=](append_atom, RecordPtr record) -> caf::result<std::uint64_t> {
@@ -161,9 +160,19 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
         self->state.flush_scheduled = false;
         while (!self->state.waiting.empty()) commit(self, false);
       },
+      // An idle writer still folds dirty orgs in, a bounded slice per commit: anything appended
+      // meanwhile waits behind one slice only, and the next slice comes behind it.
       [=](checkpoint_atom) {
-        if (self->state.waiting.empty() && self->state.materializer->dirty_count() > 0) commit(self, true);
-        self->delayed_send(self, self->state.config.checkpoint_interval, checkpoint_atom::value);
+        auto& ws = self->state;
+        const auto due = [&] {
+          return ws.materializer->any_due(std::chrono::steady_clock::now() - ws.config.checkpoint_interval);
+        };
+        if (ws.waiting.empty() && due()) {
+          commit(self, false);
+          if (due()) return self->send(self, checkpoint_atom::value);
+        }
+        self->delayed_send(self, std::max(ws.config.checkpoint_interval / 4, std::chrono::milliseconds(1)),
+                          checkpoint_atom::value);
       },
   };
 }

@@ -132,8 +132,16 @@ inline constexpr std::uint32_t idempotency_retention_days_default = 35;  // issu
 // fsync per window is what lets LMDB carry hundreds of thousands of events a second.
 inline constexpr std::chrono::microseconds commit_window_default{1000};
 inline constexpr std::size_t commit_window_records_max = 4096;
-// The writer folds dirty org state into LMDB this often; recovery replays at most this much journal.
+// An org's state is written to LMDB once it has been dirty this long (checkpoints are incremental:
+// persistence/materializer.hpp); recovery replays about this much journal.
 inline constexpr std::chrono::milliseconds checkpoint_interval_default{1000};
+// Org snapshots one commit carries at most. A whole checkpoint in one commit (15,000 orgs, ~4 MB)
+// held every charge behind it for 20-30 ms; 256 snapshots add well under a millisecond to a commit,
+// and at a few hundred commits a second still write ~100,000 orgs a second, far more than get dirty.
+inline constexpr std::size_t checkpoint_orgs_per_commit_max = 256;
+// Usage buckets the writer keeps in memory to spare a read per charge (~150 bytes each): forgotten
+// past this, since the store has them all.
+inline constexpr std::size_t usage_rollup_cache_max = 100'000;
 // LMDB map size: the largest the database file may grow. Only address space until used, and LMDB
 // cannot grow it while readers are open, so it is reserved generously once.
 inline constexpr std::size_t lmdb_map_bytes_initial = std::size_t{256} << 30;

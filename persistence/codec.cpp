@@ -44,7 +44,7 @@ enum Tag : std::uint8_t {
 constexpr std::uint8_t version_1 = 1;
 // Org state v2 adds customization, custom domain, API keys and invitations after the members; v3
 // alert settings and webhooks after those.
-constexpr std::uint8_t org_state_version = 3;
+constexpr std::uint8_t org_state_version = 4;  // 4: the journal seq the snapshot is as of
 // PauseSet and LimitSet v2 add their time.
 constexpr std::uint8_t timed_version = 2;
 
@@ -774,7 +774,7 @@ std::optional<Record> decode_record(std::string_view bytes) {
   return decode_tagged(static_cast<std::uint8_t>(bytes[0]), bytes);
 }
 
-std::string encode(const OrgState& o) {
+std::string encode(const OrgState& o, std::uint64_t as_of) {
   Writer w(tag_org_state, org_state_version);
   w.u(raw(o.id));
   w.u(raw(o.parent));
@@ -811,10 +811,11 @@ std::string encode(const OrgState& o) {
   put_alert_config(w, o.alerts);
   w.u(o.webhooks.size());
   for (const auto& h : o.webhooks) put_webhook(w, h);
+  w.u(as_of);
   return w.take();
 }
 
-std::optional<OrgState> decode_org(std::string_view bytes) {
+std::optional<OrgState> decode_org(std::string_view bytes, std::uint64_t* as_of) {
   Reader r(bytes, tag_org_state, org_state_version);
   OrgState o;
   o.id = OrgId{r.u()};
@@ -865,7 +866,10 @@ std::optional<OrgState> decode_org(std::string_view bytes) {
     if (hooks > bytes.size()) return std::nullopt;
     for (std::uint64_t k = 0; k < hooks && r.ok(); ++k) o.webhooks.push_back(get_webhook(r));
   }
+  // Versions before 4 were written only by whole checkpoints, which the checkpoint mark covers.
+  const std::uint64_t snapshot_seq = r.version() >= 4 ? r.u() : 0;
   if (!r.done()) return std::nullopt;
+  if (as_of) *as_of = snapshot_seq;
   return o;
 }
 

@@ -48,8 +48,10 @@ struct TokenRow {
 std::string encode(const domain::Record& record);
 std::optional<domain::Record> decode_record(std::string_view bytes);
 
-std::string encode(const domain::OrgState& org);
-std::optional<domain::OrgState> decode_org(std::string_view bytes);
+// An org's snapshot as of journal record `as_of`: it holds every record up to that seq which touches
+// the org, and none after. Recovery replays onto it only records after `as_of` (materializer.hpp).
+std::string encode(const domain::OrgState& org, std::uint64_t as_of = 0);
+std::optional<domain::OrgState> decode_org(std::string_view bytes, std::uint64_t* as_of = nullptr);
 
 std::string encode(const UserRow& user);
 std::optional<UserRow> decode_user(std::string_view bytes);

@@ -1,5 +1,6 @@
 #include "persistence/materializer.hpp"
 
+#include "config/limits.hpp"
 #include "domain/apply.hpp"
 #include "persistence/codec.hpp"
 #include "persistence/keys.hpp"
@@ -8,19 +9,58 @@ namespace canopy::persistence {
 
 using namespace canopy::domain;
 
-std::optional<OrgState> load_org(const Store& store, OrgId id) {
+std::optional<OrgState> load_org(const Store& store, OrgId id, std::uint64_t* as_of) {
   std::string bytes;
   if (!store.get(Table::orgs, u64_key(raw(id)), bytes).ok()) return std::nullopt;
-  auto org = decode_org(bytes);
+  auto org = decode_org(bytes, as_of);
   if (org) CANOPY_ASSERT(!check_invariants(*org).has_value());
   return org;
 }
 
-OrgState* Materializer::load(OrgId id) {
-  if (auto it = dirty_.find(id); it != dirty_.end()) return &it->second;
-  auto org = load_org(store_, id);
+Materializer::Entry* Materializer::load(OrgId id) {
+  if (auto it = entries_.find(id); it != entries_.end()) return &it->second;
+  Entry entry;
+  auto org = load_org(store_, id, &entry.as_of);
   if (!org) return nullptr;
-  return &dirty_.emplace(id, std::move(*org)).first->second;
+  entry.org = std::move(*org);
+  return &entries_.emplace(id, std::move(entry)).first->second;
+}
+
+void Materializer::mark_dirty(OrgId id, Entry& entry, std::uint64_t seq) {
+  if (entry.dirty_since != 0) return;
+  entry.dirty_since = seq;
+  entry.dirtied_at = now_;
+  dirty_order_.emplace_back(id, seq);
+  ++dirty_;
+}
+
+void Materializer::write(OrgId id, Entry& entry, std::vector<WriteOp>& ops) {
+  // Assert the state right before it is written (TigerBeetle habit): a broken org never reaches disk.
+  if (auto broken = check_invariants(entry.org)) invariant_failed(broken->c_str(), __FILE__, __LINE__);
+  ops.push_back(WriteOp{Table::orgs, u64_key(raw(id)), encode(entry.org, last_seq_)});
+}
+
+bool Materializer::any_due(std::chrono::steady_clock::time_point cutoff) {
+  low_water_mark();  // drops stale pairs from the front
+  if (dirty_order_.empty()) return false;
+  return entries_.at(dirty_order_.front().first).dirtied_at <= cutoff;
+}
+
+std::uint64_t Materializer::low_water_mark() {
+  while (!dirty_order_.empty()) {
+    const auto& [id, seq] = dirty_order_.front();
+    auto it = entries_.find(id);
+    if (it != entries_.end() && it->second.dirty_since == seq) return seq - 1;
+    dirty_order_.pop_front();  // written (and maybe dirtied again, queued again) since
+  }
+  return last_seq_;
+}
+
+void Materializer::put_mark(std::vector<WriteOp>& ops) {
+  const std::uint64_t mark = low_water_mark();
+  if (mark == mark_written_) return;
+  mark_written_ = mark;
+  ops.push_back(WriteOp{Table::meta, std::string(meta_checkpoint_seq), u64_key(mark)});
 }
 
 namespace {
@@ -148,24 +188,33 @@ std::optional<std::string> Materializer::add(std::uint64_t seq, const Record& re
   std::visit(SideRows{seq, ops, store_}, record);
   usage_.add(seq, record, ops);
   if (const auto* created = std::get_if<OrgCreated>(&record)) {
-    dirty_[created->org] = make_org(*created);
+    Entry* existing = load(created->org);
+    if (existing && existing->as_of >= seq) return std::nullopt;  // recovery: the snapshot has it
+    Entry& entry = entries_[created->org];
+    entry.org = make_org(*created);
+    mark_dirty(created->org, entry, seq);
     return std::nullopt;
   }
+  // Orgs whose stored snapshot is as of this record or later already hold it (recovery only).
+  std::vector<std::pair<OrgId, Entry*>> targets;
   for (const OrgId id : orgs_touched(record)) {
-    OrgState* org = load(id);
-    if (!org) return "names an org that does not exist";
-    if (auto refusal = apply_refusal(*org, record)) return refusal;
+    Entry* entry = load(id);
+    if (!entry) return "names an org that does not exist";
+    if (entry->as_of >= seq) continue;
+    if (auto refusal = apply_refusal(entry->org, record)) return refusal;
+    targets.emplace_back(id, entry);
   }
   const auto* payment = std::get_if<PaymentRecorded>(&record);
-  for (const OrgId id : orgs_touched(record)) {
-    OrgState* org = load(id);
-    const AlertFacts before = facts_of(*org);
-    domain::apply(*org, record);
+  for (auto& [id, entry] : targets) {
+    OrgState& org = entry->org;
+    const AlertFacts before = facts_of(org);
+    domain::apply(org, record);
+    mark_dirty(id, *entry, seq);
     const bool recharge = payment && payment->org == id && payment->kind == PaymentKind::auto_recharge;
-    auto alerts = alerts_between(before, facts_of(*org), org->alerts, id, record_time(record), recharge ? payment : nullptr);
+    auto alerts = alerts_between(before, facts_of(org), org.alerts, id, record_time(record), recharge ? payment : nullptr);
     for (std::uint32_t k = 0; k < alerts.size(); ++k) {
       alerts[k].id = alert_id(seq, id, k);
-      queue_deliveries(*org, alerts[k], seq * 256 + k, ops);
+      queue_deliveries(org, alerts[k], seq * 256 + k, ops);
       alerts_.push_back(std::move(alerts[k]));
     }
   }
@@ -173,14 +222,39 @@ std::optional<std::string> Materializer::add(std::uint64_t seq, const Record& re
 }
 
 void Materializer::flush(std::vector<WriteOp>& ops) {
-  for (auto& [id, org] : dirty_) {
-    // Assert the state right before it is written (TigerBeetle habit): a broken org never reaches disk.
-    if (auto broken = check_invariants(org)) invariant_failed(broken->c_str(), __FILE__, __LINE__);
-    ops.push_back(WriteOp{Table::orgs, u64_key(raw(id)), encode(org)});
+  for (auto& [id, entry] : entries_) {
+    if (entry.dirty_since != 0) write(id, entry, ops);
   }
-  dirty_.clear();
+  entries_.clear();
+  dirty_order_.clear();
+  dirty_ = 0;
   usage_.clear();
+  mark_written_ = last_seq_;
   ops.push_back(WriteOp{Table::meta, std::string(meta_checkpoint_seq), u64_key(last_seq_)});
+}
+
+std::size_t Materializer::flush_due(std::vector<WriteOp>& ops, std::chrono::steady_clock::time_point cutoff,
+                                    std::size_t max_orgs) {
+  std::size_t written = 0;
+  while (!dirty_order_.empty() && written < max_orgs) {
+    const auto [id, seq] = dirty_order_.front();
+    auto it = entries_.find(id);
+    if (it == entries_.end() || it->second.dirty_since != seq) {
+      dirty_order_.pop_front();  // stale: written since
+      continue;
+    }
+    if (it->second.dirtied_at > cutoff) break;  // the rest became dirty later still
+    write(id, it->second, ops);
+    entries_.erase(it);  // read back from the store when next needed: memory stays bounded
+    dirty_order_.pop_front();
+    --dirty_;
+    ++written;
+  }
+  // The rollup's cache spares reads only within a burst; forget it once it grows (after this
+  // commit's adds, so no pending bucket is read back stale).
+  if (usage_.cached() > limits::usage_rollup_cache_max) usage_.clear();
+  put_mark(ops);
+  return written;
 }
 
 }  // namespace canopy::persistence

@@ -3,13 +3,21 @@
 //
 // Owned by one thread at a time: the persistence writer while serving, recovery at start, the audit
 // offline. Side-table rows are emitted as WriteOps with the record's own commit. Org state is kept in
-// a dirty cache and written only at checkpoints (flush), so an org charged ten thousand times between
-// checkpoints is written once; recovery replays the journal after the last checkpoint to rebuild the
-// rest. Replaying a record twice into side tables rewrites the same rows: harmless (usage buckets,
-// which add up, skip records they already counted: usage_rollup.hpp).
+// a dirty cache and written later, so an org charged ten thousand times in between is written once.
+//
+// Checkpoints are incremental: each commit writes the orgs dirty for longer than the checkpoint
+// interval, oldest first and at most limits::checkpoint_orgs_per_commit_max of them, so no commit
+// ever carries thousands of snapshots (a whole checkpoint in one commit stalled every charge behind
+// it for 20-30 ms). Each snapshot records the journal seq it is as of, and the checkpoint mark is the
+// low-water mark: every record at or before it is in every stored snapshot it touches. Recovery
+// replays the journal after the mark and applies a record to an org only if the org's snapshot is
+// older than it. Replaying a record twice into side tables rewrites the same rows: harmless (usage
+// buckets, which add up, skip records they already counted: usage_rollup.hpp).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -37,8 +45,15 @@ class Materializer {
 
   // Writes every dirty org and the checkpoint mark into `ops`; the cache is empty afterwards.
   void flush(std::vector<WriteOp>& ops);
+  // Writes the orgs first dirtied at or before `cutoff`, oldest first, at most `max_orgs`, and the
+  // checkpoint mark if it moved. Returns how many orgs it wrote.
+  std::size_t flush_due(std::vector<WriteOp>& ops, std::chrono::steady_clock::time_point cutoff, std::size_t max_orgs);
+  // True when some org has been dirty since `cutoff` or earlier.
+  bool any_due(std::chrono::steady_clock::time_point cutoff);
+  // The time add() stamps on orgs it makes dirty (the writer sets it once per commit).
+  void set_now(std::chrono::steady_clock::time_point now) { now_ = now; }
 
-  std::size_t dirty_count() const { return dirty_.size(); }
+  std::size_t dirty_count() const { return dirty_; }
   // The alerts the records added since the last call caused (domain/alerts.hpp), in journal order.
   // Their outbox rows are already in the ops; the writer hands them to the stream once committed.
   std::vector<domain::Alert> take_alerts() { return std::exchange(alerts_, {}); }
@@ -46,16 +61,36 @@ class Materializer {
   void set_last_seq(std::uint64_t seq) { last_seq_ = seq; }
 
  private:
-  domain::OrgState* load(domain::OrgId id);
+  // An org in memory: its state, the seq of its stored snapshot, and since when it differs from it.
+  struct Entry {
+    domain::OrgState org;
+    std::uint64_t as_of = 0;       // the stored snapshot's seq: records up to it are already in `org`
+    std::uint64_t dirty_since = 0;  // first seq applied since the snapshot; 0 while clean
+    std::chrono::steady_clock::time_point dirtied_at{};
+  };
+
+  Entry* load(domain::OrgId id);
+  void mark_dirty(domain::OrgId id, Entry& entry, std::uint64_t seq);
+  void write(domain::OrgId id, Entry& entry, std::vector<WriteOp>& ops);
+  // The checkpoint mark: every stored snapshot holds every record up to it.
+  std::uint64_t low_water_mark();
+  void put_mark(std::vector<WriteOp>& ops);
 
   const Store& store_;
-  std::unordered_map<domain::OrgId, domain::OrgState> dirty_;
+  // Orgs loaded since the last write of theirs (clean ones are dropped when written).
+  std::unordered_map<domain::OrgId, Entry> entries_;
+  std::size_t dirty_ = 0;
+  // Dirty orgs in the order they became dirty, with the seq that made them so (stale pairs, of orgs
+  // written and dirtied again since, are skipped).
+  std::deque<std::pair<domain::OrgId, std::uint64_t>> dirty_order_;
+  std::uint64_t mark_written_ = 0;
+  std::chrono::steady_clock::time_point now_{};
   UsageRollup usage_;
   std::vector<domain::Alert> alerts_;
   std::uint64_t last_seq_ = 0;
 };
 
-// Reads an org as of the last checkpoint.
-std::optional<domain::OrgState> load_org(const Store& store, domain::OrgId id);
+// Reads an org's stored snapshot (and the seq it is as of, if asked).
+std::optional<domain::OrgState> load_org(const Store& store, domain::OrgId id, std::uint64_t* as_of = nullptr);
 
 }  // namespace canopy::persistence

@@ -137,26 +137,31 @@ Status audit(const Store& store, AuditResult& result) {
   });
   if (!s.ok()) return s;
 
-  // What the server would recover: the checkpoint plus the replayed tail.
+  // What the server would recover: the stored snapshots plus the replayed tail, each record applied
+  // to the snapshots older than it (materializer.hpp).
   std::map<std::uint64_t, OrgState> stored;
+  std::unordered_map<std::uint64_t, std::uint64_t> as_of;
   s = store.scan(Table::orgs, {}, {}, [&](std::string_view key, std::string_view value) {
-    auto org = decode_org(value);
+    std::uint64_t seq = 0;
+    auto org = decode_org(value, &seq);
     if (!org) {
       result.problems.push_back("stored org " + describe(OrgId{get_u64_be(key)}) + " does not decode");
     } else {
       stored[get_u64_be(key)] = std::move(*org);
+      as_of[get_u64_be(key)] = seq;
     }
     return true;
   });
   if (!s.ok()) return s;
-  s = for_each_record(store, read_checkpoint(store), [&](std::uint64_t, const Record& record) {
+  s = for_each_record(store, read_checkpoint(store), [&](std::uint64_t seq, const Record& record) {
     if (const auto* created = std::get_if<OrgCreated>(&record)) {
-      stored[raw(created->org)] = make_org(*created);
+      if (as_of[raw(created->org)] < seq) stored[raw(created->org)] = make_org(*created);
       return true;
     }
     for (const OrgId id : orgs_touched(record)) {
       auto it = stored.find(raw(id));
-      if (it != stored.end() && !apply_refusal(it->second, record)) domain::apply(it->second, record);
+      if (it == stored.end() || as_of[raw(id)] >= seq) continue;
+      if (!apply_refusal(it->second, record)) domain::apply(it->second, record);
     }
     return true;
   });

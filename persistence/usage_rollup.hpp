@@ -25,6 +25,7 @@ class UsageRollup {
   void add(std::uint64_t seq, const domain::Record& record, std::vector<WriteOp>& ops);
   // Forgets the cache (at checkpoints, to bound it); the store has everything.
   void clear() { cache_.clear(); }
+  std::size_t cached() const { return cache_.size(); }
 
  private:
   void bump(std::string key, std::uint64_t seq, std::uint64_t count, std::uint64_t quantity, domain::Micros micros,

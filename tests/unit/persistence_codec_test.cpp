@@ -130,26 +130,44 @@ TEST(Codec, OrgStateWithBrandingKeysAndInvitationsRoundTrips) {
 TEST(Codec, OrgStateWrittenByVersionOneStillDecodes) {
   // Version 1 ended after the members; version 2 added five strings (customization), a domain flag,
   // a key count and an invitation count; version 3 a threshold count, a low-balance flag and a webhook
-  // count. An org with none of them set encodes each as one zero byte.
+  // count; version 4 the snapshot's journal seq. An org with none of them set encodes each as one
+  // zero byte.
   OrgState org;
   org.id = OrgId{42};
   org.name = "Old";
   org.members = {Member{UserId{1}, Role::admin}};
-  const std::string v3 = encode(org);
-  ASSERT_EQ(v3[1], 3);
-  ASSERT_EQ(v3.substr(v3.size() - 11), std::string(11, '\0'));
-  std::string v2 = v3.substr(0, v3.size() - 3);
+  const std::string v4 = encode(org);
+  ASSERT_EQ(v4[1], 4);
+  ASSERT_EQ(v4.substr(v4.size() - 12), std::string(12, '\0'));
+  std::string v3 = v4.substr(0, v4.size() - 1);
+  v3[1] = 3;
+  std::string v2 = v4.substr(0, v4.size() - 4);
   v2[1] = 2;
-  std::string v1 = v3.substr(0, v3.size() - 11);
+  std::string v1 = v4.substr(0, v4.size() - 12);
   v1[1] = 1;
-  for (const std::string& bytes : {v1, v2}) {
-    const auto decoded = decode_org(bytes);
+  for (const std::string& bytes : {v1, v2, v3}) {
+    std::uint64_t as_of = 99;
+    const auto decoded = decode_org(bytes, &as_of);
     ASSERT_TRUE(decoded) << "version " << int(bytes[1]);
     EXPECT_EQ(*decoded, org);
+    EXPECT_EQ(as_of, 0u) << "an old snapshot is as of the checkpoint mark, not of a seq of its own";
   }
-  std::string future = v3;
-  future[1] = 4;  // a version this build does not know
+  std::string future = v4;
+  future[1] = 5;  // a version this build does not know
   EXPECT_FALSE(decode_org(future));
+}
+
+TEST(Codec, OrgSnapshotKeepsTheSeqItIsAsOf) {
+  OrgState org;
+  org.id = OrgId{7};
+  org.name = "Now";
+  for (const std::uint64_t seq : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{123456789}, UINT64_MAX}) {
+    std::uint64_t as_of = 0;
+    const auto decoded = decode_org(encode(org, seq), &as_of);
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(*decoded, org);
+    EXPECT_EQ(as_of, seq);
+  }
 }
 
 TEST(Codec, TokenRowsRoundTripPerKind) {
