@@ -1,0 +1,62 @@
+// Goal: every body Canopy writes is valid JSON that says exactly what was written. Strings are
+// escaped per RFC 8259 (quote, backslash and every control character; nothing else), whether the
+// characters to escape come first, last, in a row or not at all; commas and nesting come out right.
+// A standard parser (Boost.JSON) reads the result back.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <string>
+
+#include "net/json_out.hpp"
+
+using canopy::net::JsonWriter;
+
+namespace {
+
+std::string as_json(std::string_view s) {
+  JsonWriter w;
+  w.string(s);
+  return w.take();
+}
+
+}  // namespace
+
+TEST(JsonWriter, PlainTextIsWrittenAsIs) {
+  EXPECT_EQ(as_json(""), R"("")");
+  EXPECT_EQ(as_json("evt_0001"), R"("evt_0001")");
+  EXPECT_EQ(as_json("caf\xc3\xa9 / <b>"), "\"caf\xc3\xa9 / <b>\"");  // UTF-8 and '/' need no escape
+}
+
+TEST(JsonWriter, QuotesBackslashesAndControlCharactersAreEscapedWherever) {
+  EXPECT_EQ(as_json("\""), R"("\"")");
+  EXPECT_EQ(as_json("a\"b"), R"("a\"b")");
+  EXPECT_EQ(as_json("\\end"), R"("\\end")");
+  EXPECT_EQ(as_json("start\\"), R"("start\\")");
+  EXPECT_EQ(as_json("\"\"\\\\"), R"("\"\"\\\\")");
+  EXPECT_EQ(as_json("line\nnext\r\ttab"), R"("line\nnext\r\ttab")");
+  EXPECT_EQ(as_json(std::string("nul\0bell\a", 9)), R"("nul\u0000bell\u0007")");
+  EXPECT_EQ(as_json("\x1f"), R"("\u001f")");
+  EXPECT_EQ(as_json("\x7f"), "\"\x7f\"");  // DEL is not a control character in JSON
+}
+
+TEST(JsonWriter, EveryByteRoundTripsThroughAStandardParser) {
+  std::string all;
+  for (int c = 1; c < 128; ++c) all.push_back(static_cast<char>(c));
+  all += all;  // runs of plain characters between escapes, twice over
+  const auto parsed = boost::json::parse(as_json(all));
+  ASSERT_TRUE(parsed.is_string());
+  EXPECT_EQ(std::string(parsed.as_string()), all);
+}
+
+TEST(JsonWriter, ObjectsAndArraysGetTheirCommas) {
+  JsonWriter w;
+  w.begin_object().key("results").begin_array();
+  for (int i = 0; i < 3; ++i) {
+    w.begin_object().key("id").string("e" + std::to_string(i)).key("n").integer(-i).end_object();
+  }
+  w.end_array().key("ok").boolean(true).key("none").null().end_object();
+  EXPECT_EQ(w.str(),
+            R"({"results":[{"id":"e0","n":0},{"id":"e1","n":-1},{"id":"e2","n":-2}],"ok":true,"none":null})");
+  EXPECT_NO_THROW(boost::json::parse(w.str()));
+}
