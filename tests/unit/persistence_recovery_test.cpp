@@ -134,8 +134,8 @@ class JournalWriter {
     return store_.commit(ops);
   }
 
-  // As the serving writer does: with the commit, a slice of at most `max_orgs` orgs, the ones dirty
-  // longest (every org here is due: the tests never set the materializer's clock).
+  // As the serving writer does: with the commit, a slice of at most `max_orgs` orgs (every org here
+  // is due: the tests never set the materializer's clock).
   Status commit_with_slice(const std::vector<Record>& records, std::size_t max_orgs) {
     std::vector<WriteOp> ops;
     add(records, ops);
@@ -415,7 +415,9 @@ TEST_F(RecoveryTest, CrashAfterAnyCommitWithCheckpointSlicesLosesNothingAndCount
   }
 }
 
-TEST_F(RecoveryTest, ACheckpointSliceWritesTheOrgsDirtyLongestAndTheMarkStaysBelowTheOthers) {
+// A slice writes due orgs in key order, continuing where the last slice stopped; the mark stays just
+// below the first seq of the orgs still dirty.
+TEST_F(RecoveryTest, CheckpointSlicesSweepTheOrgsInKeyOrderAndTheMarkStaysBelowTheRest) {
   store_ = open_store(dir_);
   JournalWriter writer(*store_, 0);
   const auto commits = scenario();
