@@ -31,6 +31,10 @@ inline constexpr std::chrono::seconds writer_reply_timeout{60};
 // Open connections; past it new ones are accepted and closed at once, so the listener never stalls.
 inline constexpr std::size_t connections_default = 20000;
 inline constexpr std::size_t connections_max = 100000;
+// After accept fails for want of a descriptor or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the connection
+// stays in the backlog, so retrying at once fails at once: a busy loop. Retrying after this costs ten
+// wake-ups a second, and a waiting connection is taken within it of a descriptor coming free.
+inline constexpr std::chrono::milliseconds accept_retry_delay{100};
 
 // --- API shape ----------------------------------------------------------------------------------
 inline constexpr std::size_t page_size_default = 50;   // contract
