@@ -13,8 +13,9 @@ namespace canopy::net {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-Server::Server(actors::Services& services)
+Server::Server(actors::Services& services, std::size_t connections_max)
     : services_(services),
+      connections_max_(connections_max),
       router_(services),
       ioc_(static_cast<int>(services.options.io_threads)),
       acceptor_(asio::make_strand(ioc_)),
@@ -80,7 +81,7 @@ void Server::do_accept() {
 
 // Past the cap a connection is closed at once, so the client learns at once and the backlog never fills.
 void Server::on_accept(tcp::socket socket) {
-  if (metrics().connections_open.load(std::memory_order_relaxed) >= services_.options.connections_max) {
+  if (metrics().connections_open.load(std::memory_order_relaxed) >= connections_max_) {
     metrics().connections_refused.fetch_add(1, std::memory_order_relaxed);
     boost::system::error_code ignored;
     socket.close(ignored);

@@ -1,8 +1,9 @@
 // The HTTP listener: accepts connections on the configured address and runs one HttpSession per
 // connection on a pool of Asio threads.
 //
-// At most options.connections_max connections are open at once; past it a new one is accepted and
-// closed at once. When accept fails for want of descriptors or memory, accepting pauses for
+// At most `connections_max` connections are open at once (the configured cap, or less when the
+// file-descriptor limit cannot hold it: net/fd_budget.hpp); past it a new one is accepted and closed at
+// once. When accept fails for want of descriptors or memory, accepting pauses for
 // limits::accept_retry_delay rather than spin. The acceptor and its pause timer live on one strand.
 //
 // Shutdown (SIGTERM/SIGINT, see app/serve.cpp): stop_accepting() closes the listener, marks the
@@ -27,7 +28,8 @@ namespace canopy::net {
 
 class Server {
  public:
-  explicit Server(actors::Services& services);
+  // REQUIRES: connections_max >= 1 (net::apply_fd_budget gives it).
+  Server(actors::Services& services, std::size_t connections_max);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -47,6 +49,7 @@ class Server {
   void pause_accepting();
 
   actors::Services& services_;
+  const std::size_t connections_max_;
   Router router_;
   boost::asio::io_context ioc_;
   boost::asio::ip::tcp::acceptor acceptor_;
