@@ -284,7 +284,7 @@ TEST_F(FileDescriptors, OutOfDescriptorsAcceptPausesInsteadOfSpinningAndResumesW
 
   // Connections are answered until descriptors run out; then one waits in the backlog, unanswered.
   RawConnection::Outcome last = RawConnection::Outcome::answered;
-  auto waiting = fill(line->serving, 3s, last);
+  auto waiting = fill(line->serving, 5s, last);
   ASSERT_TRUE(waiting) << "descriptors never ran out: " << held_.size() << " connections held";
   ASSERT_EQ(last, RawConnection::Outcome::silent) << "out of descriptors, a new connection must wait, not be closed";
   ASSERT_GE(held_.size(), 2u) << "no descriptors to spare for the test's own connections";
