@@ -7,6 +7,7 @@
 #include "app/commands.hpp"
 #include "app/demo.hpp"
 #include "config/limits.hpp"
+#include "net/fd_budget.hpp"
 #include "net/metrics.hpp"
 #include "net/server.hpp"
 
@@ -20,6 +21,13 @@ int serve(const config::Options& options) {
   int received = 0;
   signals.async_wait([&received](const boost::system::error_code&, int signal) { received = signal; });
 
+  // Before anything opens descriptors: the connection cap the file-descriptor limit can hold.
+  const auto fds = net::apply_fd_budget(options.connections_max);
+  if (fds.serves_none()) {
+    std::fprintf(stderr, "canopy: %s\n", net::describe(fds).c_str());
+    return 1;
+  }
+
   std::string error;
   std::string generated_token;
   auto runtime = actors::Runtime::start(options, error, generated_token);
@@ -27,7 +35,7 @@ int serve(const config::Options& options) {
     std::fprintf(stderr, "canopy: %s\n", error.c_str());
     return 1;
   }
-  auto server = std::make_unique<net::Server>(runtime->services());
+  auto server = std::make_unique<net::Server>(runtime->services(), fds.connections_max);
   if (!server->listen(error)) {
     std::fprintf(stderr, "canopy: %s\n", error.c_str());
     return 2;
@@ -38,6 +46,8 @@ int serve(const config::Options& options) {
   std::printf("canopy: recovered %llu journal records from %s; %zu organizations\n",
               static_cast<unsigned long long>(runtime->recovered_records()), options.data_dir.c_str(),
               runtime->services().directory.org_count());
+  // Said once, like Redis does, so an operator sees why connections are refused below the cap.
+  if (!fds.serves_all()) std::printf("canopy: %s\n", net::describe(fds).c_str());
   if (options.demo) std::printf("canopy: %s\n", start_demo(runtime->services()).c_str());
   std::printf("canopy: listening on http://%s:%u\n", options.listen_host.c_str(), static_cast<unsigned>(server->port()));
   std::fflush(stdout);

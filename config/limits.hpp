@@ -31,6 +31,19 @@ inline constexpr std::chrono::seconds writer_reply_timeout{60};
 // Open connections; past it new ones are accepted and closed at once, so the listener never stalls.
 inline constexpr std::size_t connections_default = 20000;
 inline constexpr std::size_t connections_max = 100000;
+// The least a deployment may configure, and the least the server starts with when its file-descriptor
+// limit is low (net/fd_budget.hpp): below it a server is no use to anyone.
+inline constexpr std::size_t connections_min = 16;
+// Descriptors kept back from connections for everything else the process opens: stdio, LMDB's files,
+// the Asio and CAF reactors (epoll, eventfd, timerfd, pipes), the listener, one outgoing SMTP and one
+// webhook conversation at a time (a socket and libcurl's resolver each), backups and outbox files.
+// 17 are open at idle (measured); the rest is room for those that come and go and for libraries. Redis
+// keeps 32.
+inline constexpr std::size_t fds_reserved = 128;
+// After accept fails for want of a descriptor or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the connection
+// stays in the backlog, so retrying at once fails at once: a busy loop. Retrying after this costs ten
+// wake-ups a second, and a waiting connection is taken within it of a descriptor coming free.
+inline constexpr std::chrono::milliseconds accept_retry_delay{100};
 
 // --- API shape ----------------------------------------------------------------------------------
 inline constexpr std::size_t page_size_default = 50;   // contract
@@ -156,6 +169,7 @@ inline constexpr unsigned threads_max = 64;
 static_assert(body_bytes_default <= body_bytes_max);
 static_assert(page_size_default <= page_size_max);
 static_assert(depth_default <= depth_max);
+static_assert(connections_min <= connections_default && connections_default <= connections_max);
 static_assert(amount_micros_max < INT64_MAX / (std::int64_t{1} << 20));
 static_assert(commit_window_records_max >= 1);
 static_assert(std::int64_t{alert_threshold_percent_max} * amount_micros_max < INT64_MAX / 2);  // alerts.cpp: reached()

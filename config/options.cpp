@@ -139,7 +139,7 @@ std::vector<Setting> serve_settings() {
                                     &Options::idempotency_retention_days, 35, 3650));
   s.push_back(number<std::size_t>("stream_queue_messages", "WebSocket messages queued per connection before it is closed as too slow (1008)",
                                   &Options::stream_queue_messages, 1, limits::stream_queue_messages_max));
-  s.push_back(number<std::size_t>("max_connections", "open HTTP connections at most", &Options::connections_max, 16,
+  s.push_back(number<std::size_t>("max_connections", "open HTTP connections at most", &Options::connections_max, limits::connections_min,
                                   limits::connections_max));
   s.push_back(number<unsigned>("io_threads", "Asio I/O threads", &Options::io_threads, 1, limits::threads_max));
   s.push_back(number<unsigned>("actor_threads", "CAF scheduler threads", &Options::actor_threads, 1, limits::threads_max));

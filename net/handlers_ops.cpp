@@ -71,6 +71,10 @@ void prometheus(Ctx& ctx) {
   t.gauge("canopy_connections_open", "Open HTTP and WebSocket connections.", load(m.connections_open));
   t.counter("canopy_connections_refused_total", "Connections closed at once because the limit was reached.",
             m.connections_refused);
+  t.counter("canopy_accept_pauses_total",
+            "Accepts failed for want of file descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), each "
+            "followed by a short pause in accepting.",
+            m.accept_pauses);
   t.counter("canopy_journal_commits_total", "LMDB write transactions committed (group commits).", ws.commits);
   t.counter("canopy_journal_records_total", "Journal records committed.", ws.records);
   t.counter("canopy_checkpoints_total", "Checkpoints of org state.", ws.checkpoints);

@@ -16,6 +16,7 @@ struct Metrics {
   std::atomic<std::uint64_t> events_refused{0};
   std::atomic<std::uint64_t> connections_open{0};
   std::atomic<std::uint64_t> connections_refused{0};
+  std::atomic<std::uint64_t> accept_pauses{0};  // accept failed for want of descriptors or memory
   std::atomic<std::uint64_t> stream_connections{0};
   std::atomic<std::uint64_t> stream_pushes{0};
   std::atomic<std::uint64_t> stream_slow_closes{0};

@@ -2,6 +2,7 @@
 
 #include <boost/asio/strand.hpp>
 
+#include "config/limits.hpp"
 #include "net/http_session.hpp"
 #include "net/mailer.hpp"
 #include "net/webhook_dispatcher.hpp"
@@ -12,11 +13,13 @@ namespace canopy::net {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-Server::Server(actors::Services& services)
+Server::Server(actors::Services& services, std::size_t connections_max)
     : services_(services),
+      connections_max_(connections_max),
       router_(services),
       ioc_(static_cast<int>(services.options.io_threads)),
-      acceptor_(ioc_),
+      acceptor_(asio::make_strand(ioc_)),
+      accept_retry_(acceptor_.get_executor()),
       hub_(services.directory, services.clock, ioc_) {
   services_.directory.set_change_listener([this](domain::OrgId org) { hub_.changed(org); });
   services_.alert_listener.set([this](const std::vector<domain::Alert>& alerts) { hub_.alerts(alerts); });
@@ -54,20 +57,48 @@ bool Server::listen(std::string& error) {
   return true;
 }
 
+namespace {
+
+// Accept failures for want of a resource: the connection stays in the backlog, so an immediate retry
+// fails the same way. (ECONNABORTED and the like concern one connection only: retry at once.)
+bool short_of_resources(const boost::system::error_code& ec) {
+  namespace errc = boost::system::errc;
+  return ec == errc::too_many_files_open || ec == errc::too_many_files_open_in_system ||
+         ec == errc::no_buffer_space || ec == errc::not_enough_memory;
+}
+
+}  // namespace
+
 void Server::do_accept() {
   // Each connection gets its own strand: its steps never run concurrently, on any I/O thread.
   acceptor_.async_accept(asio::make_strand(ioc_), [this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) {
-      if (metrics().connections_open.load(std::memory_order_relaxed) >= services_.options.connections_max) {
-        metrics().connections_refused.fetch_add(1, std::memory_order_relaxed);
-        boost::system::error_code ignored;
-        socket.close(ignored);
-      } else {
-        socket.set_option(tcp::no_delay(true), ec);
-        start_http_session(std::move(socket), router_, hub_, services_.options.body_bytes_limit);
-      }
-    }
+    if (short_of_resources(ec)) return pause_accepting();
+    if (!ec) on_accept(std::move(socket));
+    do_accept();
+  });
+}
+
+// Past the cap a connection is closed at once, so the client learns at once and the backlog never fills.
+void Server::on_accept(tcp::socket socket) {
+  if (metrics().connections_open.load(std::memory_order_relaxed) >= connections_max_) {
+    metrics().connections_refused.fetch_add(1, std::memory_order_relaxed);
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  boost::system::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  start_http_session(std::move(socket), router_, hub_, services_.options.body_bytes_limit);
+}
+
+// Out of descriptors (or memory): wait for some to come free instead of retrying in a busy loop, as
+// nginx does. Connections arriving meanwhile wait in the backlog. stop_accepting() cancels the wait.
+void Server::pause_accepting() {
+  metrics().accept_pauses.fetch_add(1, std::memory_order_relaxed);
+  accept_retry_.expires_after(limits::accept_retry_delay);
+  accept_retry_.async_wait([this](boost::system::error_code ec) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     do_accept();
   });
 }
@@ -79,9 +110,11 @@ void Server::start_threads() {
 
 void Server::stop_accepting() {
   metrics().ready.store(false, std::memory_order_release);
-  asio::post(ioc_, [this] {
+  // On the acceptor's strand: never beside an accept handler or the retry timer's.
+  asio::post(acceptor_.get_executor(), [this] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    accept_retry_.cancel();
     hub_.shutdown();
   });
 }

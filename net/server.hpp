@@ -1,6 +1,11 @@
 // The HTTP listener: accepts connections on the configured address and runs one HttpSession per
 // connection on a pool of Asio threads.
 //
+// At most `connections_max` connections are open at once (the configured cap, or less when the
+// file-descriptor limit cannot hold it: net/fd_budget.hpp); past it a new one is accepted and closed at
+// once. When accept fails for want of descriptors or memory, accepting pauses for
+// limits::accept_retry_delay rather than spin. The acceptor and its pause timer live on one strand.
+//
 // Shutdown (SIGTERM/SIGINT, see app/serve.cpp): stop_accepting() closes the listener, marks the
 // service not ready and closes WebSockets with "going away"; wait_idle() waits (bounded) for answers
 // still owed and the closes; stop() ends the threads.
@@ -8,6 +13,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <memory>
 #include <string>
@@ -22,7 +28,8 @@ namespace canopy::net {
 
 class Server {
  public:
-  explicit Server(actors::Services& services);
+  // REQUIRES: connections_max >= 1 (net::apply_fd_budget gives it).
+  Server(actors::Services& services, std::size_t connections_max);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -38,11 +45,15 @@ class Server {
 
  private:
   void do_accept();
+  void on_accept(boost::asio::ip::tcp::socket socket);
+  void pause_accepting();
 
   actors::Services& services_;
+  const std::size_t connections_max_;
   Router router_;
   boost::asio::io_context ioc_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer accept_retry_;  // on the acceptor's strand; owned here, so it outlives its waits
   StreamHub hub_;
   std::vector<std::thread> threads_;
   std::uint16_t port_ = 0;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,7 +45,18 @@ struct Spawned {
   int out_fd = -1;
 };
 
-Spawned spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+// In the child, between fork and exec: the limit, then the descriptors it starts with. Failing here
+// exits 126, so a test never runs a server under a limit it did not ask for.
+void apply_in_child(const FdLimit& limit) {
+  const rlimit wanted{static_cast<rlim_t>(limit.soft), static_cast<rlim_t>(limit.hard)};
+  if (::setrlimit(RLIMIT_NOFILE, &wanted) != 0) std::_Exit(126);
+  for (unsigned i = 0; i < limit.occupied; ++i) {
+    if (::open("/dev/null", O_RDONLY) < 0) std::_Exit(126);
+  }
+}
+
+Spawned spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+              const std::optional<FdLimit>& fd_limit = std::nullopt) {
   int fds[2];
   if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
   const int pid = ::fork();
@@ -53,6 +65,7 @@ Spawned spawn(const std::vector<std::string>& args, const std::map<std::string, 
     ::dup2(fds[1], 2);
     ::close(fds[0]);
     ::close(fds[1]);
+    if (fd_limit) apply_in_child(*fd_limit);
     for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> argv;
     std::string binary = canopy_binary();
@@ -86,8 +99,8 @@ bool read_some(int fd, std::string& out, std::chrono::milliseconds wait) {
 }  // namespace
 
 RunResult run_canopy(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-                     std::chrono::seconds timeout) {
-  auto child = spawn(args, env);
+                     std::chrono::seconds timeout, const std::optional<FdLimit>& fd_limit) {
+  auto child = spawn(args, env, fd_limit);
   RunResult result;
   const auto until = std::chrono::steady_clock::now() + timeout;
   int status = 0;
@@ -121,7 +134,7 @@ CanopyProcess::~CanopyProcess() {
 void CanopyProcess::start() {
   std::vector<std::string> args{"serve", "--data-dir", data_dir_, "--listen", "127.0.0.1:0"};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
-  auto child = spawn(args, env_);
+  auto child = spawn(args, env_, fd_limit_);
   pid_ = child.pid;
   out_fd_ = child.out_fd;
   output_.clear();

@@ -37,13 +37,24 @@ class TempDir {
 // Path of the canopy binary under test (set by CMake).
 std::string canopy_binary();
 
+// A file-descriptor limit for the child, applied with setrlimit after fork and before exec, and
+// descriptors the child starts with already open (/dev/null, inherited through exec), as if something
+// else in the process held them: lets a test run the server out of descriptors without opening
+// thousands of connections.
+struct FdLimit {
+  std::uint64_t soft = 0;
+  std::uint64_t hard = 0;
+  unsigned occupied = 0;
+};
+
 struct RunResult {
   int exit_code = -1;
   std::string out;  // stdout and stderr together
 };
 // Runs the binary to completion with `args` (and extra environment), at most `timeout`.
 RunResult run_canopy(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
-                     std::chrono::seconds timeout = std::chrono::seconds(60));
+                     std::chrono::seconds timeout = std::chrono::seconds(60),
+                     const std::optional<FdLimit>& fd_limit = std::nullopt);
 
 class CanopyProcess {
  public:
@@ -54,12 +65,15 @@ class CanopyProcess {
   CanopyProcess(const CanopyProcess&) = delete;
   CanopyProcess& operator=(const CanopyProcess&) = delete;
 
+  // Applies to the next start().
+  void set_fd_limit(const FdLimit& limit) { fd_limit_ = limit; }
   // Starts the server and waits for it to listen (fails the test after 30 s).
   void start();
   void kill9();
   // SIGTERM, then waits for the exit; returns the exit code.
   int terminate();
   bool running() const { return pid_ > 0; }
+  int pid() const { return pid_; }  // -1 when not running
   std::uint16_t port() const { return port_; }
   const std::string& output() const { return output_; }
 
@@ -69,6 +83,7 @@ class CanopyProcess {
   std::string data_dir_;
   std::vector<std::string> extra_args_;
   std::map<std::string, std::string> env_;
+  std::optional<FdLimit> fd_limit_;
   int pid_ = -1;
   int out_fd_ = -1;
   std::uint16_t port_ = 0;

@@ -635,9 +635,19 @@ TEST_F(StreamShowCredits, AlertsPushedToADirectMemberCarryNoDollarsButTheAncesto
 // fill a connection's queue: it holds at most one per subscribed org, beyond the configured bound.
 // What piles up behind a reader that stops reading is everything else: here, the answers to the
 // messages it keeps sending over the socket, once its socket buffers are full.
+//
+// How many answers that takes is set by the kernel's buffers more than by the queue: on loopback the
+// server's send buffer grows to tcp_wmem's maximum (4 MiB here) and a client's receive buffer is
+// autotuned unless set before connecting. Answers of ~100 bytes took 3,000 to 11,000 messages here
+// before the close (as many as 40,000 when the kernel packs them tightly), a number that depends on
+// how the kernel happens to pack them and that a loaded machine may not get through in time. So the
+// slow consumer sets a small receive buffer before connecting, and sends messages whose answers are
+// large: an unknown field with a 16 KiB name, which the error names back. Then about 500 messages
+// fill every buffer, whatever the kernel does, and a small queue bound fills right after.
 constexpr int many_orgs = 300;
-constexpr int queue_bound = 512;
-static_assert(queue_bound > many_orgs + 1);
+constexpr int queue_bound = 16;
+constexpr std::size_t flood_name_bytes = 16u << 10;  // well under the 64 KiB message limit
+constexpr int flood_messages_max = 2'000;            // ~32 MiB of answers: 8 times the largest send buffer
 
 class StreamSmallQueue : public Stream {
  protected:
@@ -645,14 +655,15 @@ class StreamSmallQueue : public Stream {
 };
 
 TEST_F(StreamSmallQueue, ASlowConsumerIsClosedWith1008WhileChargingAndOtherSubscribersGoOn) {
-  // Many orgs make many pushes per window, so a reader that never reads fills its socket in seconds.
+  // Many orgs make many pushes per window: both the slow consumer's queue and the healthy one's hold
+  // up to one balance push per org.
   std::vector<std::string> orgs{root_};
   for (int i = 1; i < many_orgs + 1; ++i) orgs.push_back(create_sub_org(admin(), root_, numbered("S", i)));
   grant(*op_, root_, 1'000'000'000);
 
   WsClient slow;
-  ASSERT_TRUE(slow.connect(port(), owner_.token));
   slow.set_receive_buffer(4096);
+  ASSERT_TRUE(slow.connect(port(), owner_.token));
   WsClient healthy;
   ASSERT_TRUE(healthy.connect(port(), owner_.token));
   for (WsClient* ws : {&slow, &healthy}) {
@@ -662,17 +673,22 @@ TEST_F(StreamSmallQueue, ASlowConsumerIsClosedWith1008WhileChargingAndOtherSubsc
       ASSERT_TRUE(m && type_of(*m) == "subscribed") << (m ? json::serialize(*m) : "nothing");
     }
   }
+  // What the flood relies on: the error names the unknown field, so each answer is as large as its name.
+  const std::string flood = json::serialize(json::value{{std::string(flood_name_bytes, 'x'), 0}});
+  slow.send(flood);
+  const auto named = slow.read_type("error");
+  ASSERT_TRUE(named) << "no error answered the flood message";
+  ASSERT_GE(str_or(*named, "message").size(), flood_name_bytes) << "the error no longer names the field in full";
 
   // The healthy subscriber (the same subscriptions) reads all the time, on its own thread.
   std::atomic<bool> stop{false};
-  // The slow consumer keeps sending messages (bounded) and reads nothing.
+  // The slow consumer keeps sending messages and reads nothing, bounded in count and time. Once the
+  // server has closed it, the server reads no more, so a send blocks for good (a blocking write has
+  // no timeout: the test then hung in join): `stop` ends the waiting.
+  std::atomic<int> flooded{0};
   std::thread flooder([&] {
-    try {
-      // Each message it may not send is answered at once with an error: cheap to make, fast to pile up.
-      for (int i = 0; i < 200'000 && !stop; ++i) slow.send(json::value{{"op", numbered("no-such-op-", i)}});
-    } catch (const std::exception&) {
-      // The server closed the connection: that is what this test waits for.
-    }
+    const auto until = Clock::now() + 25s;
+    while (flooded < flood_messages_max && slow.send_until(flood, until, &stop)) ++flooded;
   });
   std::mutex mutex;
   std::vector<Clock::time_point> healthy_pushes;
@@ -731,7 +747,8 @@ TEST_F(StreamSmallQueue, ASlowConsumerIsClosedWith1008WhileChargingAndOtherSubsc
   reader.join();
   flooder.join();
 
-  ASSERT_EQ(closes, 1) << "the slow consumer was not closed within 20 s of charging";
+  ASSERT_EQ(closes, 1) << "the slow consumer was not closed within 20 s of charging (" << flooded
+                       << " messages sent to it)";
   EXPECT_GE(pushes_after_close(), many_orgs) << "the healthy subscriber stopped hearing";
   EXPECT_FALSE(healthy.closed()) << "the healthy subscriber was closed with " << healthy.close_code();
   ASSERT_FALSE(statuses.empty());

@@ -24,6 +24,9 @@ struct WsClient::Impl {
   bool reading = false;
   beast::error_code read_ec;
   bool read_done = false;
+  int receive_buffer_bytes = 0;  // 0: the system's default (autotuned)
+  bool write_pending = false;  // a send_until given up on: it completes while reading
+  beast::error_code write_ec;
 };
 
 WsClient::WsClient() : impl_(std::make_unique<Impl>()) {}
@@ -33,6 +36,10 @@ bool WsClient::connect(std::uint16_t port, const std::string& token, unsigned* s
   impl_->ws.emplace(impl_->ioc);
   auto& lowest = beast::get_lowest_layer(*impl_->ws);
   lowest.expires_after(std::chrono::seconds(10));
+  if (impl_->receive_buffer_bytes > 0) {
+    lowest.socket().open(tcp::v4());
+    lowest.socket().set_option(asio::socket_base::receive_buffer_size(impl_->receive_buffer_bytes));
+  }
   lowest.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   impl_->ws->set_option(websocket::stream_base::decorator([token](websocket::request_type& req) {
     if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
@@ -54,6 +61,24 @@ void WsClient::send(const std::string& text) {
   impl_->ws->write(asio::buffer(text));
 }
 
+bool WsClient::send_until(const std::string& text, std::chrono::steady_clock::time_point deadline,
+                          const std::atomic<bool>* stop) {
+  auto& im = *impl_;
+  if (im.closed || im.write_pending) return false;
+  im.write_pending = true;
+  im.ws->text(true);
+  im.ws->async_write(asio::buffer(text), [&im](beast::error_code ec, std::size_t) {
+    im.write_ec = ec;
+    im.write_pending = false;
+  });
+  im.ioc.restart();
+  const auto given_up = [&] { return std::chrono::steady_clock::now() >= deadline || (stop && stop->load()); };
+  while (im.write_pending && !given_up()) im.ioc.run_one_for(std::chrono::milliseconds(10));
+  // Given up, the write stays pending rather than cancelled: Beast fails the whole stream on a
+  // cancelled operation, and the test still wants to read what the server sent, then its close frame.
+  return !im.write_pending && !im.write_ec;
+}
+
 std::optional<std::string> WsClient::read(std::chrono::milliseconds wait) {
   if (impl_->closed) return std::nullopt;
   auto& im = *impl_;
@@ -66,7 +91,9 @@ std::optional<std::string> WsClient::read(std::chrono::milliseconds wait) {
     });
   }
   im.ioc.restart();
-  im.ioc.run_for(wait);
+  // One handler at a time: a write left pending by send_until may share the loop with this read.
+  const auto until = std::chrono::steady_clock::now() + wait;
+  while (!im.read_done && std::chrono::steady_clock::now() < until) im.ioc.run_one_until(until);
   if (!im.read_done) return std::nullopt;  // still pending: the next read() keeps waiting for it
   im.reading = false;
   if (im.read_ec) {
@@ -111,8 +138,6 @@ void WsClient::close() {
 bool WsClient::closed() const { return impl_->closed; }
 unsigned WsClient::close_code() const { return impl_->close_code; }
 
-void WsClient::set_receive_buffer(int bytes) {
-  beast::get_lowest_layer(*impl_->ws).socket().set_option(asio::socket_base::receive_buffer_size(bytes));
-}
+void WsClient::set_receive_buffer(int bytes) { impl_->receive_buffer_bytes = bytes; }
 
 }  // namespace canopy::test

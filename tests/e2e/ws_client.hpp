@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -24,6 +25,12 @@ class WsClient {
   bool connect(std::uint16_t port, const std::string& token, unsigned* status = nullptr);
   void send(const std::string& text);
   void send(const boost::json::value& message) { send(boost::json::serialize(message)); }
+  // Sends `text` unless the server stops taking it in: gives up waiting (false) at `deadline` or once
+  // `*stop` is set (looked at every few ms), so a thread flooding a server that no longer reads always
+  // ends. A send given up on stays pending and completes while later read() calls run (when the server
+  // reads again); until then every send_until returns false at once, and send() may not be used.
+  bool send_until(const std::string& text, std::chrono::steady_clock::time_point deadline,
+                  const std::atomic<bool>* stop = nullptr);
   // The next text message, or nullopt when none came within `wait` or the connection closed
   // (closed() then tells, with close_code()).
   std::optional<std::string> read(std::chrono::milliseconds wait = std::chrono::seconds(5));
@@ -34,7 +41,9 @@ class WsClient {
   bool closed() const;
   // The close code the server sent (0 if none).
   unsigned close_code() const;
-  // Shrinks the receive buffer so a test can play a slow consumer without megabytes of kernel buffering.
+  // Before connect(): the socket's receive buffer, so a test can play a slow consumer without megabytes
+  // of kernel buffering. It must be set before connecting: Linux fixes the window scale in the SYN from
+  // the buffer then, and set later it neither shrinks the window already offered nor undoes its scale.
   void set_receive_buffer(int bytes);
 
  private:
