@@ -1,5 +1,7 @@
 #include "persistence/materializer.hpp"
 
+#include <algorithm>
+
 #include "config/limits.hpp"
 #include "domain/apply.hpp"
 #include "persistence/codec.hpp"
@@ -40,10 +42,14 @@ void Materializer::write(OrgId id, Entry& entry, std::vector<WriteOp>& ops) {
   ops.push_back(WriteOp{Table::orgs, u64_key(raw(id)), encode(entry.org, last_seq_)});
 }
 
-bool Materializer::any_due(std::chrono::steady_clock::time_point cutoff) {
+bool Materializer::oldest_due(std::chrono::steady_clock::time_point cutoff) {
   low_water_mark();  // drops stale pairs from the front
   if (dirty_order_.empty()) return false;
-  return entries_.at(dirty_order_.front().first).dirtied_at <= cutoff;  // the oldest dirty one
+  return entries_.at(dirty_order_.front().first).dirtied_at <= cutoff;
+}
+
+bool Materializer::any_due(std::chrono::steady_clock::time_point cutoff) {
+  return epoch_next_ < epoch_.size() || oldest_due(cutoff);
 }
 
 std::uint64_t Materializer::low_water_mark() {
@@ -227,6 +233,8 @@ void Materializer::flush(std::vector<WriteOp>& ops) {
   }
   entries_.clear();
   dirty_order_.clear();
+  epoch_.clear();
+  epoch_next_ = 0;
   dirty_ = 0;
   usage_.clear();
   mark_written_ = last_seq_;
@@ -235,33 +243,28 @@ void Materializer::flush(std::vector<WriteOp>& ops) {
 
 std::size_t Materializer::flush_due(std::vector<WriteOp>& ops, std::chrono::steady_clock::time_point cutoff,
                                     std::size_t max_orgs) {
-  // The slice sweeps the orgs in key order from where the last one stopped, so the snapshots of one
-  // commit share LMDB leaf pages (a slice of the oldest-dirty orgs was as many random leaves as orgs,
-  // and made every commit ~50% slower). Any order is correct: the mark below is what recovery trusts.
+  // Once the org dirty longest is due, every org dirty at that moment is written, in key order, a
+  // slice per commit: the snapshots of one commit share LMDB leaf pages and each leaf is written about
+  // once an interval, as a whole checkpoint would, without one commit carrying them all. (Writing
+  // each org as it came due put as many random leaves in every commit as orgs: commits ~50% slower.)
+  // Any order is correct: the mark below is what recovery trusts.
+  if (epoch_next_ >= epoch_.size() && oldest_due(cutoff)) {
+    epoch_.clear();
+    epoch_next_ = 0;
+    for (const auto& [id, entry] : entries_) {
+      if (entry.dirty_since != 0) epoch_.push_back(id);
+    }
+    std::sort(epoch_.begin(), epoch_.end());
+  }
   std::size_t written = 0;
-  std::size_t visited = 0;
-  const std::size_t visit_max = 8 * max_orgs;  // bounds the CPU of a sweep through orgs not yet due
-  auto it = entries_.lower_bound(sweep_from_);
-  bool wrapped = false;
-  while (written < max_orgs && visited < visit_max && !entries_.empty()) {
-    if (it == entries_.end()) {
-      if (wrapped) break;
-      wrapped = true;
-      it = entries_.begin();
-    }
-    if (wrapped && it->first >= sweep_from_) break;  // came round to where this sweep began
-    ++visited;
-    Entry& entry = it->second;
-    if (entry.dirty_since == 0 || entry.dirtied_at > cutoff) {
-      ++it;
-      continue;
-    }
-    write(it->first, entry, ops);
-    it = entries_.erase(it);  // read back from the store when next needed: memory stays bounded
+  while (written < max_orgs && epoch_next_ < epoch_.size()) {
+    auto it = entries_.find(epoch_[epoch_next_++]);
+    if (it == entries_.end() || it->second.dirty_since == 0) continue;
+    write(it->first, it->second, ops);
+    entries_.erase(it);  // read back from the store when next needed: memory stays bounded
     --dirty_;
     ++written;
   }
-  sweep_from_ = it == entries_.end() ? OrgId::none : it->first;
   // The rollup's cache spares reads only within a burst; forget it once it grows (after this
   // commit's adds, so no pending bucket is read back stale).
   if (usage_.cached() > limits::usage_rollup_cache_max) usage_.clear();

@@ -5,8 +5,8 @@
 // offline. Side-table rows are emitted as WriteOps with the record's own commit. Org state is kept in
 // a dirty cache and written later, so an org charged ten thousand times in between is written once.
 //
-// Checkpoints are incremental: each commit writes orgs dirty for longer than the checkpoint
-// interval, at most limits::checkpoint_orgs_per_commit_max of them in key order, so no commit
+// Checkpoints are incremental: once an org has been dirty for the checkpoint interval, every org
+// dirty then is written in key order, at most limits::checkpoint_orgs_per_commit_max per commit, so no commit
 // ever carries thousands of snapshots (a whole checkpoint in one commit stalled every charge behind
 // it for 20-30 ms). Each snapshot records the journal seq it is as of, and the checkpoint mark is the
 // low-water mark: every record at or before it is in every stored snapshot it touches. Recovery
@@ -18,7 +18,6 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -46,10 +45,11 @@ class Materializer {
 
   // Writes every dirty org and the checkpoint mark into `ops`; the cache is empty afterwards.
   void flush(std::vector<WriteOp>& ops);
-  // Writes orgs first dirtied at or before `cutoff`, at most `max_orgs`, in key order from where the
-  // last call stopped, and the checkpoint mark if it moved. Returns how many orgs it wrote.
+  // Writes the next slice (at most `max_orgs`, in key order) of the checkpoint in progress, which
+  // starts once some org has been dirty since `cutoff` or earlier and then takes every dirty org; and
+  // the checkpoint mark if it moved. Returns how many orgs it wrote.
   std::size_t flush_due(std::vector<WriteOp>& ops, std::chrono::steady_clock::time_point cutoff, std::size_t max_orgs);
-  // True when some org has been dirty since `cutoff` or earlier.
+  // True when a checkpoint is in progress or some org has been dirty since `cutoff` or earlier.
   bool any_due(std::chrono::steady_clock::time_point cutoff);
   // The time add() stamps on orgs it makes dirty (the writer sets it once per commit).
   void set_now(std::chrono::steady_clock::time_point now) { now_ = now; }
@@ -71,6 +71,7 @@ class Materializer {
   };
 
   Entry* load(domain::OrgId id);
+  bool oldest_due(std::chrono::steady_clock::time_point cutoff);
   void mark_dirty(domain::OrgId id, Entry& entry, std::uint64_t seq);
   void write(domain::OrgId id, Entry& entry, std::vector<WriteOp>& ops);
   // The checkpoint mark: every stored snapshot holds every record up to it.
@@ -78,9 +79,11 @@ class Materializer {
   void put_mark(std::vector<WriteOp>& ops);
 
   const Store& store_;
-  // Orgs loaded since the last write of theirs (dropped when written), in key order.
-  std::map<domain::OrgId, Entry> entries_;
-  domain::OrgId sweep_from_ = domain::OrgId::none;  // where the next checkpoint slice starts
+  // Orgs loaded since the last write of theirs (dropped when written).
+  std::unordered_map<domain::OrgId, Entry> entries_;
+  // The checkpoint being written a slice per commit: the orgs dirty when it began, in key order.
+  std::vector<domain::OrgId> epoch_;
+  std::size_t epoch_next_ = 0;
   std::size_t dirty_ = 0;
   // Dirty orgs in the order they became dirty, with the seq that made them so (stale pairs, of orgs
   // written and dirtied again since, are skipped).
