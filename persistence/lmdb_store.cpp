@@ -10,8 +10,11 @@
 #include <lmdb.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <array>
 #include <mutex>
+#include <optional>
+#include <vector>
 
 #include "config/limits.hpp"
 #include "persistence/store.hpp"
@@ -179,28 +182,53 @@ class LmdbStore final : public Store {
  private:
   MDB_dbi dbi(Table table) const { return dbis_[static_cast<std::size_t>(table)]; }
 
+  // Applies the ops in (table, key) order through one cursor per table. Ops on different keys
+  // commute, and a stable sort keeps those on one key in the caller's order, so the result is the
+  // same; but a cursor that stays on a leaf finds the next key on that leaf without descending from
+  // the root again (LMDB's mdb_cursor_set fast path), which a commit of thousands of event ids and
+  // usage buckets repeats thousands of times.
   Status try_commit(std::span<const WriteOp> ops) {
+    order_.resize(ops.size());
+    for (std::uint32_t i = 0; i < ops.size(); ++i) order_[i] = i;
+    std::stable_sort(order_.begin(), order_.end(), [&](std::uint32_t a, std::uint32_t b) {
+      if (ops[a].table != ops[b].table) return ops[a].table < ops[b].table;
+      return ops[a].key < ops[b].key;
+    });
     MDB_txn* txn = nullptr;
     if (int rc = mdb_txn_begin(env_, nullptr, 0, &txn); rc) return from_mdb(rc, "begin write");
-    for (const auto& op : ops) {
-      MDB_val k = as_val(op.key);
+    MDB_cursor* cursor = nullptr;
+    std::optional<Table> cursor_table;
+    for (const std::uint32_t index : order_) {
+      const WriteOp& op = ops[index];
       int rc = 0;
-      if (op.erase) {
-        rc = mdb_del(txn, dbi(op.table), &k, nullptr);
+      if (cursor_table != op.table) {
+        if (cursor) mdb_cursor_close(cursor);
+        cursor = nullptr;
+        rc = mdb_cursor_open(txn, dbi(op.table), &cursor);
+        cursor_table = op.table;
+      }
+      MDB_val k = as_val(op.key);
+      if (rc == MDB_SUCCESS && op.erase) {
+        MDB_val v;
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_SET);
+        if (rc == MDB_SUCCESS) rc = mdb_cursor_del(cursor, 0);
         if (rc == MDB_NOTFOUND) rc = MDB_SUCCESS;
-      } else {
+      } else if (rc == MDB_SUCCESS) {
         MDB_val v = as_val(op.value);
-        rc = mdb_put(txn, dbi(op.table), &k, &v, 0);
+        rc = mdb_cursor_put(cursor, &k, &v, 0);
       }
       if (rc) {
+        if (cursor) mdb_cursor_close(cursor);
         mdb_txn_abort(txn);
         return from_mdb(rc, "put");
       }
     }
+    if (cursor) mdb_cursor_close(cursor);
     return from_mdb(mdb_txn_commit(txn), "commit");
   }
 
   MDB_env* env_ = nullptr;
+  std::vector<std::uint32_t> order_;  // try_commit's op order, reused (commit runs on one thread)
   std::array<MDB_dbi, table_count> dbis_{};
   std::size_t map_bytes_ = 0;
 };
