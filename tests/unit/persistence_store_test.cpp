@@ -168,6 +168,68 @@ TEST_F(StoreTest, EmptyOpListCommitsNothing) {
   EXPECT_TRUE(scan(*store_, Table::meta, {}).empty());
 }
 
+// "k17": built by appending (GCC 12's -Wrestrict misfires on "k" + std::to_string(n)).
+std::string numbered(std::string_view prefix, std::uint64_t n) {
+  std::string out(prefix);
+  out += std::to_string(n);
+  return out;
+}
+
+// A commit of thousands of ops in no particular order, over several tables and many leaf pages, with
+// repeated keys, ends as if applied one by one in the caller's order (the store applies them in key
+// order through cursors: ops on one key must keep their order).
+TEST_F(StoreTest, AManyOpCommitEndsAsIfAppliedInOrder) {
+  store_ = open(dir_);
+  std::map<std::pair<int, std::string>, std::string> expected;
+  std::vector<WriteOp> ops;
+  std::uint64_t x = 12345;
+  const auto next = [&] { return x = x * 6364136223846793005ULL + 1442695040888963407ULL; };
+  for (int i = 0; i < 6000; ++i) {
+    const Table table = next() % 2 ? Table::event_ids : Table::usage;
+    const std::string key = numbered("k", next() % 2500);  // about 2.4 ops per key
+    if (next() % 5 == 0) {
+      ops.push_back(erase_op(table, key));
+      expected.erase({static_cast<int>(table), key});
+    } else {
+      const std::string value(static_cast<std::size_t>(next() % 300), static_cast<char>('a' + i % 26));
+      ops.push_back(put_op(table, key, value));
+      expected[{static_cast<int>(table), key}] = value;
+    }
+  }
+  ASSERT_TRUE(store_->commit(ops).ok());
+  std::map<std::pair<int, std::string>, std::string> stored;
+  for (const Table table : {Table::event_ids, Table::usage}) {
+    for (const auto& [k, v] : scan(*store_, table, {})) stored[{static_cast<int>(table), k}] = v;
+  }
+  EXPECT_EQ(stored, expected);
+}
+
+// get_many answers each key as get() would, in the caller's order, whatever that order is, with
+// absent and repeated keys among them.
+TEST_F(StoreTest, GetManyAnswersEachKeyAsGetWould) {
+  store_ = open(dir_);
+  std::vector<WriteOp> ops;
+  for (int i = 0; i < 3000; i += 2) ops.push_back(put_op(Table::event_ids, scoped_key(7, numbered("id", static_cast<std::uint64_t>(i))), numbered("v", static_cast<std::uint64_t>(i))));
+  ASSERT_TRUE(store_->commit(ops).ok());
+  std::vector<std::string> keys;
+  std::uint64_t x = 99;
+  for (int n = 0; n < 2000; ++n) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    keys.push_back(scoped_key(x % 3 ? 7 : 8, numbered("id", (x >> 33) % 3200)));
+  }
+  keys.push_back(keys.front());
+  std::vector<std::optional<std::string>> values;
+  ASSERT_TRUE(store_->get_many(Table::event_ids, keys, values).ok());
+  ASSERT_EQ(values.size(), keys.size());
+  std::size_t found = 0;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_EQ(values[i], get(*store_, Table::event_ids, keys[i])) << i;
+    found += values[i].has_value();
+  }
+  EXPECT_GT(found, 400u);
+  EXPECT_LT(found, keys.size());
+}
+
 // --- atomicity ----------------------------------------------------------------------------------------
 
 TEST_F(StoreTest, OpListWithOneBadOpAppliesNothing) {
