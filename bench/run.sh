@@ -26,23 +26,33 @@ trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" > /dev/null && break; sleep 0.1; done
 
 "$build/bench/canopy-loadgen" --url "http://127.0.0.1:$port" --save-forest "$work/forest.txt" --setup-only | tail -2
+# The server's CPU time (user + system, in clock ticks) from /proc: per accepted event it is far less
+# noisy than events/s on a shared machine. It includes the loadgen's warmup, whose events are not
+# counted, so it overstates the cost by about warmup/duration.
+server_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 for run in $(seq 1 "$runs"); do
   args=(--url "http://127.0.0.1:$port" --load-forest "$work/forest.txt" --mode "$mode" --connections "$connections"
         --duration "$duration")
   [ "$mode" = batch ] && args+=(--batch-size "$batch_size")
+  before=$(server_ticks)
   "$build/bench/canopy-loadgen" "${args[@]}" $extra | tail -1 > "$work/run$run.json"
+  echo $(( $(server_ticks) - before )) > "$work/ticks$run"
 done
-python3 - "$work" "$runs" <<'PY'
+python3 - "$work" "$runs" "$(getconf CLK_TCK)" <<'PY'
 import json, statistics, sys
-work, runs = sys.argv[1], int(sys.argv[2])
+work, runs, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rows = [json.load(open(f"{work}/run{i}.json")) for i in range(1, runs + 1)]
+for i, r in enumerate(rows, 1):
+    r["cpu_us_per_event"] = 1e6 * int(open(f"{work}/ticks{i}").read()) / hz / max(r["events_accepted"], 1)
 for r in rows:
     l = r["latency_ms"]
     print(f"run: {r['events_accepted_per_s']:>10.0f} events/s  {r['requests_per_s']:>9.0f} req/s  "
-          f"p50 {l['p50']:.2f}  p99 {l['p99']:.2f}  p999 {l['p999']:.2f} ms  refused {r['events_refused']}")
+          f"p50 {l['p50']:.2f}  p99 {l['p99']:.2f}  p999 {l['p999']:.2f} ms  refused {r['events_refused']}  "
+          f"server cpu {r['cpu_us_per_event']:.2f} us/event")
 med = lambda k: statistics.median(k)
 print(f"median: {med([r['events_accepted_per_s'] for r in rows]):.0f} events/s, "
       f"p50 {med([r['latency_ms']['p50'] for r in rows]):.2f} ms, p99 {med([r['latency_ms']['p99'] for r in rows]):.2f} ms, "
-      f"p999 {med([r['latency_ms']['p999'] for r in rows]):.2f} ms")
+      f"p999 {med([r['latency_ms']['p999'] for r in rows]):.2f} ms, "
+      f"server cpu {med([r['cpu_us_per_event'] for r in rows]):.2f} us/event")
 PY
 curl -s "http://127.0.0.1:$port/metrics" | grep -E '^canopy_(journal|commit)' | tr '\n' ' '; echo
