@@ -12,8 +12,10 @@
 // fsync without ever waiting on a timer. `commit_window` > 0 adds a fixed delay for more batching.
 // At most limits::commit_window_records_max records go in one transaction.
 //
-// Org state reaches LMDB at checkpoints (Materializer::flush), every `checkpoint_interval`, in the
-// same transaction as that window's journal records; recovery replays the journal after it.
+// Org state reaches LMDB in checkpoint slices (Materializer::flush_due): once an org has been dirty
+// for `checkpoint_interval`, every dirty org is written, at most limits::checkpoint_orgs_per_commit_max
+// per commit, in the same transactions as those windows' journal records; recovery replays the
+// journal after the checkpoint mark. Shutdown writes everything (Materializer::flush).
 //
 // A failed commit is fatal: the process logs and aborts. Nothing unacknowledged is lost by that, and
 // after a failed fsync the kernel's page state cannot be trusted (the PostgreSQL fsync lesson).
@@ -61,7 +63,7 @@ struct WriterConfig {
 struct WriterStats {
   std::atomic<std::uint64_t> commits{0};
   std::atomic<std::uint64_t> records{0};
-  std::atomic<std::uint64_t> checkpoints{0};
+  std::atomic<std::uint64_t> checkpoints{0};  // commits that wrote org snapshots
   std::atomic<std::uint64_t> commit_micros_total{0};  // time inside Store::commit
   std::atomic<std::uint64_t> commit_micros_max{0};
 };
