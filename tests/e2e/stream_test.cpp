@@ -292,10 +292,11 @@ TEST_F(Stream, ABurstOfChargesIsCoalescedIntoFewerPushesEndingAtTheFinalState) {
   }
   EXPECT_EQ(json_int(pushes.back(), {"available_balance_micros"}), final_balance);
   EXPECT_EQ(json_int(pushes.back(), {"cycle_spend_micros"}), charges * cost);
-  // At most one push per 50 ms window: the burst lasted `took`, plus a window on either side.
+  // At most one push per 50 ms window: the burst lasted `took`, plus a window on either side. (No
+  // bound in charges: on a loaded machine a charge may take longer than a window, and then a push per
+  // charge is what the contract asks. Without coalescing, 200 charges in ~1 s would be ~200 pushes.)
   EXPECT_LE(static_cast<long long>(pushes.size()), took.count() / 50 + 3)
       << pushes.size() << " pushes for a burst of " << took.count() << " ms";
-  EXPECT_LT(pushes.size(), static_cast<std::size_t>(charges / 4)) << "far fewer pushes than charges";
 }
 
 TEST_F(Stream, AlertsOfASubscribedOrgArePushedOnceEachInTheSameSeq) {
