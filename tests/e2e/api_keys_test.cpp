@@ -73,13 +73,7 @@ class ApiKeys : public ::testing::Test {
 
   // Invites `email` into `org` with `role` and accepts anonymously: a new user, direct member only.
   CreatedUser join(const std::string& org, const std::string& email, const std::string& role) {
-    auto invited = owner_c().post("/v1/orgs/" + org + "/invitations", {{"email", email}, {"role", role}});
-    EXPECT_EQ(invited.status, 201u) << invited.body;
-    const auto link = json_str(invited.json(), {"link"});
-    Client anonymous(port(), "");
-    auto accepted = anonymous.post("/v1/invitations/" + link.substr(link.rfind('/') + 1) + "/accept", {{"name", role}});
-    EXPECT_EQ(accepted.status, 200u) << accepted.body;
-    return {json_str(accepted.json(), {"user_id"}), json_str(accepted.json(), {"token"})};
+    return join_by_invitation(owner_c(), port(), org, email, role);
   }
 
   Key create_key(Client& as, const std::string& org, const std::string& name) {

@@ -272,6 +272,17 @@ CreatedUser create_user(Client& op, const std::string& email, const std::string&
   return {json_str(r.json(), {"id"}), json_str(r.json(), {"token"})};
 }
 
+CreatedUser join_by_invitation(Client& inviter, std::uint16_t port, const std::string& org, const std::string& email,
+                               const std::string& role) {
+  auto invited = inviter.post("/v1/orgs/" + org + "/invitations", {{"email", email}, {"role", role}});
+  EXPECT_EQ(invited.status, 201u) << invited.body;
+  const auto link = json_str(invited.json(), {"link"});
+  Client anonymous(port, "");
+  auto accepted = anonymous.post("/v1/invitations/" + link.substr(link.rfind('/') + 1) + "/accept", {{"name", role}});
+  EXPECT_EQ(accepted.status, 200u) << accepted.body;
+  return {json_str(accepted.json(), {"user_id"}), json_str(accepted.json(), {"token"})};
+}
+
 std::string create_root(Client& op, const std::string& owner_id, const std::string& plan, const std::string& name) {
   auto r = op.post("/v1/orgs", {{"name", name}, {"plan", plan}, {"owner_user_id", owner_id}});
   EXPECT_EQ(r.status, 201u) << r.body;

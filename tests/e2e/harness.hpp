@@ -135,6 +135,10 @@ struct CreatedUser {
   std::string token;
 };
 CreatedUser create_user(Client& op, const std::string& email, const std::string& name = "Test User");
+// `inviter` invites `email` into `org` as `role`; the link is accepted without a token: a new user,
+// a direct member of `org` only.
+CreatedUser join_by_invitation(Client& inviter, std::uint16_t port, const std::string& org, const std::string& email,
+                               const std::string& role);
 std::string create_root(Client& op, const std::string& owner_id, const std::string& plan = "business",
                         const std::string& name = "Root");
 std::string create_sub_org(Client& as_admin, const std::string& parent_id, const std::string& name = "Sub");

@@ -176,13 +176,7 @@ class Stream : public ::testing::Test {
 
   // Invites `email` into `org` as `role` and accepts anonymously: a new user, a direct member only.
   CreatedUser join(const std::string& org, const std::string& email, const std::string& role) {
-    auto invited = admin().post("/v1/orgs/" + org + "/invitations", {{"email", email}, {"role", role}});
-    EXPECT_EQ(invited.status, 201u) << invited.body;
-    const auto link = json_str(invited.json(), {"link"});
-    Client anonymous(port(), "");
-    auto accepted = anonymous.post("/v1/invitations/" + link.substr(link.rfind('/') + 1) + "/accept", {{"name", role}});
-    EXPECT_EQ(accepted.status, 200u) << accepted.body;
-    return {json_str(accepted.json(), {"user_id"}), json_str(accepted.json(), {"token"})};
+    return join_by_invitation(admin(), port(), org, email, role);
   }
 
   TempDir dir_;
