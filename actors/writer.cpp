@@ -171,8 +171,10 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
           commit(self, false);
           if (due()) return self->send(self, checkpoint_atom::value);
         }
-        self->delayed_send(self, std::max(ws.config.checkpoint_interval / 4, std::chrono::milliseconds(1)),
-                          checkpoint_atom::value);
+        self->delayed_send(self,
+                           std::max(ws.config.checkpoint_interval / limits::checkpoint_idle_polls_per_interval,
+                                    limits::checkpoint_idle_poll_min),
+                           checkpoint_atom::value);
       },
   };
 }

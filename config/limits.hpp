@@ -155,6 +155,10 @@ inline constexpr std::chrono::milliseconds checkpoint_interval_default{1000};
 // held every charge behind it for 20-30 ms; 256 snapshots add well under a millisecond to a commit,
 // and at a few hundred commits a second still write ~100,000 orgs a second, far more than get dirty.
 inline constexpr std::size_t checkpoint_orgs_per_commit_max = 256;
+// An idle writer looks for orgs due this often per checkpoint interval (so none waits more than a
+// quarter interval past due), and never more often than the poll floor.
+inline constexpr unsigned checkpoint_idle_polls_per_interval = 4;
+inline constexpr std::chrono::milliseconds checkpoint_idle_poll_min{1};
 // Usage buckets the writer keeps in memory to spare a read per charge (~150 bytes each): forgotten
 // past this, since the store has them all.
 inline constexpr std::size_t usage_rollup_cache_max = 100'000;

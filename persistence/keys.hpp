@@ -44,19 +44,18 @@ inline std::string u64_key(std::uint64_t v) {
   return out;
 }
 
-inline std::string scoped_key(std::uint64_t scope, std::string_view rest) {
-  std::string out;
+// scoped_key() into `out`, reusing its buffer (the hot path's idempotency lookups).
+inline void assign_scoped_key(std::string& out, std::uint64_t scope, std::string_view rest) {
+  out.clear();
   out.reserve(8 + rest.size());
   put_u64_be(out, scope);
   out.append(rest);
-  return out;
 }
 
-// The same into `out`, reusing its buffer (the hot path's idempotency lookups).
-inline void assign_scoped_key(std::string& out, std::uint64_t scope, std::string_view rest) {
-  out.clear();
-  put_u64_be(out, scope);
-  out.append(rest);
+inline std::string scoped_key(std::uint64_t scope, std::string_view rest) {
+  std::string out;
+  assign_scoped_key(out, scope, rest);
+  return out;
 }
 
 // The period of a usage key as an unsigned big-endian number that sorts like the signed one.
