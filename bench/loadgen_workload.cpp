@@ -4,6 +4,8 @@
 #include <string_view>
 #include <utility>
 
+#include "bench/loadgen_batch_results.hpp"
+
 namespace canopy::loadgen {
 namespace {
 
@@ -134,32 +136,23 @@ void Workload::count_single_ok(const std::string& body, Stats& stats) {
 // A 2xx batch answer: {"results": [{"id", "status", "code"?}, …]}, one per event, in order.
 void Workload::count_batch_ok(const std::string& body, std::uint32_t events, Stats& stats) {
   simdjson::ondemand::document doc;
-  simdjson::ondemand::array results;
-  if (json_.iterate(body.data(), body.size(), body.capacity()).get(doc) || doc["results"].get_array().get(results)) {
+  std::uint32_t seen = 0;
+  const bool parsed = !json_.iterate(body.data(), body.size(), body.capacity()).get(doc) &&
+                      visit_batch_results(doc, [&](std::string_view status, std::string_view code) {
+                        ++seen;
+                        if (status == "accepted") {
+                          ++stats.events_accepted;
+                        } else {
+                          ++stats.events_refused;
+                          stats.refused_by_code.add(!code.empty()     ? code
+                                                    : !status.empty() ? status
+                                                                      : std::string_view{"(no status)"});
+                        }
+                        return true;
+                      });
+  if (!parsed) {
     ++stats.unparsed_bodies;
     return;
-  }
-  std::uint32_t seen = 0;
-  for (auto item : results) {
-    simdjson::ondemand::object result;
-    if (item.get_object().get(result)) break;
-    std::string_view status, code;
-    for (auto field_or_error : result) {
-      simdjson::ondemand::field field;
-      if (std::move(field_or_error).get(field)) break;
-      if (field.key() == "status") {
-        if (field.value().get_string().get(status)) status = {};
-      } else if (field.key() == "code") {
-        if (field.value().get_string().get(code)) code = {};
-      }
-    }
-    ++seen;
-    if (status == "accepted") {
-      ++stats.events_accepted;
-    } else {
-      ++stats.events_refused;
-      stats.refused_by_code.add(!code.empty() ? code : !status.empty() ? status : std::string_view{"(no status)"});
-    }
   }
   if (seen != events) ++stats.unparsed_bodies;
 }

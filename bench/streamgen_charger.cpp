@@ -12,6 +12,8 @@
 #include <boost/beast/http.hpp>
 #include <simdjson.h>
 
+#include "bench/loadgen_batch_results.hpp"
+
 namespace canopy::streamgen {
 namespace {
 
@@ -211,33 +213,22 @@ class Charger {
     accepted_in_batch_.assign(c_.batch_orgs, 0);
     const simdjson::padded_string padded{body};
     simdjson::ondemand::document doc;
-    simdjson::ondemand::array results;
-    if (json_.iterate(padded).get(doc) || doc["results"].get_array().get(results)) {
+    std::uint32_t i = 0;
+    const bool parsed = !json_.iterate(padded).get(doc) &&
+                        loadgen::visit_batch_results(doc, [&](std::string_view status, std::string_view code) {
+                          if (i >= c_.batch_size) return false;
+                          if (status == "accepted") {
+                            ++accepted_in_batch_[static_cast<std::size_t>(std::uint64_t{i} * c_.batch_orgs / c_.batch_size)];
+                          } else {
+                            ++result_.events_refused;
+                            ++result_.refused_by_code[std::string{code.empty() ? status : code}];
+                          }
+                          ++i;
+                          return true;
+                        });
+    if (!parsed) {
       result_.refused_by_code["unparsed_answer"] += c_.batch_size;
       return;
-    }
-    std::uint32_t i = 0;
-    for (auto item : results) {
-      if (i >= c_.batch_size) break;
-      simdjson::ondemand::object result;
-      if (item.get_object().get(result)) break;
-      std::string_view status, code;
-      for (auto field_or_error : result) {
-        simdjson::ondemand::field field;
-        if (std::move(field_or_error).get(field)) break;
-        if (field.key() == "status") {
-          if (field.value().get_string().get(status)) status = {};
-        } else if (field.key() == "code") {
-          if (field.value().get_string().get(code)) code = {};
-        }
-      }
-      if (status == "accepted") {
-        ++accepted_in_batch_[static_cast<std::size_t>(std::uint64_t{i} * c_.batch_orgs / c_.batch_size)];
-      } else {
-        ++result_.events_refused;
-        ++result_.refused_by_code[std::string{code.empty() ? status : code}];
-      }
-      ++i;
     }
     const std::int64_t t_ns = since(c_.epoch, now);
     for (std::uint32_t g = 0; g < c_.batch_orgs; ++g) {
