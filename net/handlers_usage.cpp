@@ -62,9 +62,10 @@ struct BatchAnswer {
     JsonWriter w;
     w.reserve(96 * slots.size() + 32);  // a result is about 80 bytes: one allocation for the body
     w.begin_object().key("results").begin_array();
-    // Consecutive events usually share a payer: format its id once per run, not once per event.
+    // Consecutive events usually share a payer: encode the rest of their result once per run, not
+    // once per event. {"id":"…","status":"accepted","payer_org_id":"…"}
     OrgId last_payer = OrgId::none;
-    std::string last_payer_text;
+    std::string accepted_tail;
     for (std::size_t i = 0; i < slots.size(); ++i) {
       const Slot& slot = slots[i];
       if (slot.group == refused_at_gateway) {
@@ -74,19 +75,21 @@ struct BatchAnswer {
         continue;
       }
       const ChargeOutcome& o = outcomes[slot.group][slot.index];
-      w.begin_object().key("id").string((*groups[slot.group])[slot.index].id);
+      const std::string& id = (*groups[slot.group])[slot.index].id;
       if (o.status == ChargeStatus::accepted) {
-        if (o.org != last_payer) {
+        if (o.org != last_payer || accepted_tail.empty()) {
           last_payer = o.org;
-          last_payer_text = to_string(o.org);
+          JsonWriter tail;
+          tail.begin_object().key("status").string("accepted").key("payer_org_id").string(to_string(o.org)).end_object();
+          accepted_tail.assign(1, ',').append(tail.str(), 1);  // ,"status":…}: the object after its id
         }
-        w.key("status").string("accepted").key("payer_org_id").string(last_payer_text);
+        w.raw_around(R"({"id":)", id, accepted_tail);
       } else {
         const Error e = refusal_error(o);
+        w.begin_object().key("id").string(id);
         w.key("status").string("refused").key("code").string(errc_name(e.code));
-        w.key("org_id").string(to_string(o.org));
+        w.key("org_id").string(to_string(o.org)).end_object();
       }
-      w.end_object();
     }
     w.end_array().end_object();
     respond(json_response(200, w.take()));

@@ -1,0 +1,58 @@
+#include "net/json_out.hpp"
+
+#include <charconv>
+
+namespace canopy::net {
+
+JsonWriter& JsonWriter::integer(std::int64_t v) {
+  comma();
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out_.append(buf, r.ptr);
+  return *this;
+}
+
+JsonWriter& JsonWriter::unsigned_integer(std::uint64_t v) {
+  comma();
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out_.append(buf, r.ptr);
+  return *this;
+}
+
+JsonWriter& JsonWriter::decimal1(double v) {
+  comma();
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 1);
+  out_.append(buf, r.ptr);
+  return *this;
+}
+
+void JsonWriter::quote(std::string_view s) {
+  out_.reserve(out_.size() + s.size() + 2);
+  out_.push_back('"');
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) continue;
+    out_.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out_.append("\\\""); break;
+      case '\\': out_.append("\\\\"); break;
+      case '\n': out_.append("\\n"); break;
+      case '\r': out_.append("\\r"); break;
+      case '\t': out_.append("\\t"); break;
+      default: {
+        static constexpr char hex[] = "0123456789abcdef";
+        out_.append("\\u00");
+        out_.push_back(hex[(c >> 4) & 0xf]);
+        out_.push_back(hex[c & 0xf]);
+      }
+    }
+  }
+  out_.append(s.data() + run, s.size() - run);
+  out_.push_back('"');
+}
+
+}  // namespace canopy::net
