@@ -308,7 +308,10 @@ std::vector<std::optional<OrgId>> accepted_before(OrgActorState& st, const std::
                                                   std::span<const std::string>(keys.data(), asked.size()), values);
   CANOPY_ASSERT(status.ok());  // a store that cannot be read cannot tell retries from new events
   for (std::size_t k = 0; k < asked.size(); ++k) {
-    if (values[k]) payers[asked[k]] = OrgId{persistence::get_u64_be(std::string_view(*values[k]).substr(8))};
+    if (!values[k]) continue;
+    const auto row = persistence::decode_event_id_row(*values[k]);
+    CANOPY_ASSERT(row.has_value());  // the writer wrote it: anything else is a corrupt store
+    payers[asked[k]] = row->payer;
   }
   return payers;
 }

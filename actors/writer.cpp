@@ -6,6 +6,7 @@
 #include "actors/messages.hpp"
 #include "config/limits.hpp"
 #include "persistence/codec.hpp"
+#include "persistence/id_purge.hpp"
 #include "persistence/keys.hpp"
 #include "persistence/materializer.hpp"
 
@@ -26,6 +27,7 @@ struct Waiting {
 struct WriterState {
   persistence::Store* store = nullptr;
   std::unique_ptr<persistence::Materializer> materializer;
+  std::unique_ptr<persistence::IdPurge> id_purge;
   WriterConfig config;
   WriterStats* stats = nullptr;
   std::uint64_t last_seq = 0;
@@ -72,6 +74,7 @@ void commit(WriterActor* self, bool force_checkpoint) {
                                         limits::checkpoint_orgs_per_commit_max) > 0) {
     st.stats->checkpoints.fetch_add(1, std::memory_order_relaxed);
   }
+  const std::size_t forgotten = st.id_purge->step(st.config.clock->now(), limits::id_purge_rows_per_commit, st.ops);
   if (!st.ops.empty()) {
     const auto started = std::chrono::steady_clock::now();
     if (auto status = st.store->commit(st.ops); !status.ok()) fatal(status);
@@ -80,6 +83,7 @@ void commit(WriterActor* self, bool force_checkpoint) {
     auto& stats = *st.stats;
     stats.commits.fetch_add(1, std::memory_order_relaxed);
     stats.records.fetch_add(n, std::memory_order_relaxed);
+    stats.event_ids_forgotten.fetch_add(forgotten, std::memory_order_relaxed);
     stats.commit_micros_total.fetch_add(micros, std::memory_order_relaxed);
     if (micros > stats.commit_micros_max.load(std::memory_order_relaxed)) {
       stats.commit_micros_max.store(micros, std::memory_order_relaxed);
@@ -128,6 +132,8 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
   st.store = store;
   st.materializer = std::make_unique<persistence::Materializer>(*store);
   st.materializer->set_last_seq(last_seq);
+  CANOPY_ASSERT(config.clock != nullptr && config.id_retention_seconds > 0);
+  st.id_purge = std::make_unique<persistence::IdPurge>(*store, config.id_retention_seconds, limits::id_purge_interval_seconds);
   st.config = config;
   st.last_seq = last_seq;
   self->delayed_send(self, config.checkpoint_interval, checkpoint_atom::value);
@@ -160,12 +166,14 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
         self->state.flush_scheduled = false;
         while (!self->state.waiting.empty()) commit(self, false);
       },
-      // An idle writer still folds dirty orgs in, a bounded slice per commit: anything appended
-      // meanwhile waits behind one slice only, and the next slice comes behind it.
+      // An idle writer still folds dirty orgs in and sweeps expired event ids, a bounded slice per
+      // commit: anything appended meanwhile waits behind one slice only, and the next slice comes
+      // behind it.
       [=](checkpoint_atom) {
         auto& ws = self->state;
         const auto due = [&] {
-          return ws.materializer->any_due(std::chrono::steady_clock::now() - ws.config.checkpoint_interval);
+          return ws.materializer->any_due(std::chrono::steady_clock::now() - ws.config.checkpoint_interval) ||
+                 ws.id_purge->due(ws.config.clock->now());
         };
         if (ws.waiting.empty() && due()) {
           commit(self, false);

@@ -17,6 +17,9 @@
 // per commit, in the same transactions as those windows' journal records; recovery replays the
 // journal after the checkpoint mark. Shutdown writes everything (Materializer::flush).
 //
+// Event ids older than the idempotency retention are erased by a sweep riding on the same commits, a
+// bounded slice per commit (persistence/id_purge.hpp); an idle writer sweeps on its own.
+//
 // A failed commit is fatal: the process logs and aborts. Nothing unacknowledged is lost by that, and
 // after a failed fsync the kernel's page state cannot be trusted (the PostgreSQL fsync lesson).
 #pragma once
@@ -29,6 +32,7 @@
 #include <mutex>
 #include <vector>
 
+#include "actors/clock.hpp"
 #include "domain/alerts.hpp"
 
 #include "persistence/store.hpp"
@@ -57,6 +61,8 @@ struct WriterConfig {
   std::chrono::microseconds commit_window{0};
   std::chrono::milliseconds checkpoint_interval{1000};
   AlertListener* alerts = nullptr;
+  const Clock* clock = nullptr;              // the service's: when event ids expire
+  domain::Timestamp id_retention_seconds = 0;  // --idempotency-retention-days
 };
 
 // What the writer has done, for /metrics and benchmarks. Written by the writer only.
@@ -66,6 +72,7 @@ struct WriterStats {
   std::atomic<std::uint64_t> checkpoints{0};  // commits that wrote org snapshots
   std::atomic<std::uint64_t> commit_micros_total{0};  // time inside Store::commit
   std::atomic<std::uint64_t> commit_micros_max{0};
+  std::atomic<std::uint64_t> event_ids_forgotten{0};  // erased past the idempotency retention
 };
 
 // REQUIRES: `store` outlives the actor and recovery has run; `last_seq` is the journal's last record.

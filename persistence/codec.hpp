@@ -93,4 +93,15 @@ std::optional<TokenRow> decode_token_row(std::string_view bytes);
 std::string encode(const PaymentRow& payment);
 std::optional<PaymentRow> decode_payment(std::string_view bytes);
 
+// An accepted event id (Table::event_ids). Fixed big-endian fields, no tag: the hot path reads one per
+// event. `at` (when the charge was accepted, which decides when the id is forgotten) is absent from
+// rows written before it was added (16 bytes); the purge then reads it from the journal record.
+struct EventIdRow {
+  std::uint64_t seq = 0;
+  domain::OrgId payer = domain::OrgId::none;
+  std::optional<domain::Timestamp> at;
+};
+std::string encode(const EventIdRow& row);
+std::optional<EventIdRow> decode_event_id_row(std::string_view bytes);
+
 }  // namespace canopy::persistence

@@ -9,6 +9,7 @@
 //   tokens       32-byte SHA-256 of a token -> u8 kind + u64 owner, then by kind (TokenRow in codec.hpp):
 //                user: nothing | api_key: u64 key id | invitation: u64 invitation id + u8 used
 //   event_ids    u64 org + event id bytes -> u64 journal seq of the accepted charge + u64 payer
+//                + i64 accepted at (EventIdRow in codec.hpp); forgotten after the retention (id_purge.hpp)
 //   payments     u64 org + u64 (UINT64_MAX - seq) -> payment row (newest first when scanned)
 //   payment_keys u64 org + idempotency key -> u64 journal seq of the payment
 //   usage        u64 org + u8 BucketKind + u32 period (day or cycle, + 2^31) + event type (usage kinds)

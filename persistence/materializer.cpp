@@ -122,9 +122,7 @@ struct SideRows {
     }
   }
   void operator()(const ChargeBatch& r) const {
-    std::string value;
-    put_u64_be(value, seq);
-    put_u64_be(value, raw(r.payer()));
+    const std::string value = encode(EventIdRow{seq, r.payer(), r.at});
     for (const auto& e : r.events) ops.push_back(WriteOp{Table::event_ids, scoped_key(raw(r.origin()), e.id), value});
   }
   void operator()(const PaymentRecorded& r) const {

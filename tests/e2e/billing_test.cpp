@@ -5,9 +5,11 @@
 // payment history. Every test states one behavior and checks the money did (or did not) move.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <ctime>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "tests/e2e/harness.hpp"
 
@@ -547,6 +549,73 @@ TEST_F(Charging, TheSameIdInAnotherOrgIsAnotherEvent) {
   EXPECT_EQ(balance(root), free_credits - 2'000'000);
   EXPECT_EQ(spend(a), 1'000'000);
   EXPECT_EQ(spend(b), 1'000'000);
+}
+
+// --- how long ids are remembered ---------------------------------------------------------------
+// An accepted id is an idempotency key for --idempotency-retention-days (35 by default), and is
+// forgotten within a sweep interval (limits::id_purge_interval_seconds, an hour) after that.
+
+class IdRetention : public ManualClockServer {
+ protected:
+  // "YYYY-MM-DDTHH:MM:SSZ" moved by `seconds`.
+  static std::string later(const std::string& rfc3339, std::int64_t seconds) {
+    std::tm tm{};
+    EXPECT_NE(::strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm), nullptr) << rfc3339;
+    const std::time_t t = ::timegm(&tm) + seconds;
+    std::tm out{};
+    ::gmtime_r(&t, &out);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &out);
+    return buf;
+  }
+  void move_clock_to(const std::string& now) {
+    auto r = op().post("/v1/admin/clock", {{"now", now}});
+    ASSERT_EQ(r.status, 200u) << r.body;
+  }
+  std::int64_t forgotten() {
+    const auto metrics = op().get("/metrics").body;
+    const auto at = metrics.find("\ncanopy_event_ids_forgotten_total ");
+    return at == std::string::npos ? -1 : std::stoll(metrics.substr(at + 34));
+  }
+  // Waits (bounded) for the writer's sweep, which runs behind the clock move, to forget `n` ids.
+  bool wait_forgotten(std::int64_t n) {
+    for (int i = 0; i < 200 && forgotten() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return forgotten() >= n;
+  }
+  static constexpr std::int64_t day = 86'400;
+};
+
+TEST_F(IdRetention, ARetryWithinTheRetentionStillGetsTheFirstAnswer) {
+  const auto start = cross_into_next_cycle();
+  grant(op(), root, 10'000'000);
+  auto first = charge(root, "e1", 1'000'000);
+  ASSERT_EQ(first.status, 200u) << first.body;
+  move_clock_to(later(start, 34 * day));  // a sweep is due (hours have passed) but must keep e1
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // more than the idle writer's poll
+  const auto before = balance(root);
+  auto again = charge(root, "e1", 1'000'000);
+  EXPECT_EQ(again.status, 200u) << again.body;
+  EXPECT_EQ(again.json(), first.json());
+  EXPECT_EQ(balance(root), before);
+  EXPECT_EQ(forgotten(), 0);
+}
+
+TEST_F(IdRetention, AnIdOlderThanTheRetentionIsForgottenAndChargesAgain) {
+  const auto start = cross_into_next_cycle();
+  grant(op(), root, 10'000'000);
+  ASSERT_EQ(charge(root, "old", 1'000'000).status, 200u);
+  move_clock_to(later(start, 20 * day));
+  ASSERT_EQ(charge(root, "younger", 1'000'000).status, 200u);
+  move_clock_to(later(start, 35 * day + 2));  // "old" is 35 days and 2 s old, "younger" 15 days
+  ASSERT_TRUE(wait_forgotten(1)) << "the sweep did not forget the expired id";
+  EXPECT_EQ(forgotten(), 1);
+  const auto before = balance(root);
+  auto old_again = charge(root, "old", 1'000'000);
+  EXPECT_EQ(old_again.status, 200u) << old_again.body;
+  EXPECT_EQ(balance(root), before - 1'000'000);  // a new event now
+  auto younger_again = charge(root, "younger", 1'000'000);
+  EXPECT_EQ(younger_again.status, 200u) << younger_again.body;
+  EXPECT_EQ(balance(root), before - 1'000'000);  // still a retry
 }
 
 // --- batches ------------------------------------------------------------------------------------

@@ -451,9 +451,11 @@ TEST_F(RecoveryTest, SideRowsOfTheJournalTailAreThereAfterACrash) {
   EXPECT_EQ(top_up_seq, result.last_seq - 2);
   ASSERT_TRUE(store_->get(Table::event_ids, scoped_key(raw(root_s), "evt_" + std::to_string(at(c0 + 1, 4)) + "_0"),
                           value).ok());
-  ASSERT_EQ(value.size(), 16u);  // seq of the charge, then its payer
-  EXPECT_EQ(get_u64_be(value), result.last_seq - 1);
-  EXPECT_EQ(get_u64_be(value.substr(8)), raw(root_s));
+  const auto id_row = decode_event_id_row(value);  // seq of the charge, its payer, when it was accepted
+  ASSERT_TRUE(id_row.has_value());
+  EXPECT_EQ(id_row->seq, result.last_seq - 1);
+  EXPECT_EQ(id_row->payer, root_s);
+  EXPECT_EQ(id_row->at, at(c0 + 1, 4));
   // Payments of S, newest first: the top-up, then the free credits it was created with.
   std::vector<PaymentRow> rows;
   ASSERT_TRUE(store_->scan(Table::payments, u64_key(raw(root_s)), {}, [&](std::string_view, std::string_view v) {

@@ -1,0 +1,56 @@
+#include "persistence/id_purge.hpp"
+
+#include <variant>
+
+#include "persistence/codec.hpp"
+
+namespace canopy::persistence {
+
+using namespace canopy::domain;
+
+std::optional<Timestamp> IdPurge::accepted_at(std::string_view value) const {
+  const auto row = decode_event_id_row(value);
+  if (!row) return std::nullopt;
+  if (row->at) return row->at;
+  std::string bytes;
+  if (!store_.get(Table::journal, u64_key(row->seq), bytes).ok()) return std::nullopt;
+  const auto record = decode_record(bytes);
+  const auto* charge = record ? std::get_if<ChargeBatch>(&*record) : nullptr;
+  if (!charge) return std::nullopt;
+  return charge->at;
+}
+
+std::size_t IdPurge::step(Timestamp now, std::size_t max_rows, std::vector<WriteOp>& ops) {
+  if (!sweeping_) {
+    if (now < next_sweep_at_) return 0;
+    sweeping_ = true;
+    cutoff_ = now - retention_;
+    next_sweep_at_ = now + interval_;
+    resume_.clear();
+  }
+  std::size_t examined = 0;
+  std::size_t erased = 0;
+  bool stopped = false;
+  const Status s = store_.scan(Table::event_ids, {}, resume_, [&](std::string_view key, std::string_view value) {
+    if (examined == max_rows) {
+      resume_.assign(key);
+      stopped = true;
+      return false;
+    }
+    ++examined;
+    const auto at = accepted_at(value);
+    if (at && *at < cutoff_) {
+      ops.push_back(WriteOp{Table::event_ids, std::string(key), {}, true});
+      ++erased;
+    }
+    return true;
+  });
+  // A store that cannot be read now is retried by the next sweep; forgetting ids is never urgent.
+  if (!s.ok() || !stopped) {
+    sweeping_ = false;
+    if (s.ok()) ++sweeps_finished_;
+  }
+  return erased;
+}
+
+}  // namespace canopy::persistence

@@ -1,0 +1,55 @@
+// Forgets accepted event ids once they are older than the idempotency retention
+// (--idempotency-retention-days, at least 35): a retry within the retention gets its first answer;
+// after it, the id is free again, and the event-id index stays the size of the retention window
+// instead of growing for ever.
+//
+// A sweep walks the whole index in key order, a bounded slice of rows per writer commit, and erases
+// the rows accepted before (the sweep's start - retention), in the same commit as whatever else it
+// carries. A sweep starts once per limits::id_purge_interval of the service clock (so a manual clock
+// moved forward by tests starts one at once); an id is therefore forgotten between the retention and
+// the retention plus one interval and a sweep after it was accepted, never earlier.
+//
+// Owned by the persistence writer, the only thread that writes the store: the rows a slice erases
+// are still there when its commit applies. Ids charged meanwhile are new rows, accepted now, which no
+// sweep running now erases.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "domain/time.hpp"
+#include "persistence/store.hpp"
+
+namespace canopy::persistence {
+
+class IdPurge {
+ public:
+  IdPurge(const Store& store, domain::Timestamp retention_seconds, domain::Timestamp interval_seconds)
+      : store_(store), retention_(retention_seconds), interval_(interval_seconds) {}
+
+  // True while a sweep is in progress or when one is due at `now`.
+  bool due(domain::Timestamp now) const { return sweeping_ || now >= next_sweep_at_; }
+
+  // Examines the next `max_rows` rows of the sweep in progress (starting one if due at `now`) and adds
+  // an erase op for each expired one. Returns how many it erased.
+  std::size_t step(domain::Timestamp now, std::size_t max_rows, std::vector<WriteOp>& ops);
+
+  std::uint64_t sweeps_finished() const { return sweeps_finished_; }
+
+ private:
+  // When the row was accepted: from the row, or for rows written before rows said so, from the
+  // journal record it names (nullopt if that cannot be read: the row is then kept).
+  std::optional<domain::Timestamp> accepted_at(std::string_view value) const;
+
+  const Store& store_;
+  const domain::Timestamp retention_;
+  const domain::Timestamp interval_;
+  bool sweeping_ = false;
+  domain::Timestamp next_sweep_at_ = 0;  // the first sweep starts with the first step
+  domain::Timestamp cutoff_ = 0;         // this sweep erases rows accepted before it
+  std::string resume_;                   // the first key this sweep has not examined
+  std::uint64_t sweeps_finished_ = 0;
+};
+
+}  // namespace canopy::persistence

@@ -1,0 +1,200 @@
+// Goal: accepted event ids are forgotten once older than the idempotency retention, and never
+// before. A sweep erases exactly the rows accepted before (its start - retention), walks the whole
+// index in bounded slices without skipping or repeating a row, starts at most once per interval, and
+// dates rows written before rows carried their time from the journal record they name.
+// Real LMDB in a fresh folder under /tmp.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "persistence/codec.hpp"
+#include "persistence/id_purge.hpp"
+#include "persistence/keys.hpp"
+#include "persistence/store.hpp"
+
+using namespace canopy::persistence;
+using canopy::domain::ChainHop;
+using canopy::domain::ChargeBatch;
+using canopy::domain::ChargeEvent;
+using canopy::domain::OrgId;
+using canopy::domain::Record;
+using canopy::domain::Timestamp;
+
+namespace {
+
+constexpr Timestamp day = 86'400;
+constexpr Timestamp retention = 35 * day;
+constexpr Timestamp interval = 3'600;
+constexpr Timestamp t0 = 1'700'000'000;
+
+class IdPurgeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/canopy_id_purge_test_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    Status status;
+    store_ = open_lmdb_store(root_ + "/data", {}, status);
+    ASSERT_TRUE(status.ok()) << status.message;
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(root_);
+  }
+
+  static std::string id_key(std::uint64_t org, int n) {
+    std::string id = "evt_";
+    id += std::to_string(n);
+    return scoped_key(org, id);
+  }
+
+  void accept(std::uint64_t org, int n, Timestamp at) {
+    commit({WriteOp{Table::event_ids, id_key(org, n), encode(EventIdRow{next_seq_++, OrgId{org}, at})}});
+  }
+
+  void commit(std::vector<WriteOp> ops) { ASSERT_TRUE(store_->commit(ops).ok()); }
+
+  bool known(std::uint64_t org, int n) {
+    std::string value;
+    return store_->get(Table::event_ids, id_key(org, n), value).ok();
+  }
+
+  std::size_t rows() {
+    std::size_t count = 0;
+    EXPECT_TRUE(store_->scan(Table::event_ids, {}, {}, [&](std::string_view, std::string_view) {
+      ++count;
+      return true;
+    }).ok());
+    return count;
+  }
+
+  // One step, committed as the writer commits it. Returns the rows erased.
+  std::size_t step(IdPurge& purge, Timestamp now, std::size_t max_rows) {
+    std::vector<WriteOp> ops;
+    const std::size_t erased = purge.step(now, max_rows, ops);
+    EXPECT_EQ(ops.size(), erased);
+    if (!ops.empty()) commit(std::move(ops));
+    return erased;
+  }
+
+  std::string root_;
+  std::unique_ptr<Store> store_;
+  std::uint64_t next_seq_ = 1;
+};
+
+TEST_F(IdPurgeTest, ErasesExactlyTheIdsAcceptedBeforeTheRetention) {
+  accept(1, 1, t0 - retention - 1);  // one second too old
+  accept(1, 2, t0 - retention);      // exactly at the edge: kept
+  accept(2, 1, t0 - 3 * retention);
+  accept(2, 2, t0);
+  IdPurge purge(*store_, retention, interval);
+  EXPECT_EQ(step(purge, t0, 100), 2u);
+  EXPECT_FALSE(known(1, 1));
+  EXPECT_TRUE(known(1, 2));
+  EXPECT_FALSE(known(2, 1));
+  EXPECT_TRUE(known(2, 2));
+  EXPECT_EQ(purge.sweeps_finished(), 1u);
+}
+
+TEST_F(IdPurgeTest, ASweepWalksTheWholeIndexInBoundedSlicesWithoutSkippingARow) {
+  // 50 orgs x 20 ids; every third one old. Slices of 7 rows do not divide anything evenly.
+  std::size_t old = 0;
+  for (std::uint64_t org = 1; org <= 50; ++org) {
+    for (int n = 0; n < 20; ++n) {
+      const bool expired = (org * 20 + static_cast<std::uint64_t>(n)) % 3 == 0;
+      old += expired;
+      accept(org, n, expired ? t0 - retention - day : t0 - day);
+    }
+  }
+  IdPurge purge(*store_, retention, interval);
+  std::size_t erased = 0;
+  std::size_t steps = 0;
+  do {
+    const std::size_t now_erased = step(purge, t0, 7);
+    EXPECT_LE(now_erased, 7u);
+    erased += now_erased;
+    ++steps;
+  } while (purge.sweeps_finished() == 0 && steps < 1000);
+  EXPECT_EQ(purge.sweeps_finished(), 1u);
+  EXPECT_EQ(erased, old);
+  EXPECT_EQ(rows(), 1000 - old);
+  EXPECT_GE(steps, 1000u / 7);  // bounded: no step examined more than its slice
+  for (std::uint64_t org = 1; org <= 50; ++org) {
+    for (int n = 0; n < 20; ++n) {
+      EXPECT_EQ(known(org, n), (org * 20 + static_cast<std::uint64_t>(n)) % 3 != 0) << org << " " << n;
+    }
+  }
+}
+
+TEST_F(IdPurgeTest, RowsAddedDuringASweepAreNeverErasedByIt) {
+  for (int n = 0; n < 10; ++n) accept(5, n, t0 - retention - day);
+  IdPurge purge(*store_, retention, interval);
+  EXPECT_EQ(step(purge, t0, 4), 4u);
+  accept(9, 0, t0 + 10);  // charged while the sweep is under way, after its position
+  accept(1, 0, t0 + 10);  // and before it
+  while (purge.sweeps_finished() == 0) step(purge, t0 + 20, 4);
+  EXPECT_EQ(rows(), 2u);
+  EXPECT_TRUE(known(9, 0));
+  EXPECT_TRUE(known(1, 0));
+}
+
+TEST_F(IdPurgeTest, ASweepStartsAtMostOncePerInterval) {
+  IdPurge purge(*store_, retention, interval);
+  EXPECT_TRUE(purge.due(t0));
+  step(purge, t0, 100);  // an empty index: the sweep ends at once
+  EXPECT_EQ(purge.sweeps_finished(), 1u);
+  EXPECT_FALSE(purge.due(t0 + interval - 1));
+  accept(3, 1, t0 - retention);  // expires one second later
+  EXPECT_EQ(step(purge, t0 + interval - 1, 100), 0u);  // no sweep yet
+  EXPECT_TRUE(known(3, 1));
+  EXPECT_TRUE(purge.due(t0 + interval));
+  EXPECT_EQ(step(purge, t0 + interval, 100), 1u);
+  EXPECT_FALSE(known(3, 1));
+  EXPECT_EQ(purge.sweeps_finished(), 2u);
+}
+
+TEST_F(IdPurgeTest, RowsWithoutATimeAreDatedByTheirJournalRecord) {
+  // Rows written before rows said when: seq + payer only (16 bytes).
+  const auto legacy = [&](std::uint64_t org, int n, std::uint64_t seq, Timestamp at) {
+    ChargeBatch batch;
+    batch.chain = {ChainHop{OrgId{org}, 0}};
+    batch.at = at;
+    batch.events = {ChargeEvent{"x", "assistants.reply", 1, 1, at}};
+    std::string value;
+    put_u64_be(value, seq);
+    put_u64_be(value, org);
+    commit({WriteOp{Table::journal, u64_key(seq), encode(Record{batch})},
+            WriteOp{Table::event_ids, id_key(org, n), value}});
+  };
+  legacy(1, 1, 1, t0 - retention - 1);
+  legacy(1, 2, 2, t0 - 1);
+  std::string orphan;  // names a journal record that is not there: kept, never guessed at
+  put_u64_be(orphan, 99);
+  put_u64_be(orphan, 1);
+  commit({WriteOp{Table::event_ids, id_key(1, 3), orphan}});
+  IdPurge purge(*store_, retention, interval);
+  EXPECT_EQ(step(purge, t0, 100), 1u);
+  EXPECT_FALSE(known(1, 1));
+  EXPECT_TRUE(known(1, 2));
+  EXPECT_TRUE(known(1, 3));
+}
+
+TEST(EventIdRowCodec, RoundTripsAndReadsRowsWrittenBeforeTheTime) {
+  const auto bytes = encode(EventIdRow{42, OrgId{7}, t0});
+  const auto row = decode_event_id_row(bytes);
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->seq, 42u);
+  EXPECT_EQ(row->payer, OrgId{7});
+  EXPECT_EQ(row->at, t0);
+  const auto legacy = decode_event_id_row(std::string_view(bytes).substr(0, 16));
+  ASSERT_TRUE(legacy.has_value());
+  EXPECT_EQ(legacy->payer, OrgId{7});
+  EXPECT_FALSE(legacy->at.has_value());
+  EXPECT_FALSE(decode_event_id_row(std::string_view(bytes).substr(0, 20)).has_value());
+}
+
+}  // namespace
