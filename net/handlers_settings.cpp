@@ -1,4 +1,5 @@
-// Tenant settings: GET/PUT /v1/orgs/{id}/customization, PUT /v1/orgs/{id}/settings/show-credits-balance.
+// Tenant settings: GET/PUT /v1/orgs/{id}/customization, PUT /v1/orgs/{id}/settings/show-credits-balance,
+// and what the last one changes: GET /v1/orgs/{id}/indicator.
 #include "domain/validation.hpp"
 #include "net/handler_support.hpp"
 #include "net/views.hpp"
@@ -57,6 +58,15 @@ void put_customization(Ctx& ctx) {
                });
 }
 
+// Any member reads it: under show-credits it carries a percentage, never dollars.
+void get_indicator(Ctx& ctx) {
+  const auto view = authorize(ctx, ctx.params[0], Permission::read_org);
+  if (!view) return;
+  JsonWriter w;
+  write_indicator(w, view_at(view->org(), ctx.now, ctx.services.options.free_credits_micros));
+  ctx.ok(200, w.take());
+}
+
 void put_show_credits(Ctx& ctx) {
   const auto view = authorize(ctx, ctx.params[0], Permission::manage_org);
   if (!view) return;
@@ -76,6 +86,7 @@ void add_settings_routes(std::vector<Route>& routes) {
   routes.push_back({Method::get, "/v1/orgs/{}/customization", get_customization});
   routes.push_back({Method::put, "/v1/orgs/{}/customization", put_customization});
   routes.push_back({Method::put, "/v1/orgs/{}/settings/show-credits-balance", put_show_credits});
+  routes.push_back({Method::get, "/v1/orgs/{}/indicator", get_indicator});
 }
 
 }  // namespace canopy::net

@@ -105,6 +105,17 @@ void write_org(JsonWriter& w, const actors::Services& services, const std::vecto
   w.end_object();
 }
 
+void write_indicator(JsonWriter& w, const OrgState& org) {
+  w.begin_object();
+  if (org.show_credits_balance) {
+    w.key("kind").string("usage");
+    write_percent(w, org);
+  } else {
+    w.key("kind").string("balance").key("balance_micros").integer(org.balance_micros);
+  }
+  w.end_object();
+}
+
 void write_billing(JsonWriter& w, const actors::Services& services, const std::vector<OrgPtr>& lineage,
                    const Access& access, Timestamp now) {
   const OrgState org = current(services, *lineage.front(), now);

@@ -22,6 +22,11 @@ void write_org(JsonWriter& w, const actors::Services& services, const std::vecto
 // GET /v1/orgs/{id}/billing
 void write_billing(JsonWriter& w, const actors::Services& services, const std::vector<actors::OrgPtr>& lineage,
                    const domain::Access& access, domain::Timestamp now);
+// GET /v1/orgs/{id}/indicator: what the org's sidebar shows its members. Under show-credits,
+// {kind: "usage", percent} (of the monthly limit used this cycle, one decimal; null while no limit is
+// set); otherwise {kind: "balance", balance_micros}, the org's available balance. `org` as it reads
+// now (view_at).
+void write_indicator(JsonWriter& w, const domain::OrgState& org);
 // One row of GET /v1/orgs/{id}/sub-orgs
 void write_sub_org_row(JsonWriter& w, const actors::Services& services, const std::vector<actors::OrgPtr>& lineage,
                        const domain::Access& access, domain::Timestamp now, bool hide_from_above = false);

@@ -427,6 +427,8 @@ std::vector<Row> matrix() {
   rows.push_back({"PUT", "/v1/orgs/{}/settings/show-credits-balance",
                   {k200, k200, k403, k403, k403, k200, k404, k404, k404, k403, k401, k401},
                   [](World& w, Who) { return Call{{w.T}, {{"enabled", false}}}; }});
+  rows.push_back({"GET", "/v1/orgs/{}/indicator",
+                  {k200, k200, k200, k200, k200, k200, k404, k404, k404, k403, k401, k401}, T});
 
   // --- billing (net/handlers_billing.cpp) ---------------------------------------------------------
   rows.push_back({"GET", "/v1/orgs/{}/billing",

@@ -22,9 +22,8 @@
 //   ops:       POST /v1/admin/clock (404 without the manual clock); /healthz, /readyz, /metrics and
 //              /v1/openapi.yaml carry no org data and are not JSON, so they are not scanned.
 // Not called by direct members: DELETE /v1/orgs/{id}/members/{uid} and DELETE /v1/orgs/{id}/my-role
-// (204 with no body, and they would remove the member under test). The contract's
-// GET /v1/orgs/{id}/indicator and GET /v1/stream are tested when the server serves them (skipped
-// otherwise, like billing_test.cpp does for endpoints not served yet).
+// (204 with no body, and they would remove the member under test). GET /v1/orgs/{id}/indicator and
+// GET /v1/stream have tests of their own below.
 #include <gtest/gtest.h>
 
 #include <boost/asio/connect.hpp>
@@ -175,12 +174,6 @@ class ShowCredits : public ::testing::Test {
     return {json_str(accepted.json(), {"user_id"}), json_str(accepted.json(), {"token"})};
   }
 
-  // True when the server answers `path` at all (not the router's "No such endpoint" 404).
-  bool served(const std::string& method, const std::string& path) {
-    auto r = op().request(method, path);
-    return !(r.status == 404 && r.body.find("No such endpoint") != std::string::npos);
-  }
-
   Client& op() { return *op_; }
   Client& owner_c() { return *owner_; }
   std::uint16_t port() const { return server_->port(); }
@@ -224,7 +217,6 @@ const std::set<std::string> everyone{"admin", "manager", "developer", "agent"};
 TEST_P(ShowCreditsVariant, EveryResponseADirectMemberOfAnyRoleGetsCarriesNoMicrosField) {
   // A developer member the admin and the manager re-role (PATCH members needs a target).
   const auto extra = join(owner_c(), t, "extra@tenant.example", "developer");
-  const bool indicator = served("GET", "/v1/orgs/" + t + "/indicator");
   const std::string T = "/v1/orgs/" + t;
   const std::string R = "/v1/orgs/" + root;
 
@@ -283,7 +275,7 @@ TEST_P(ShowCreditsVariant, EveryResponseADirectMemberOfAnyRoleGetsCarriesNoMicro
     };
     // T's admin may create sub-orgs: that answer, and the child rows it brings, are the SubOrgList tests'.
     if (role != "admin") calls.push_back({"POST", T + "/sub-orgs", json::value{{"name", "Child"}}, {}, 0, {}, 403});
-    if (indicator) calls.push_back({"GET", T + "/indicator", {}, {}, 200, everyone, 0});
+    calls.push_back({"GET", T + "/indicator", {}, {}, 200, everyone, 0});
 
     std::vector<std::string> created_keys, created_invitations;
     for (const auto& call : calls) {
@@ -595,13 +587,10 @@ TEST_F(ShowCreditsSetting, TopUpAndTransferAnswersToADirectAdminCarryNoDollars) 
             t_grant - seed_spend + 2'000'000 - 1'000'000);
 }
 
-// --- the indicator (when served) -------------------------------------------------------------------------
+// --- the indicator ---------------------------------------------------------------------------------------
 
 TEST_F(ShowCreditsSetting, TheIndicatorShowsAPercentUnderShowCreditsAndABalanceWithout) {
   boot(true);
-  if (!served("GET", "/v1/orgs/" + t + "/indicator")) {
-    GTEST_SKIP() << "GET /v1/orgs/{id}/indicator is not served yet";
-  }
   for (const auto& role : roles) {
     Client c = as(role);
     const auto r = c.get("/v1/orgs/" + t + "/indicator");
@@ -616,9 +605,15 @@ TEST_F(ShowCreditsSetting, TheIndicatorShowsAPercentUnderShowCreditsAndABalanceW
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_EQ(json_str(r.json(), {"kind"}), "balance") << r.body;
   EXPECT_EQ(json_int(r.json(), {"balance_micros"}), t_grant - seed_spend) << r.body;
+  // On again, then the limit removed (by the admin above, who governs it): no percent to show.
+  ASSERT_EQ(show_credits(admin, t, true).status, 200u);
+  ASSERT_EQ(set_limit(owner_c(), t, std::nullopt).status, 200u);
+  const auto unlimited = as("agent").get("/v1/orgs/" + t + "/indicator");
+  ASSERT_EQ(unlimited.status, 200u) << unlimited.body;
+  EXPECT_EQ(unlimited.json(), json::parse(R"({"kind":"usage","percent":null})"));
 }
 
-// --- WebSocket pushes (when served) -----------------------------------------------------------------------
+// --- WebSocket pushes -----------------------------------------------------------------------
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -684,7 +679,6 @@ class Stream {
 TEST_F(ShowCreditsSetting, WebSocketSnapshotsAndPushesCarryNoDollarsForDirectMembers) {
   boot(false);
   Stream direct(port(), members["admin"].token);
-  if (!direct.ok() && direct.status() == 404) GTEST_SKIP() << "GET /v1/stream is not served yet";
   ASSERT_TRUE(direct.ok()) << "upgrade answered " << direct.status();
   Stream above(port(), owner.token);
   ASSERT_TRUE(above.ok()) << "upgrade answered " << above.status();
