@@ -52,6 +52,9 @@ void commit(WriterActor* self, bool force_checkpoint) {
   auto& st = self->state;
   st.ops.clear();
   st.materializer->set_now(std::chrono::steady_clock::now());
+  // Expired ids first: were a record of this commit to accept one of those ids anew, its put comes
+  // after the erase and wins (a commit applies ops on one key in order).
+  const std::size_t forgotten = st.id_purge->step(st.config.clock->now(), limits::id_purge_rows_per_commit, st.ops);
   const std::size_t n = std::min(st.waiting.size(), limits::commit_window_records_max);
   std::vector<std::uint64_t> seqs(n, 0);
   for (std::size_t i = 0; i < n; ++i) {
@@ -74,7 +77,6 @@ void commit(WriterActor* self, bool force_checkpoint) {
                                         limits::checkpoint_orgs_per_commit_max) > 0) {
     st.stats->checkpoints.fetch_add(1, std::memory_order_relaxed);
   }
-  const std::size_t forgotten = st.id_purge->step(st.config.clock->now(), limits::id_purge_rows_per_commit, st.ops);
   if (!st.ops.empty()) {
     const auto started = std::chrono::steady_clock::now();
     if (auto status = st.store->commit(st.ops); !status.ok()) fatal(status);
@@ -98,6 +100,7 @@ void commit(WriterActor* self, bool force_checkpoint) {
     }
   }
   st.waiting.erase(st.waiting.begin(), st.waiting.begin() + static_cast<std::ptrdiff_t>(n));
+  st.stats->event_id_sweeps.store(st.id_purge->sweeps_finished(), std::memory_order_relaxed);
   if (auto alerts = st.materializer->take_alerts(); !alerts.empty() && st.config.alerts) st.config.alerts->deliver(alerts);
 }
 

@@ -73,6 +73,7 @@ struct WriterStats {
   std::atomic<std::uint64_t> commit_micros_total{0};  // time inside Store::commit
   std::atomic<std::uint64_t> commit_micros_max{0};
   std::atomic<std::uint64_t> event_ids_forgotten{0};  // erased past the idempotency retention
+  std::atomic<std::uint64_t> event_id_sweeps{0};      // sweeps of the event-id index finished
 };
 
 // REQUIRES: `store` outlives the actor and recovery has run; `last_seq` is the journal's last record.

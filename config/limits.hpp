@@ -142,9 +142,10 @@ inline constexpr std::uint32_t idempotency_retention_days_default = 35;  // issu
 // Ids older than the retention are erased by a sweep over the event-id index (persistence/id_purge.hpp)
 // that starts this often (service-clock seconds): an id is forgotten at most this long after it may be.
 inline constexpr std::int64_t id_purge_interval_seconds = 3600;
-// Index rows a sweep examines per writer commit: ~100 us of reading, so a sweep never delays a
-// commit noticeably, and an idle writer still sweeps ~10^6 rows a second (commits without an
-// erase have nothing to fsync).
+// Index rows a sweep examines per writer commit: a read of ~100 us, so a sweep never delays a commit
+// noticeably (rows from before rows carried their time also read their journal record, once per
+// record), and an idle writer still sweeps ~10^6 rows a second (commits without an erase have nothing
+// to fsync).
 inline constexpr std::size_t id_purge_rows_per_commit = 2048;
 
 // --- persistence --------------------------------------------------------------------------------

@@ -189,14 +189,20 @@ std::size_t usage_field(std::string_view key, bool with_org) {
   return usage_field_count;
 }
 
-// Reads one usage event object. `with_org`: a batch or stream item, which names its org (required);
-// a single event names it in the path instead (org_id is then an unknown field).
-std::optional<Error> read_usage_event(od::object object, const Where& where, bool with_org, domain::Timestamp now,
-                                      UsageEventIn& out) {
-  unsigned seen = 0;
+// A usage event as read, before its values are checked.
+struct UsageFields {
+  unsigned seen = 0;  // bit per UsageField
   std::int64_t quantity = 0;
   std::int64_t cost = 0;
-  std::string_view occurred_at;
+  std::string_view occurred_at;  // valid until the parser's next document
+};
+
+// Reads one usage event object: known fields, each once, of its type, the required ones present.
+// `with_org`: a batch or stream item, which names its org (required); a single event names it in the
+// path instead (org_id is then an unknown field). Strings go straight into `out`.
+std::optional<Error> read_usage_fields(od::object object, const Where& where, bool with_org, UsageFields& f,
+                                       UsageEventIn& out) {
+  unsigned& seen = f.seen;
   for (auto field : object) {
     std::string_view key;
     if (auto err = field.unescaped_key().get(key)) return malformed(err);
@@ -212,15 +218,15 @@ std::optional<Error> read_usage_event(od::object object, const Where& where, boo
     std::optional<Error> err;
     std::string_view text;
     switch (index) {
-      case f_quantity: err = read_integer(value, actual, name, JsonType::integer, quantity); break;
-      case f_cost: err = read_integer(value, actual, name, JsonType::integer, cost); break;
+      case f_quantity: err = read_integer(value, actual, name, JsonType::integer, f.quantity); break;
+      case f_cost: err = read_integer(value, actual, name, JsonType::integer, f.cost); break;
       default:
         err = read_string(value, actual, name, JsonType::string, text);
         if (err) break;
         if (index == f_id) out.event.id.assign(text);
         else if (index == f_type) out.event.type.assign(text);
         else if (index == f_org_id) out.org_id.assign(text);
-        else occurred_at = text;  // valid until the parser's next document
+        else f.occurred_at = text;
     }
     if (err) return err;
   }
@@ -229,28 +235,51 @@ std::optional<Error> read_usage_event(od::object object, const Where& where, boo
       return missing(FieldName{where, usage_field_names[i]});
     }
   }
-  const auto refuse = [&](UsageField f, std::string_view why) {
-    const std::string name = FieldName{where, usage_field_names[f]}.str();
+  return std::nullopt;
+}
+
+// Checks the values read and completes the event.
+std::optional<Error> check_usage_event(const UsageFields& f, const Where& where, domain::Timestamp now,
+                                       UsageEventIn& out) {
+  const auto refuse = [&](UsageField field, std::string_view why) {
+    const std::string name = FieldName{where, usage_field_names[field]}.str();
     return invalid_field(name, name + " " + std::string(why));
   };
   if (auto why = domain::check_event_id(out.event.id)) return refuse(f_id, *why);
   if (auto why = domain::check_event_type(out.event.type)) return refuse(f_type, *why);
-  if (quantity < 0 || static_cast<std::uint64_t>(quantity) > limits::quantity_max) {
+  if (f.quantity < 0 || static_cast<std::uint64_t>(f.quantity) > limits::quantity_max) {
     return refuse(f_quantity, "must be from 0 to " + std::to_string(limits::quantity_max));
   }
-  if (cost < 0 || cost > limits::amount_micros_max) {
+  if (f.cost < 0 || f.cost > limits::amount_micros_max) {
     return refuse(f_cost, "must be from 0 to " + std::to_string(limits::amount_micros_max));
   }
-  out.event.quantity = static_cast<std::uint64_t>(quantity);
-  out.event.cost_micros = cost;
+  out.event.quantity = static_cast<std::uint64_t>(f.quantity);
+  out.event.cost_micros = f.cost;
   out.event.occurred_at = now;
-  if (seen & (1u << f_occurred_at)) {
-    const auto t = domain::parse_rfc3339(occurred_at);
+  if (f.seen & (1u << f_occurred_at)) {
+    const auto t = domain::parse_rfc3339(f.occurred_at);
     if (!t) return refuse(f_occurred_at, "must be an RFC 3339 time");
     out.event.occurred_at = *t;
   }
   return std::nullopt;
 }
+
+// A batch or stream item: read, then checked.
+std::optional<Error> read_usage_event(od::object object, const Where& where, domain::Timestamp now, UsageEventIn& out) {
+  UsageFields f;
+  if (auto err = read_usage_fields(object, where, true, f, out)) return err;
+  return check_usage_event(f, where, now, out);
+}
+
+// The body's root object: refuses an empty body, invalid JSON and any other root value.
+std::optional<Error> open_body(std::string& body, od::document& doc, od::object& object) {
+  if (body.empty()) return invalid("The request body must be a JSON object");
+  auto doc_result = iterate(body);
+  if (auto err = std::move(doc_result).get(doc)) return malformed(err);
+  return read_root_object(doc, object);
+}
+
+Error trailing_content() { return invalid("The request body has content after the JSON object"); }
 
 }  // namespace
 
@@ -259,37 +288,29 @@ void pad_body(std::string& body) {
 }
 
 std::optional<Error> parse_object(std::string& body, std::span<const FieldSpec> specs, std::span<FieldValue> out) {
-  if (body.empty()) return invalid("The request body must be a JSON object");
-  auto doc_result = iterate(body);
   od::document doc;
-  if (auto err = std::move(doc_result).get(doc)) return malformed(err);
   od::object object;
-  if (auto err = read_root_object(doc, object)) return err;
+  if (auto err = open_body(body, doc, object)) return err;
   if (auto err = read_fields(object, specs, out, Where{})) return err;
-  if (!at_end(doc)) return invalid("The request body has content after the JSON object");
+  if (!at_end(doc)) return trailing_content();
   return std::nullopt;
 }
 
 std::optional<Error> parse_usage_event(std::string& body, domain::Timestamp now, UsageEventIn& out) {
-  if (body.empty()) return invalid("The request body must be a JSON object");
-  auto doc_result = iterate(body);
   od::document doc;
-  if (auto err = std::move(doc_result).get(doc)) return malformed(err);
   od::object object;
-  if (auto err = read_root_object(doc, object)) return err;
+  if (auto err = open_body(body, doc, object)) return err;
   // A single event names its org in the path: org_id is not one of its fields.
-  if (auto err = read_usage_event(object, Where{}, false, now, out)) return err;
-  if (!at_end(doc)) return invalid("The request body has content after the JSON object");
-  return std::nullopt;
+  UsageFields f;
+  if (auto err = read_usage_fields(object, Where{}, false, f, out)) return err;
+  if (!at_end(doc)) return trailing_content();  // before the values: the body is not one object
+  return check_usage_event(f, Where{}, now, out);
 }
 
 std::optional<Error> parse_usage_batch(std::string& body, domain::Timestamp now, std::vector<UsageEventIn>& out) {
-  if (body.empty()) return invalid("The request body must be a JSON object");
-  auto doc_result = iterate(body);
   od::document doc;
-  if (auto err = std::move(doc_result).get(doc)) return malformed(err);
   od::object root;
-  if (auto err = read_root_object(doc, root)) return err;
+  if (auto err = open_body(body, doc, root)) return err;
   bool seen_events = false;
   for (auto field : root) {
     std::string_view key;
@@ -311,7 +332,7 @@ std::optional<Error> parse_usage_batch(std::string& body, domain::Timestamp now,
         return Error{domain::Errc::invalid_request, "events[" + std::to_string(index) + "] must be an object",
                      {{"index", static_cast<std::int64_t>(index)}}};
       }
-      if (auto err = read_usage_event(object, where, true, now, out.emplace_back())) {
+      if (auto err = read_usage_event(object, where, now, out.emplace_back())) {
         out.pop_back();
         err->details.emplace_back("index", static_cast<std::int64_t>(index));
         return err;
@@ -320,7 +341,7 @@ std::optional<Error> parse_usage_batch(std::string& body, domain::Timestamp now,
     }
   }
   if (!seen_events) return invalid_field("events", "Missing required field 'events'");
-  if (!at_end(doc)) return invalid("The request body has content after the JSON object");
+  if (!at_end(doc)) return trailing_content();
   return std::nullopt;
 }
 
@@ -350,7 +371,7 @@ std::optional<Error> parse_stream_message(std::string& text, domain::Timestamp n
       has_event = true;
       od::object object;
       if (value.get_object().get(object)) return invalid_field("event", "event must be an object");
-      if (auto err = read_usage_event(object, Where{"event.", {}}, true, now, out.event)) return err;
+      if (auto err = read_usage_event(object, Where{"event.", {}}, now, out.event)) return err;
     } else {
       return invalid_field(std::string(key), "Unknown field '" + std::string(key) + "'");
     }

@@ -12,11 +12,14 @@ std::optional<Timestamp> IdPurge::accepted_at(std::string_view value) const {
   const auto row = decode_event_id_row(value);
   if (!row) return std::nullopt;
   if (row->at) return row->at;
+  if (row->seq == dated_seq_) return dated_at_;
   std::string bytes;
   if (!store_.get(Table::journal, u64_key(row->seq), bytes).ok()) return std::nullopt;
   const auto record = decode_record(bytes);
   const auto* charge = record ? std::get_if<ChargeBatch>(&*record) : nullptr;
   if (!charge) return std::nullopt;
+  dated_seq_ = row->seq;
+  dated_at_ = charge->at;
   return charge->at;
 }
 

@@ -10,8 +10,12 @@
 // the retention plus one interval and a sweep after it was accepted, never earlier.
 //
 // Owned by the persistence writer, the only thread that writes the store: the rows a slice erases
-// are still there when its commit applies. Ids charged meanwhile are new rows, accepted now, which no
-// sweep running now erases.
+// are still there when its commit applies, and the writer puts a slice's erases ahead of its records'
+// rows, so an id accepted anew in the same commit stays. Ids charged meanwhile are new rows, accepted
+// now, which no sweep running now erases.
+//
+// Times are the service clock's, as the charges' are: a clock stepped forward (an NTP correction, a
+// resumed VM) forgets ids early by as much, and that cannot be undone.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +49,10 @@ class IdPurge {
   const Store& store_;
   const domain::Timestamp retention_;
   const domain::Timestamp interval_;
+  // The journal record dated last (rows written before rows carried their time): one batch's ids are
+  // neighbours in the index, so one decode serves them all.
+  mutable std::uint64_t dated_seq_ = 0;
+  mutable domain::Timestamp dated_at_ = 0;
   bool sweeping_ = false;
   domain::Timestamp next_sweep_at_ = 0;  // the first sweep starts with the first step
   domain::Timestamp cutoff_ = 0;         // this sweep erases rows accepted before it

@@ -91,6 +91,9 @@ TEST(UsageEventParser, EveryRefusalNamesItsField) {
   EXPECT_EQ(single(""), "The request body must be a JSON object | - | -");
   EXPECT_EQ(single("[]"), "The request body must be a JSON object | - | -");
   EXPECT_EQ(single("{" + good + "} x").substr(0, 17), "The request body ");  // not JSON, or more than one value
+  // The body is judged as a whole before its values: more than one value wins over a bad id.
+  EXPECT_EQ(single(R"({"id":"","type":"assistants.reply","quantity":1,"cost_micros":1} x)").substr(0, 17),
+            "The request body ");
   EXPECT_EQ(single("{" + good + R"(,"org_id":"org_a"})"), "Unknown field 'org_id' | org_id | -");
   EXPECT_EQ(single("{" + good + R"(,"colour":"red"})"), "Unknown field 'colour' | colour | -");
   EXPECT_EQ(single("{" + good + R"(,"quantity":4})"), "Field 'quantity' appears twice | quantity | -");
