@@ -3,20 +3,26 @@
 #include <charconv>
 
 namespace canopy::net {
+namespace {
+
+template <typename Int>
+void append_integer(std::string& out, Int v) {
+  char buf[24];  // any 64-bit integer with its sign
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+}  // namespace
 
 JsonWriter& JsonWriter::integer(std::int64_t v) {
   comma();
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, r.ptr);
+  append_integer(out_, v);
   return *this;
 }
 
 JsonWriter& JsonWriter::unsigned_integer(std::uint64_t v) {
   comma();
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, r.ptr);
+  append_integer(out_, v);
   return *this;
 }
 
