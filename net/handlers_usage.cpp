@@ -31,8 +31,9 @@ void post_usage(Ctx& ctx) {
                    count_outcome(o);
                    if (o.status != ChargeStatus::accepted) return respond(error_response(refusal_error(o)));
                    JsonWriter w;
-                   w.begin_object().key("id").string(events->front().id).key("status").string("accepted");
-                   w.key("payer_org_id").string(to_string(o.org)).end_object();
+                   w.begin_object().key("id").string(events->front().id);
+                   write_outcome(w, o);
+                   w.end_object();
                    respond(json_response(200, w.take()));
                  }});
 }
@@ -80,15 +81,16 @@ struct BatchAnswer {
         if (o.org != last_payer || accepted_tail.empty()) {
           last_payer = o.org;
           JsonWriter tail;
-          tail.begin_object().key("status").string("accepted").key("payer_org_id").string(to_string(o.org)).end_object();
+          tail.begin_object();
+          write_outcome(tail, o);
+          tail.end_object();
           accepted_tail.assign(1, ',').append(tail.str(), 1);  // ,"status":…}: the object after its id
         }
         w.raw_around(R"({"id":)", id, accepted_tail);
       } else {
-        const Error e = refusal_error(o);
         w.begin_object().key("id").string(id);
-        w.key("status").string("refused").key("code").string(errc_name(e.code));
-        w.key("org_id").string(to_string(o.org)).end_object();
+        write_outcome(w, o);
+        w.end_object();
       }
     }
     w.end_array().end_object();

@@ -27,6 +27,15 @@ Error refusal_error(const ChargeOutcome& o) {
   return Error{Errc::internal, "Refused without a reason"};
 }
 
+void write_outcome(JsonWriter& w, const ChargeOutcome& o) {
+  if (o.status == ChargeStatus::accepted) {
+    w.key("status").string("accepted").key("payer_org_id").string(to_string(o.org));
+    return;
+  }
+  w.key("status").string("refused").key("code").string(errc_name(refusal_error(o).code));
+  w.key("org_id").string(to_string(o.org));
+}
+
 void count_outcome(const ChargeOutcome& o) {
   (o.status == ChargeStatus::accepted ? metrics().events_accepted : metrics().events_refused)
       .fetch_add(1, std::memory_order_relaxed);

@@ -163,13 +163,7 @@ class WsSession : public StreamSubscriber, public std::enable_shared_from_this<W
                      if (!self) return;
                      JsonWriter w;
                      w.begin_object().key("type").string("usage_result").key("id").string(events->front().id);
-                     if (out.front().status == actors::ChargeStatus::accepted) {
-                       w.key("status").string("accepted").key("payer_org_id").string(to_string(out.front().org));
-                     } else {
-                       const Error e = refusal_error(out.front());
-                       w.key("status").string("refused").key("code").string(errc_name(e.code));
-                       w.key("org_id").string(to_string(out.front().org));
-                     }
+                     write_outcome(w, out.front());
                      w.end_object();
                      asio::post(self->ws_.get_executor(), [self, text = w.take()]() mutable { self->enqueue(std::move(text)); });
                    }});
