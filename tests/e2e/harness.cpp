@@ -22,17 +22,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-TempDir::TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "canopy-test-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 std::string canopy_binary() {
   if (const char* env = std::getenv("CANOPY_BINARY")) return env;
   return CANOPY_BINARY_PATH;

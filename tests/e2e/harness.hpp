@@ -16,23 +16,12 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/temp_dir.hpp"
+
 namespace canopy::test {
 
 inline constexpr const char* operator_token = "test-operator-token";
 
-// A fresh folder under the system temp dir, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::string str(const std::string& child = {}) const { return (child.empty() ? path_ : path_ / child).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 // Path of the canopy binary under test (set by CMake).
 std::string canopy_binary();

@@ -4,9 +4,7 @@
 // dates rows written before rows carried their time from the journal record they name.
 // Real LMDB in a fresh folder under /tmp.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +13,7 @@
 #include "persistence/id_purge.hpp"
 #include "persistence/keys.hpp"
 #include "persistence/store.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace canopy::persistence;
 using canopy::domain::ChainHop;
@@ -34,16 +33,9 @@ constexpr Timestamp t0 = 1'700'000'000;
 class IdPurgeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/canopy_id_purge_test_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
     Status status;
-    store_ = open_lmdb_store(root_ + "/data", {}, status);
+    store_ = open_lmdb_store(dir_.str("data"), {}, status);
     ASSERT_TRUE(status.ok()) << status.message;
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(root_);
   }
 
   static std::string id_key(std::uint64_t org, int n) {
@@ -81,7 +73,7 @@ class IdPurgeTest : public ::testing::Test {
     return erased;
   }
 
-  std::string root_;
+  canopy::test::TempDir dir_;  // outlives the store (members are destroyed in reverse order)
   std::unique_ptr<Store> store_;
   std::uint64_t next_seq_ = 1;
 };
@@ -130,16 +122,20 @@ TEST_F(IdPurgeTest, ASweepWalksTheWholeIndexInBoundedSlicesWithoutSkippingARow) 
   }
 }
 
-TEST_F(IdPurgeTest, RowsAddedDuringASweepAreNeverErasedByIt) {
+TEST_F(IdPurgeTest, TheCutoffIsFixedWhenASweepStartsSoRowsThatExpireDuringItWaitForTheNext) {
   for (int n = 0; n < 10; ++n) accept(5, n, t0 - retention - day);
   IdPurge purge(*store_, retention, interval);
-  EXPECT_EQ(step(purge, t0, 4), 4u);
-  accept(9, 0, t0 + 10);  // charged while the sweep is under way, after its position
-  accept(1, 0, t0 + 10);  // and before it
-  while (purge.sweeps_finished() == 0) step(purge, t0 + 20, 4);
-  EXPECT_EQ(rows(), 2u);
-  EXPECT_TRUE(known(9, 0));
+  EXPECT_EQ(step(purge, t0, 4), 4u);  // the sweep starts at t0: its cutoff is t0 - retention
+  accept(9, 0, t0 - retention + 5);   // ahead of the sweep; expires 5 s into it
+  accept(1, 0, t0 - retention - day); // behind the sweep: already passed
+  std::size_t erased = 4;
+  while (purge.sweeps_finished() == 0) erased += step(purge, t0 + 20, 4);  // later steps, later clock
+  EXPECT_EQ(erased, 10u);
+  EXPECT_TRUE(known(9, 0)) << "a row newer than the sweep's cutoff was erased by it";
   EXPECT_TRUE(known(1, 0));
+  // The next sweep (an interval later) takes both.
+  EXPECT_EQ(step(purge, t0 + interval, 100), 2u);
+  EXPECT_EQ(rows(), 0u);
 }
 
 TEST_F(IdPurgeTest, ASweepStartsAtMostOncePerInterval) {
