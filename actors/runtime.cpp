@@ -92,7 +92,7 @@ std::unique_ptr<Runtime> Runtime::start(const config::Options& options, std::uni
   }
   services.writer = spawn_writer(*rt->system_, *rt->store_, recovered.last_seq,
                                  WriterConfig{options.commit_window, options.checkpoint_interval, &services.alert_listener,
-                                              &services.clock, domain::Timestamp{options.idempotency_retention_days} * 86'400},
+                                              &services.clock, domain::Timestamp{options.idempotency_retention_days} * domain::seconds_per_day},
                                  services.writer_stats);
   services.registry = spawn_registry(services);
   services.background.push_back(spawn_cycle_watcher(services));

@@ -138,7 +138,9 @@ inline constexpr std::int64_t free_credits_micros_default = 5'000'000;  // contr
 inline constexpr std::uint64_t quantity_max = 1'000'000'000'000;
 
 // --- idempotency --------------------------------------------------------------------------------
-inline constexpr std::uint32_t idempotency_retention_days_default = 35;  // issue: at least 35 days
+inline constexpr std::uint32_t idempotency_retention_days_min = 35;  // issue: at least 35 days
+inline constexpr std::uint32_t idempotency_retention_days_default = idempotency_retention_days_min;
+inline constexpr std::uint32_t idempotency_retention_days_max = 3650;
 // Ids older than the retention are erased by a sweep over the event-id index (persistence/id_purge.hpp)
 // that starts this often (service-clock seconds): an id is forgotten at most this long after it may be.
 inline constexpr std::int64_t id_purge_interval_seconds = 3600;

@@ -136,7 +136,8 @@ std::vector<Setting> serve_settings() {
   s.push_back(number<std::int64_t>("free_credits_micros", "monthly free allowance per owning user",
                                    &Options::free_credits_micros, 0, limits::amount_micros_max));
   s.push_back(number<std::uint32_t>("idempotency_retention_days", "days an accepted usage event id is remembered (a retry within them gets the first answer)",
-                                    &Options::idempotency_retention_days, 35, 3650));
+                                    &Options::idempotency_retention_days, limits::idempotency_retention_days_min,
+                                    limits::idempotency_retention_days_max));
   s.push_back(number<std::size_t>("stream_queue_messages", "WebSocket messages queued per connection before it is closed as too slow (1008)",
                                   &Options::stream_queue_messages, 1, limits::stream_queue_messages_max));
   s.push_back(number<std::size_t>("max_connections", "open HTTP connections at most", &Options::connections_max, limits::connections_min,

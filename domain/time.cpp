@@ -38,13 +38,13 @@ Timestamp cycle_start(Cycle cycle) {
   const int year = 1970 + (cycle >= 0 ? cycle / 12 : (cycle - 11) / 12);
   const int month0 = cycle - (year - 1970) * 12;
   const Day day = days_from_civil(CivilDate{year, static_cast<unsigned>(month0 + 1), 1});
-  return static_cast<Timestamp>(day) * 86400;
+  return static_cast<Timestamp>(day) * seconds_per_day;
 }
 
 std::string format_rfc3339(Timestamp t) {
   const Day day = day_of(t);
   const CivilDate date = civil_from_days(day);
-  const auto secs = t - static_cast<Timestamp>(day) * 86400;
+  const auto secs = t - static_cast<Timestamp>(day) * seconds_per_day;
   char buf[32];
   std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", date.year, date.month, date.day,
                 static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60));
@@ -115,7 +115,7 @@ std::optional<Timestamp> parse_rfc3339(std::string_view text) {
   } else {
     return std::nullopt;
   }
-  return static_cast<Timestamp>(*day) * 86400 + hh * 3600 + mm * 60 + ss - offset;
+  return static_cast<Timestamp>(*day) * seconds_per_day + hh * 3600 + mm * 60 + ss - offset;
 }
 
 }  // namespace canopy::domain

@@ -24,7 +24,11 @@ struct CivilDate {
 Day days_from_civil(CivilDate date);
 CivilDate civil_from_days(Day day);
 
-inline Day day_of(Timestamp t) { return static_cast<Day>((t >= 0 ? t : t - 86399) / 86400); }
+inline constexpr Timestamp seconds_per_day = 86'400;
+
+inline Day day_of(Timestamp t) {
+  return static_cast<Day>((t >= 0 ? t : t - (seconds_per_day - 1)) / seconds_per_day);
+}
 Cycle cycle_of(Timestamp t);
 Timestamp cycle_start(Cycle cycle);
 inline Timestamp cycle_end(Cycle cycle) { return cycle_start(cycle + 1); }

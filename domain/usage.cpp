@@ -52,7 +52,7 @@ RangePlan plan_range(DayRange range) {
   RangePlan plan;
   Day day = range.from;
   while (day <= range.to) {
-    const Cycle month = cycle_of(static_cast<Timestamp>(day) * 86400);
+    const Cycle month = cycle_of(static_cast<Timestamp>(day) * seconds_per_day);
     const Day month_end = last_day(month);
     if (day == first_day(month) && month_end <= range.to) {
       plan.months.push_back(month);

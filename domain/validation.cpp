@@ -76,6 +76,20 @@ std::optional<std::string> check_event_id(std::string_view id) {
   return std::nullopt;
 }
 
+std::optional<std::string> check_event_quantity(std::int64_t quantity) {
+  if (quantity < 0 || static_cast<std::uint64_t>(quantity) > limits::quantity_max) {
+    return "must be from 0 to " + std::to_string(limits::quantity_max);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> check_event_cost(std::int64_t cost_micros) {
+  if (cost_micros < 0 || cost_micros > limits::amount_micros_max) {
+    return "must be from 0 to " + std::to_string(limits::amount_micros_max);
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> check_event_type(std::string_view type) {
   if (type.size() > limits::event_type_bytes_max) return "is too long";
   const auto dot = type.find('.');

@@ -1,6 +1,7 @@
 // Validation of what clients send, as values: nullopt means valid, else the reason.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,10 @@ std::string normalize_email(std::string_view email);
 std::optional<std::string> check_event_id(std::string_view id);
 // `<module>.<action>`: a known module, an action of [a-z0-9_] up to the length limit.
 std::optional<std::string> check_event_type(std::string_view type);
+// 0..quantity_max units.
+std::optional<std::string> check_event_quantity(std::int64_t quantity);
+// 0..amount_micros_max micro-dollars.
+std::optional<std::string> check_event_cost(std::int64_t cost_micros);
 std::optional<std::string> check_idempotency_key(std::string_view key);
 // An absolute http:// or https:// URL with a host, printable ASCII, at most url_bytes_max bytes.
 std::optional<std::string> check_http_url(std::string_view url);

@@ -202,15 +202,14 @@ struct UsageFields {
 // path instead (org_id is then an unknown field). Strings go straight into `out`.
 std::optional<Error> read_usage_fields(od::object object, const Where& where, bool with_org, UsageFields& f,
                                        UsageEventIn& out) {
-  unsigned& seen = f.seen;
   for (auto field : object) {
     std::string_view key;
     if (auto err = field.unescaped_key().get(key)) return malformed(err);
     const std::size_t index = usage_field(key, with_org);
     const FieldName name{where, key};
     if (index == usage_field_count) return invalid_field(name.str(), "Unknown field '" + name.str() + "'");
-    if (seen & (1u << index)) return invalid_field(name.str(), "Field '" + name.str() + "' appears twice");
-    seen |= 1u << index;
+    if (f.seen & (1u << index)) return invalid_field(name.str(), "Field '" + name.str() + "' appears twice");
+    f.seen |= 1u << index;
     od::value value;
     if (auto err = field.value().get(value)) return malformed(err);
     od::json_type actual;
@@ -231,7 +230,7 @@ std::optional<Error> read_usage_fields(od::object object, const Where& where, bo
     if (err) return err;
   }
   for (std::size_t i = 0; i < usage_field_count; ++i) {
-    if (usage_field_required[i] && !(seen & (1u << i)) && (i != f_org_id || with_org)) {
+    if (usage_field_required[i] && !(f.seen & (1u << i)) && (i != f_org_id || with_org)) {
       return missing(FieldName{where, usage_field_names[i]});
     }
   }
@@ -247,12 +246,8 @@ std::optional<Error> check_usage_event(const UsageFields& f, const Where& where,
   };
   if (auto why = domain::check_event_id(out.event.id)) return refuse(f_id, *why);
   if (auto why = domain::check_event_type(out.event.type)) return refuse(f_type, *why);
-  if (f.quantity < 0 || static_cast<std::uint64_t>(f.quantity) > limits::quantity_max) {
-    return refuse(f_quantity, "must be from 0 to " + std::to_string(limits::quantity_max));
-  }
-  if (f.cost < 0 || f.cost > limits::amount_micros_max) {
-    return refuse(f_cost, "must be from 0 to " + std::to_string(limits::amount_micros_max));
-  }
+  if (auto why = domain::check_event_quantity(f.quantity)) return refuse(f_quantity, *why);
+  if (auto why = domain::check_event_cost(f.cost)) return refuse(f_cost, *why);
   out.event.quantity = static_cast<std::uint64_t>(f.quantity);
   out.event.cost_micros = f.cost;
   out.event.occurred_at = now;

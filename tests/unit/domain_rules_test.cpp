@@ -382,6 +382,18 @@ TEST(Validation, EventIdsEmptyOverlongOrNotPrintableAreRejected) {
   EXPECT_TRUE(check_event_id(std::string("a\0b", 3)));
 }
 
+TEST(Validation, EventQuantityAndCostRunFromZeroToTheirLimits) {
+  for (const std::int64_t ok : {std::int64_t{0}, std::int64_t{1}, static_cast<std::int64_t>(limits::quantity_max)}) {
+    EXPECT_FALSE(check_event_quantity(ok)) << ok;
+  }
+  EXPECT_TRUE(check_event_quantity(-1));
+  EXPECT_TRUE(check_event_quantity(static_cast<std::int64_t>(limits::quantity_max) + 1));
+  EXPECT_FALSE(check_event_cost(0));
+  EXPECT_FALSE(check_event_cost(limits::amount_micros_max));
+  EXPECT_TRUE(check_event_cost(-1));
+  EXPECT_TRUE(check_event_cost(limits::amount_micros_max + 1));
+}
+
 TEST(Validation, EventTypeIsAKnownModuleDotAction) {
   EXPECT_FALSE(check_event_type("assistants.reply"));
   EXPECT_FALSE(check_event_type("broadcasts.sms"));
