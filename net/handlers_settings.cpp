@@ -63,7 +63,7 @@ void get_indicator(Ctx& ctx) {
   const auto view = authorize(ctx, ctx.params[0], Permission::read_org);
   if (!view) return;
   JsonWriter w;
-  write_indicator(w, view_at(view->org(), ctx.now, ctx.services.options.free_credits_micros));
+  write_indicator(w, ctx.services, view->org(), ctx.now);
   ctx.ok(200, w.take());
 }
 

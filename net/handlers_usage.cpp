@@ -78,7 +78,7 @@ struct BatchAnswer {
       const ChargeOutcome& o = outcomes[slot.group][slot.index];
       const std::string& id = (*groups[slot.group])[slot.index].id;
       if (o.status == ChargeStatus::accepted) {
-        if (o.org != last_payer || accepted_tail.empty()) {
+        if (o.org != last_payer) {  // an accepted event always has a payer: the first one differs
           last_payer = o.org;
           JsonWriter tail;
           tail.begin_object();

@@ -105,7 +105,8 @@ void write_org(JsonWriter& w, const actors::Services& services, const std::vecto
   w.end_object();
 }
 
-void write_indicator(JsonWriter& w, const OrgState& org) {
+void write_indicator(JsonWriter& w, const actors::Services& services, const OrgState& stored, Timestamp now) {
+  const OrgState org = current(services, stored, now);
   w.begin_object();
   if (org.show_credits_balance) {
     w.key("kind").string("usage");

@@ -24,9 +24,9 @@ void write_billing(JsonWriter& w, const actors::Services& services, const std::v
                    const domain::Access& access, domain::Timestamp now);
 // GET /v1/orgs/{id}/indicator: what the org's sidebar shows its members. Under show-credits,
 // {kind: "usage", percent} (of the monthly limit used this cycle, one decimal; null while no limit is
-// set); otherwise {kind: "balance", balance_micros}, the org's available balance. `org` as it reads
-// now (view_at).
-void write_indicator(JsonWriter& w, const domain::OrgState& org);
+// set); otherwise {kind: "balance", balance_micros}, the org's available balance, as it reads at `now`.
+void write_indicator(JsonWriter& w, const actors::Services& services, const domain::OrgState& stored,
+                     domain::Timestamp now);
 // One row of GET /v1/orgs/{id}/sub-orgs
 void write_sub_org_row(JsonWriter& w, const actors::Services& services, const std::vector<actors::OrgPtr>& lineage,
                        const domain::Access& access, domain::Timestamp now, bool hide_from_above = false);
