@@ -157,7 +157,8 @@ void Directory::publish_locked(OrgPtr org) {
   Entry& entry = it->second;
   const OrgState* before = inserted ? nullptr : entry.org.get();
   const OrgId old_parent = before ? before->parent : OrgId::none;
-  index_members_locked(before, *org);
+  // Most publishes are charges, which leave the members as they were: no index work for them.
+  if (!before || before->members != org->members) index_members_locked(before, *org);
   if (inserted || old_parent != org->parent) {
     if (old_parent != OrgId::none) {
       auto& siblings = orgs_[old_parent].children;
