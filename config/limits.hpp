@@ -169,6 +169,10 @@ inline constexpr std::size_t checkpoint_orgs_per_commit_max = 256;
 // quarter interval past due), and never more often than the poll floor.
 inline constexpr unsigned checkpoint_idle_polls_per_interval = 4;
 inline constexpr std::chrono::milliseconds checkpoint_idle_poll_min{1};
+// Orgs the writer keeps in memory after writing their snapshot, so the next record to touch one
+// needs no read and decode (a few hundred bytes to a few KB each): the clean ones are forgotten past
+// this. Dirty orgs are never forgotten; they are bounded by the checkpoint interval.
+inline constexpr std::size_t materializer_orgs_cached_max = 50'000;
 // Usage buckets the writer keeps in memory to spare a read per charge (~150 bytes each): forgotten
 // past this, since the store has them all.
 inline constexpr std::size_t usage_rollup_cache_max = 100'000;

@@ -79,7 +79,7 @@ class Materializer {
   void put_mark(std::vector<WriteOp>& ops);
 
   const Store& store_;
-  // Orgs loaded since the last write of theirs (dropped when written).
+  // Orgs read from the store or written since (clean ones dropped past limits::materializer_orgs_cached_max).
   std::unordered_map<domain::OrgId, Entry> entries_;
   // The checkpoint being written a slice per commit: the orgs dirty when it began, in key order.
   std::vector<domain::OrgId> epoch_;
