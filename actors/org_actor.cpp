@@ -55,6 +55,8 @@ struct OrgActorState {
   bool command_busy = false;
   std::deque<CommandRequest> stashed;
   bool auto_recharge_suspended = false;            // after a decline, until the config changes
+  caf::actor parent_actor;                         // the actor of parent_actor_of (forward_up)
+  OrgId parent_actor_of = OrgId::none;
   // Continuations waiting for the writer's `committed_atom, token, seq`.
   std::unordered_map<std::uint64_t, std::function<void(std::uint64_t)>> awaiting_commit;
   std::uint64_t next_token = 1;
@@ -156,7 +158,13 @@ void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes f
 void forward_up(OrgActor* self, std::uint64_t batch) {
   auto& st = self->state;
   Hop& hop = st.hops.at(batch);
-  caf::actor parent = st.services->directory.actor_of(st.org.parent);
+  // The parent's actor is looked up once, not per hop (the lookup was a cold hash-map probe under
+  // the directory's lock); again only if the org is ever given another parent.
+  if (st.parent_actor_of != st.org.parent) {
+    st.parent_actor = st.services->directory.actor_of(st.org.parent);
+    st.parent_actor_of = st.org.parent;
+  }
+  const caf::actor& parent = st.parent_actor;
   CANOPY_ASSERT(parent != nullptr);
   self->send(parent, reserve_atom::value,
              ReserveUp{batch, caf::actor_cast<caf::actor>(self), hop.chain, hop.events, hop.reserved, hop.at});
