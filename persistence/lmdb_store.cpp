@@ -198,12 +198,7 @@ class LmdbStore final : public Store {
   // the root again (LMDB's mdb_cursor_set fast path), which a commit of thousands of event ids and
   // usage buckets repeats thousands of times.
   Status try_commit(std::span<const WriteOp> ops) {
-    order_.resize(ops.size());
-    for (std::uint32_t i = 0; i < ops.size(); ++i) order_[i] = i;
-    std::stable_sort(order_.begin(), order_.end(), [&](std::uint32_t a, std::uint32_t b) {
-      if (ops[a].table != ops[b].table) return ops[a].table < ops[b].table;
-      return ops[a].key < ops[b].key;
-    });
+    sort_ops(ops);
     MDB_txn* txn = nullptr;
     if (int rc = mdb_txn_begin(env_, nullptr, 0, &txn); rc) return from_mdb(rc, "begin write");
     MDB_cursor* cursor = nullptr;
@@ -237,8 +232,43 @@ class LmdbStore final : public Store {
     return from_mdb(mdb_txn_commit(txn), "commit");
   }
 
+  // order_ = the ops' indexes, stably sorted by (table, key). A commit's ops come in runs already in
+  // key order (a batch's event ids, a checkpoint slice's orgs), so: a stable counting sort by table,
+  // then, per table, the ascending runs merged pairwise: n log(runs) key comparisons rather than
+  // n log n (the full sort was an eighth of the writer's time under batches).
+  void sort_ops(std::span<const WriteOp> ops) {
+    std::array<std::uint32_t, table_count + 1> starts{};
+    for (const auto& op : ops) ++starts[static_cast<std::size_t>(op.table) + 1];
+    for (std::size_t t = 1; t <= table_count; ++t) starts[t] += starts[t - 1];
+    order_.resize(ops.size());
+    auto next = starts;
+    for (std::uint32_t i = 0; i < ops.size(); ++i) order_[next[static_cast<std::size_t>(ops[i].table)]++] = i;
+    const auto by_key = [&](std::uint32_t a, std::uint32_t b) { return ops[a].key < ops[b].key; };
+    for (std::size_t t = 0; t < table_count; ++t) {
+      std::uint32_t* const first = order_.data() + starts[t];
+      const std::size_t n = starts[t + 1] - starts[t];
+      runs_.assign(1, 0);
+      for (std::size_t i = 1; i < n; ++i) {
+        if (by_key(first[i], first[i - 1])) runs_.push_back(i);
+      }
+      runs_.push_back(n);
+      // std::inplace_merge is stable: of equal keys, the earlier run's (the earlier op's) comes first.
+      while (runs_.size() > 2) {
+        std::size_t kept = 1;
+        std::size_t r = 0;
+        for (; r + 2 < runs_.size(); r += 2) {
+          std::inplace_merge(first + runs_[r], first + runs_[r + 1], first + runs_[r + 2], by_key);
+          runs_[kept++] = runs_[r + 2];
+        }
+        if (runs_[kept - 1] != runs_.back()) runs_[kept++] = runs_.back();  // an odd run out: kept as is
+        runs_.resize(kept);
+      }
+    }
+  }
+
   MDB_env* env_ = nullptr;
   std::vector<std::uint32_t> order_;  // try_commit's op order, reused (commit runs on one thread)
+  std::vector<std::size_t> runs_;     // sort_ops' run boundaries, reused
   std::array<MDB_dbi, table_count> dbis_{};
   std::size_t map_bytes_ = 0;
 };

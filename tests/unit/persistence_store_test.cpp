@@ -204,6 +204,38 @@ TEST_F(StoreTest, AManyOpCommitEndsAsIfAppliedInOrder) {
   EXPECT_EQ(stored, expected);
 }
 
+// What the writer commits: runs of ascending keys (a batch's event ids, a checkpoint slice), runs
+// that overlap, keys repeated across runs and within one, an odd number of runs in one table and an
+// even number in the other. The last op on a key still wins.
+TEST_F(StoreTest, OpsInAscendingRunsEndAsIfAppliedInOrder) {
+  store_ = open(dir_);
+  std::map<std::pair<int, std::string>, std::string> expected;
+  std::vector<WriteOp> ops;
+  const auto add = [&](Table table, int key, bool erase, const std::string& value) {
+    const std::string k = numbered("k", static_cast<std::uint64_t>(1000 + key));  // same width: key order
+    ops.push_back(erase ? erase_op(table, k) : put_op(table, k, value));
+    if (erase) {
+      expected.erase({static_cast<int>(table), k});
+    } else {
+      expected[{static_cast<int>(table), k}] = value;
+    }
+  };
+  for (int run = 0; run < 7; ++run) {
+    const Table table = run % 3 == 2 ? Table::usage : Table::event_ids;  // 5 runs and 2 runs
+    const int from = (run * 37) % 50;
+    for (int k = from; k < from + 40; ++k) {
+      add(table, k, (k + run) % 7 == 0, numbered("run", static_cast<std::uint64_t>(run * 1000 + k)));
+      if (k % 10 == 0) add(table, k, false, numbered("again", static_cast<std::uint64_t>(run)));  // twice in a run
+    }
+  }
+  ASSERT_TRUE(store_->commit(ops).ok());
+  std::map<std::pair<int, std::string>, std::string> stored;
+  for (const Table table : {Table::event_ids, Table::usage}) {
+    for (const auto& [k, v] : scan(*store_, table, {})) stored[{static_cast<int>(table), k}] = v;
+  }
+  EXPECT_EQ(stored, expected);
+}
+
 // get_many answers each key as get() would, in the caller's order, whatever that order is, with
 // absent and repeated keys among them.
 TEST_F(StoreTest, GetManyAnswersEachKeyAsGetWould) {
