@@ -35,14 +35,20 @@ server_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 # persistence writer, `caf.clock` CAF's timer thread. A change on one thread shows here through noise
 # that hides it in the total.
 thread_ticks() { for t in /proc/$server/task/*; do echo "$(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done; }
+# Bytes the server handed to write(2)-family calls: LMDB's page writes (socket sends are not counted).
+# This, not /proc/PID/io's write_bytes, is what reaches the disk: on this machine's kernel (6.18)
+# write_bytes counted ~5x the bytes the block device saw (/sys/block/*/stat), so it misleads.
+server_wchar() { awk '/^wchar/{print $2}' "/proc/$server/io"; }
 for run in $(seq 1 "$runs"); do
   args=(--url "http://127.0.0.1:$port" --load-forest "$work/forest.txt" --mode "$mode" --connections "$connections"
         --duration "$duration")
   [ "$mode" = batch ] && args+=(--batch-size "$batch_size")
   before=$(server_ticks)
+  wchar_before=$(server_wchar)
   thread_ticks > "$work/threads_before$run"
   "$build/bench/canopy-loadgen" "${args[@]}" $extra | tail -1 > "$work/run$run.json"
   echo $(( $(server_ticks) - before )) > "$work/ticks$run"
+  echo $(( $(server_wchar) - wchar_before )) > "$work/wchar$run"
   thread_ticks > "$work/threads_after$run"
 done
 python3 - "$work" "$runs" "$(getconf CLK_TCK)" <<'PY'
@@ -57,18 +63,20 @@ def by_name(path):
     return out
 for i, r in enumerate(rows, 1):
     r["cpu_us_per_event"] = 1e6 * int(open(f"{work}/ticks{i}").read()) / hz / max(r["events_accepted"], 1)
+    r["written_per_event"] = int(open(f"{work}/wchar{i}").read()) / max(r["events_accepted"], 1)
     a, b = by_name(f"{work}/threads_before{i}"), by_name(f"{work}/threads_after{i}")
     r["threads"] = {n: 1e6 * (b[n] - a.get(n, 0)) / hz / max(r["events_accepted"], 1) for n in b if b[n] > a.get(n, 0)}
 for r in rows:
     l = r["latency_ms"]
     print(f"run: {r['events_accepted_per_s']:>10.0f} events/s  {r['requests_per_s']:>9.0f} req/s  "
           f"p50 {l['p50']:.2f}  p99 {l['p99']:.2f}  p999 {l['p999']:.2f} ms  refused {r['events_refused']}  "
-          f"server cpu {r['cpu_us_per_event']:.2f} us/event ("
+          f"written {r['written_per_event']:.0f} B/event  server cpu {r['cpu_us_per_event']:.2f} us/event ("
           + ", ".join(f"{n} {v:.2f}" for n, v in sorted(r["threads"].items())) + ")")
 med = lambda k: statistics.median(k)
 print(f"median: {med([r['events_accepted_per_s'] for r in rows]):.0f} events/s, "
       f"p50 {med([r['latency_ms']['p50'] for r in rows]):.2f} ms, p99 {med([r['latency_ms']['p99'] for r in rows]):.2f} ms, "
       f"p999 {med([r['latency_ms']['p999'] for r in rows]):.2f} ms, "
+      f"written {med([r['written_per_event'] for r in rows]):.0f} B/event, "
       f"server cpu {med([r['cpu_us_per_event'] for r in rows]):.2f} us/event ("
       + ", ".join(f"{n} {med([r['threads'].get(n, 0) for r in rows]):.2f}" for n in sorted({n for r in rows for n in r['threads']}))
       + ")")
