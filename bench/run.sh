@@ -35,9 +35,11 @@ server_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 # persistence writer, `caf.clock` CAF's timer thread. A change on one thread shows here through noise
 # that hides it in the total.
 thread_ticks() { for t in /proc/$server/task/*; do echo "$(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done; }
-# Bytes the server handed to write(2)-family calls: LMDB's page writes (socket sends are not counted).
-# This, not /proc/PID/io's write_bytes, is what reaches the disk: on this machine's kernel (6.18)
-# write_bytes counted ~5x the bytes the block device saw (/sys/block/*/stat), so it misleads.
+# Bytes the server passed to write(2)-family calls, almost all LMDB pages (socket sends go through
+# sendmsg and are not counted; Asio's 8-byte wake-ups and the log are). Whole pages, fsynced every
+# commit, so about what the disk writes: on this machine's kernel (6.18) /proc/PID/io's write_bytes
+# counted ~5x the bytes the block device saw (/sys/block/*/stat), so it is not used. Like the CPU,
+# it includes the warmup's events, which are not counted.
 server_wchar() { awk '/^wchar/{print $2}' "/proc/$server/io"; }
 for run in $(seq 1 "$runs"); do
   args=(--url "http://127.0.0.1:$port" --load-forest "$work/forest.txt" --mode "$mode" --connections "$connections"

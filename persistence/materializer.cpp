@@ -266,9 +266,18 @@ std::size_t Materializer::flush_due(std::vector<WriteOp>& ops, std::chrono::stea
     --dirty_;
     ++written;
   }
-  // Clean orgs are forgotten once the cache grows past its bound; the store has them all.
-  if (entries_.size() > limits::materializer_orgs_cached_max) {
-    std::erase_if(entries_, [](const auto& item) { return item.second.dirty_since == 0; });
+  // Once more clean orgs are cached than the bound, half of them are forgotten (the store has them
+  // all): a scan of the cache every bound/2 orgs written, not every commit.
+  if (entries_.size() - dirty_ > limits::materializer_orgs_cached_max) {
+    std::size_t clean = entries_.size() - dirty_;
+    for (auto it = entries_.begin(); it != entries_.end() && clean > limits::materializer_orgs_cached_max / 2;) {
+      if (it->second.dirty_since == 0) {
+        it = entries_.erase(it);
+        --clean;
+      } else {
+        ++it;
+      }
+    }
   }
   // The rollup's cache spares reads only within a burst; forget it once it grows (after this
   // commit's adds, so no pending bucket is read back stale).

@@ -3,7 +3,8 @@
 //
 // Owned by one thread at a time: the persistence writer while serving, recovery at start, the audit
 // offline. Side-table rows are emitted as WriteOps with the record's own commit. Org state is kept in
-// a dirty cache and written later, so an org charged ten thousand times in between is written once.
+// a cache and written later, so an org charged ten thousand times in between is written once; written
+// orgs stay cached, clean, up to limits::materializer_orgs_cached_max.
 //
 // Checkpoints are incremental: once an org has been dirty for the checkpoint interval, every org
 // dirty then is written in key order, at most limits::checkpoint_orgs_per_commit_max per commit, so no commit
@@ -35,7 +36,7 @@ class Materializer {
   explicit Materializer(const Store& store) : store_(store), usage_(store) {}
 
   // REQUIRES: records are added in journal order, seq increasing by one; the ops of an earlier flush()
-  // are committed before the next add() (org rows are read back from the store after a flush).
+  // or flush_due() are committed before the next add() (orgs not cached are read back from the store).
   // A record's CycleRolled precedes any charge its org admitted in that cycle (the actors journal the
   // rollover ahead of the charge): a hop whose cycle the org has not reached adds no spend.
   // Returns what makes the record impossible to apply (an org that does not exist, a balance that
