@@ -75,6 +75,15 @@ class StoreTest : public ::testing::Test {
     return rows;
   }
 
+  // Every row of the two tables the many-op tests write, by (table, key).
+  static std::map<std::pair<int, std::string>, std::string> event_ids_and_usage(const Store& store) {
+    std::map<std::pair<int, std::string>, std::string> rows;
+    for (const Table table : {Table::event_ids, Table::usage}) {
+      for (const auto& [k, v] : scan(store, table, {}, {}, SIZE_MAX)) rows[{static_cast<int>(table), k}] = v;
+    }
+    return rows;
+  }
+
   std::string root_;
   std::string dir_;
   std::unique_ptr<Store> store_;
@@ -197,11 +206,7 @@ TEST_F(StoreTest, AManyOpCommitEndsAsIfAppliedInOrder) {
     }
   }
   ASSERT_TRUE(store_->commit(ops).ok());
-  std::map<std::pair<int, std::string>, std::string> stored;
-  for (const Table table : {Table::event_ids, Table::usage}) {
-    for (const auto& [k, v] : scan(*store_, table, {})) stored[{static_cast<int>(table), k}] = v;
-  }
-  EXPECT_EQ(stored, expected);
+  EXPECT_EQ(event_ids_and_usage(*store_), expected);
 }
 
 // What the writer commits: runs of ascending keys (a batch's event ids, a checkpoint slice), runs
@@ -229,11 +234,7 @@ TEST_F(StoreTest, OpsInAscendingRunsEndAsIfAppliedInOrder) {
     }
   }
   ASSERT_TRUE(store_->commit(ops).ok());
-  std::map<std::pair<int, std::string>, std::string> stored;
-  for (const Table table : {Table::event_ids, Table::usage}) {
-    for (const auto& [k, v] : scan(*store_, table, {})) stored[{static_cast<int>(table), k}] = v;
-  }
-  EXPECT_EQ(stored, expected);
+  EXPECT_EQ(event_ids_and_usage(*store_), expected);
 }
 
 // get_many answers each key as get() would, in the caller's order, whatever that order is, with
