@@ -56,6 +56,7 @@ class Materializer {
   void set_now(std::chrono::steady_clock::time_point now) { now_ = now; }
 
   std::size_t dirty_count() const { return dirty_; }
+  std::size_t cached_count() const { return entries_.size(); }
   // The alerts the records added since the last call caused (domain/alerts.hpp), in journal order.
   // Their outbox rows are already in the ops; the writer hands them to the stream once committed.
   std::vector<domain::Alert> take_alerts() { return std::exchange(alerts_, {}); }

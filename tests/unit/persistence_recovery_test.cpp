@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "config/limits.hpp"
 #include "domain/apply.hpp"
 #include "domain/time.hpp"
 #include "persistence/codec.hpp"
@@ -438,6 +439,42 @@ TEST_F(RecoveryTest, CheckpointSlicesSweepTheOrgsInKeyOrderAndTheMarkStaysBelowT
   EXPECT_EQ(writer.materializer().dirty_count(), 0u);
   EXPECT_EQ(checkpoint_seq(*store_), 6u) << "nothing dirty: the mark is the last record";
   EXPECT_EQ(load_org(*store_, root_s), fold(commits, 2).at(raw(root_s)));
+}
+
+// The writer keeps the orgs it wrote in memory, clean, so the next record that touches one needs no
+// read; past limits::materializer_orgs_cached_max clean orgs it forgets half of them. A record for a
+// forgotten org reads it back from the store, one for a kept org applies to the kept state: both land.
+TEST_F(RecoveryTest, WrittenOrgsStayCachedUpToTheBoundAndForgottenOnesAreReadBack) {
+  store_ = open_store(dir_);
+  JournalWriter writer(*store_, 0);
+  const std::size_t cap = canopy::limits::materializer_orgs_cached_max;
+  const std::size_t per_commit = cap / 10;
+  const std::size_t orgs = cap + per_commit;
+  const auto org = [](std::size_t i) { return OrgId{1'000'000 + i}; };
+  std::vector<Record> commit;
+  for (std::size_t i = 0; i < orgs; ++i) {
+    commit.push_back(OrgCreated{org(i), OrgId::none, "Org", Plan::business, UserId::none, 0, at(c0, 1), c0, false, 0,
+                                PaymentId::none});
+    if (commit.size() < per_commit) continue;
+    ASSERT_TRUE(writer.commit_with_slice(commit, SIZE_MAX).ok());  // every org written, clean
+    commit.clear();
+    if (i + 1 == cap) {
+      EXPECT_EQ(writer.materializer().cached_count(), cap) << "at the bound, every written org is kept";
+    }
+  }
+  EXPECT_EQ(writer.materializer().dirty_count(), 0u);
+  EXPECT_EQ(writer.materializer().cached_count(), cap / 2) << "past the bound, half are forgotten";
+  std::vector<Record> grants;
+  for (std::size_t i = 0; i < orgs; i += 997) {
+    grants.push_back(payment(org(i), 2'000'000 + i, PaymentKind::grant, PaymentStatus::succeeded,
+                             static_cast<Micros>(1'000 + i), "", at(c0, 2)));
+  }
+  ASSERT_TRUE(writer.commit_with_slice(grants, SIZE_MAX).ok());
+  for (std::size_t i = 0; i < orgs; i += 997) {
+    const auto stored = load_org(*store_, org(i));
+    ASSERT_TRUE(stored.has_value()) << i;
+    EXPECT_EQ(stored->balance_micros, static_cast<Micros>(1'000 + i)) << "org " << i;
+  }
 }
 
 TEST_F(RecoveryTest, SideRowsOfTheJournalTailAreThereAfterACrash) {
