@@ -5,9 +5,9 @@
 //
 // A sweep walks the whole index in key order, a bounded slice of rows per writer commit, and erases
 // the rows accepted before (the sweep's start - retention), in the same commit as whatever else it
-// carries. A sweep starts once per limits::id_purge_interval of the service clock (so a manual clock
-// moved forward by tests starts one at once); an id is therefore forgotten between the retention and
-// the retention plus one interval and a sweep after it was accepted, never earlier.
+// carries. A sweep starts once per limits::id_purge_interval_seconds of the service clock (so a
+// manual clock moved forward by tests starts one at once); an id is therefore forgotten between the
+// retention and the retention plus one interval and a sweep after it was accepted, never earlier.
 //
 // Owned by the persistence writer, the only thread that writes the store: the rows a slice erases
 // are still there when its commit applies, and the writer puts a slice's erases ahead of its records'

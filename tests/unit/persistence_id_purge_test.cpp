@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "config/limits.hpp"
+#include "domain/time.hpp"
 #include "persistence/codec.hpp"
 #include "persistence/id_purge.hpp"
 #include "persistence/keys.hpp"
@@ -25,9 +27,9 @@ using canopy::domain::Timestamp;
 
 namespace {
 
-constexpr Timestamp day = 86'400;
-constexpr Timestamp retention = 35 * day;
-constexpr Timestamp interval = 3'600;
+constexpr Timestamp day = canopy::domain::seconds_per_day;
+constexpr Timestamp retention = Timestamp{canopy::limits::idempotency_retention_days_min} * day;
+constexpr Timestamp interval = canopy::limits::id_purge_interval_seconds;
 constexpr Timestamp t0 = 1'700'000'000;
 
 class IdPurgeTest : public ::testing::Test {
