@@ -18,6 +18,12 @@ inline constexpr std::size_t body_bytes_default = 1u << 20;
 inline constexpr std::size_t body_bytes_max = 16u << 20;
 // Request line plus headers; browsers send about 2 KiB, 16 KiB leaves room for long tokens.
 inline constexpr std::size_t header_bytes_max = 16u << 10;
+// A connection's read buffer. Beast reads at most the buffer's free room per recvmsg (never less than
+// 512 bytes) and the parser empties it as it goes, so a buffer left at its first size read a 100 KB
+// batch in about 200 calls. It starts with room for a single-event request and its headers, and grows
+// to the largest body the connection has sent, up to the most Beast reads in one call (64 KiB).
+inline constexpr std::size_t read_buffer_bytes_initial = 4u << 10;
+inline constexpr std::size_t read_buffer_bytes_max = 64u << 10;
 // A client has this long to send a whole request once it starts; slowloris connections are cut.
 inline constexpr std::chrono::seconds request_read_timeout{30};
 // An idle keep-alive connection is closed after this.

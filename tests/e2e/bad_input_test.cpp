@@ -15,6 +15,7 @@
 
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "tests/e2e/harness.hpp"
 
@@ -891,6 +892,55 @@ TEST_F(BadHttp, ATransferEncodingOtherThanChunkedIs400) {
       {"Transfer-Encoding: gzip", "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
        empty_details(400, "invalid_request")},
   });
+}
+
+// On one keep-alive connection: sends `first` and reads its answer, then sends `second` in two writes
+// (the first `split` bytes, a pause, the rest) and returns the answer to it.
+HttpResult second_answer(std::uint16_t port, const std::string& first, const std::string& second, std::size_t split) {
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  HttpResult out;
+  beast::error_code ec;
+  stream.socket().connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+  if (ec) return out;
+  stream.expires_after(std::chrono::seconds(10));
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  asio::write(stream.socket(), asio::buffer(first), ec);
+  if (!ec) http::read(stream, buffer, res, ec);
+  if (ec || res.result_int() != 200) {
+    out.body = "the first request was not answered 200: " + (ec ? ec.message() : res.body());
+    return out;
+  }
+  asio::write(stream.socket(), asio::buffer(second.data(), split), ec);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the server reads the first part alone
+  if (!ec) asio::write(stream.socket(), asio::buffer(second.data() + split, second.size() - split), ec);
+  http::response<http::string_body> second_res;
+  if (!ec) http::read(stream, buffer, second_res, ec);
+  if (ec) {
+    out.body = "no response: " + ec.message();
+    return out;
+  }
+  out.status = second_res.result_int();
+  out.body = second_res.body();
+  return out;
+}
+
+// A connection that has sent a large body reads in large pieces; the header limit must not depend on
+// how much of a header the first of them happened to catch.
+TEST_F(BadHttp, HeadersPast16KiBAre400AlsoAfterALargeBodyAndWhenSentInParts) {
+  const std::string large_body(60'000, ' ');
+  const std::string first = "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                            std::to_string(large_body.size()) +
+                            "\r\n\r\n" + large_body;
+  std::string second = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 600; ++i) second += "X-H" + std::to_string(i) + ": " + std::string(24, 'v') + "\r\n";
+  second += "\r\n";
+  ASSERT_GT(second.size(), 16u << 10);
+  const auto r = second_answer(server_->port(), first, second, 8u << 10);
+  EXPECT_EQ(r.status, 400u) << r.body;
+  EXPECT_NE(r.body.find("The request headers are larger than 16384 bytes"), std::string::npos) << r.body;
+  expect_still_healthy();
 }
 
 TEST_F(BadHttp, HeadersJustUnder16KiBAreFine) {
