@@ -36,13 +36,20 @@ std::uint64_t random_id() {
   return value;
 }
 
-std::string format_id(std::string_view prefix, std::uint64_t value) {
-  std::string out(prefix);
-  out.resize(prefix.size() + id_chars);
+void append_id(std::string& out, std::string_view prefix, std::uint64_t value) {
+  out.append(prefix);
+  char digits[id_chars];
   for (std::size_t i = 0; i < id_chars; ++i) {
-    out[out.size() - 1 - i] = crockford[value & 31u];
+    digits[id_chars - 1 - i] = crockford[value & 31u];
     value >>= 5;
   }
+  out.append(digits, id_chars);
+}
+
+std::string format_id(std::string_view prefix, std::uint64_t value) {
+  std::string out;
+  out.reserve(prefix.size() + id_chars);
+  append_id(out, prefix, value);
   return out;
 }
 

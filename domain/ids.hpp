@@ -39,6 +39,8 @@ inline constexpr std::string_view invitation_token_prefix = "ci_";  // the secre
 std::uint64_t random_id();
 
 std::string format_id(std::string_view prefix, std::uint64_t value);
+// The same appended to `out`: no allocation once `out` has room (JSON answers write thousands).
+void append_id(std::string& out, std::string_view prefix, std::uint64_t value);
 // Parses `<prefix><13 base32 chars>`; nullopt for anything else (wrong prefix, length, alphabet, zero).
 std::optional<std::uint64_t> parse_id(std::string_view prefix, std::string_view text);
 

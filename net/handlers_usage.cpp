@@ -43,7 +43,7 @@ void post_usage(Ctx& ctx) {
 struct Slot {
   std::uint32_t group = 0;
   std::uint32_t index = 0;
-  const std::string* org_id = nullptr;  // the client's spelling, for a refusal before any actor
+  std::string org_id;  // refused at the gateway: the client's spelling of the org, for the answer
 };
 inline constexpr std::uint32_t refused_at_gateway = UINT32_MAX;
 
@@ -64,15 +64,17 @@ struct BatchAnswer {
     w.reserve(96 * slots.size() + 32);  // a result is about 80 bytes: one allocation for the body
     w.begin_object().key("results").begin_array();
     // Consecutive events usually share a payer: encode the rest of their result once per run, not
-    // once per event. {"id":"…","status":"accepted","payer_org_id":"…"}
+    // once per event. {"id":"…","status":"accepted","payer_org_id":"…"}. When payers alternate the
+    // tail is re-encoded in place: no allocation per event either way.
     OrgId last_payer = OrgId::none;
+    JsonWriter tail;
     std::string accepted_tail;
     for (std::size_t i = 0; i < slots.size(); ++i) {
       const Slot& slot = slots[i];
       if (slot.group == refused_at_gateway) {
         w.begin_object().key("id").string(items[i].event.id);
         w.key("status").string("refused").key("code").string(errc_name(Errc::not_found));
-        w.key("org_id").string(*slot.org_id).end_object();
+        w.key("org_id").string(slot.org_id).end_object();
         continue;
       }
       const ChargeOutcome& o = outcomes[slot.group][slot.index];
@@ -80,7 +82,7 @@ struct BatchAnswer {
       if (o.status == ChargeStatus::accepted) {
         if (o.org != last_payer) {  // an accepted event always has a payer: the first one differs
           last_payer = o.org;
-          JsonWriter tail;
+          tail.clear();
           tail.begin_object();
           write_outcome(tail, o);
           tail.end_object();
@@ -131,7 +133,7 @@ void post_usage_batch(Ctx& ctx) {
     Slot& slot = answer->slots[i];
     slot.group = it->second;
     if (slot.group == refused_at_gateway) {
-      slot.org_id = &item.org_id;
+      slot.org_id = item.org_id;  // a view into the parser, which the next request reuses
       continue;
     }
     auto& events = groups[slot.group].events;

@@ -224,7 +224,7 @@ std::optional<Error> read_usage_fields(od::object object, const Where& where, bo
         if (err) break;
         if (index == f_id) out.event.id.assign(text);
         else if (index == f_type) out.event.type.assign(text);
-        else if (index == f_org_id) out.org_id.assign(text);
+        else if (index == f_org_id) out.org_id = text;
         else f.occurred_at = text;
     }
     if (err) return err;

@@ -48,7 +48,9 @@ void pad_body(std::string& body);
 // A usage event as the contract describes it; `with_org` for batch items (org_id required).
 struct UsageEventIn {
   domain::ChargeEvent event;
-  std::string org_id;
+  // As the client spelled it (a batch or stream item): a view into this thread's parser, valid until
+  // it reads its next document; whoever keeps it longer copies it.
+  std::string_view org_id;
 };
 
 std::optional<domain::Error> parse_usage_event(std::string& body, domain::Timestamp now, UsageEventIn& out);

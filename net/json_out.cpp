@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "domain/ids.hpp"
+
 namespace canopy::net {
 namespace {
 
@@ -23,6 +25,14 @@ JsonWriter& JsonWriter::integer(std::int64_t v) {
 JsonWriter& JsonWriter::unsigned_integer(std::uint64_t v) {
   comma();
   append_integer(out_, v);
+  return *this;
+}
+
+JsonWriter& JsonWriter::id(std::string_view prefix, std::uint64_t value) {
+  comma();
+  out_.push_back('"');
+  domain::append_id(out_, prefix, value);
+  out_.push_back('"');
   return *this;
 }
 

@@ -48,6 +48,8 @@ class JsonWriter {
     out_.append("null");
     return *this;
   }
+  // An id (`<prefix><13 base32 chars>`, domain/ids.hpp) as a string: nothing to escape, no temporary.
+  JsonWriter& id(std::string_view prefix, std::uint64_t value);
   JsonWriter& optional_integer(const std::optional<std::int64_t>& v) { return v ? integer(*v) : null(); }
   JsonWriter& optional_string(const std::optional<std::string>& v) { return v ? string(*v) : null(); }
   // Inserts already-encoded JSON as one value.
@@ -68,6 +70,12 @@ class JsonWriter {
   }
 
   std::string take() { return std::move(out_); }
+  // Starts over, keeping the buffer (a writer reused for many small pieces allocates once).
+  void clear() {
+    out_.clear();
+    first_ = true;
+    after_key_ = false;
+  }
   const std::string& str() const { return out_; }
 
  private:

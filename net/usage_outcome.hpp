@@ -9,6 +9,8 @@
 namespace canopy::net {
 
 domain::Error refusal_error(const actors::ChargeOutcome& outcome);
+// Its code alone, without building the message (a batch answer writes one per refused event).
+domain::Errc refusal_code(const actors::ChargeOutcome& outcome);
 void count_outcome(const actors::ChargeOutcome& outcome);
 // The fields of a result after the event's id: "status":"accepted","payer_org_id":… or
 // "status":"refused","code":…,"org_id":… (the org that refused it).
