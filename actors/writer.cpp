@@ -33,7 +33,7 @@ struct WriterState {
   std::uint64_t last_seq = 0;
   std::vector<Waiting> waiting;
   bool flush_scheduled = false;
-  std::vector<WriteOp> ops;  // reused across commits
+  persistence::WriteOps ops;  // reused across commits, buffers and all
   static inline const char* name = "canopy.writer";
 };
 
@@ -65,7 +65,9 @@ void commit(WriterActor* self, bool force_checkpoint) {
     }
     const std::uint64_t seq = ++st.last_seq;
     seqs[i] = seq;
-    st.ops.push_back(WriteOp{Table::journal, persistence::u64_key(seq), persistence::encode(*w.record)});
+    WriteOp& journal = st.ops.add(Table::journal);
+    journal.key = persistence::u64_key(seq);
+    journal.value = persistence::encode(*w.record);
     // Actors only journal records that apply: anything else is a bug that must not reach disk.
     if (auto problem = st.materializer->add(seq, *w.record, st.ops)) domain::invariant_failed(problem->c_str(), __FILE__, __LINE__);
   }
@@ -79,7 +81,7 @@ void commit(WriterActor* self, bool force_checkpoint) {
   }
   if (!st.ops.empty()) {
     const auto started = std::chrono::steady_clock::now();
-    if (auto status = st.store->commit(st.ops); !status.ok()) fatal(status);
+    if (auto status = st.store->commit(st.ops.span()); !status.ok()) fatal(status);
     const auto micros = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count());
     auto& stats = *st.stats;

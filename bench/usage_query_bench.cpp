@@ -91,7 +91,7 @@ std::unique_ptr<Dataset> build(std::size_t orgs) {
 
   const auto started = std::chrono::steady_clock::now();
   UsageRollup rollup(*ds->store);
-  std::vector<WriteOp> ops;
+  WriteOps ops;
   std::uint64_t seq = 0;
   std::uint64_t payment = 1;
   for (std::size_t i = 0; i < orgs; ++i) {
@@ -117,7 +117,7 @@ std::unique_ptr<Dataset> build(std::size_t orgs) {
       rollup.add(++seq, batch, ops);
     }
     if ((i + 1) % kOrgsPerCommit == 0 || i + 1 == orgs) {
-      const Status s = ds->store->commit(ops);
+      const Status s = ds->store->commit(ops.span());
       if (!s.ok()) die("commit failed: " + s.message);
       ops.clear();
       rollup.clear();  // as at a checkpoint: everything is in the store

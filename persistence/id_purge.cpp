@@ -23,7 +23,7 @@ std::optional<Timestamp> IdPurge::accepted_at(std::string_view value) const {
   return charge->at;
 }
 
-std::size_t IdPurge::step(Timestamp now, std::size_t max_rows, std::vector<WriteOp>& ops) {
+std::size_t IdPurge::step(Timestamp now, std::size_t max_rows, WriteOps& ops) {
   if (!sweeping_) {
     if (now < next_sweep_at_) return 0;
     sweeping_ = true;

@@ -24,6 +24,7 @@
 
 #include "domain/time.hpp"
 #include "persistence/store.hpp"
+#include "persistence/write_ops.hpp"
 
 namespace canopy::persistence {
 
@@ -37,7 +38,7 @@ class IdPurge {
 
   // Examines the next `max_rows` rows of the sweep in progress (starting one if due at `now`) and adds
   // an erase op for each expired one. Returns how many it erased.
-  std::size_t step(domain::Timestamp now, std::size_t max_rows, std::vector<WriteOp>& ops);
+  std::size_t step(domain::Timestamp now, std::size_t max_rows, WriteOps& ops);
 
   std::uint64_t sweeps_finished() const { return sweeps_finished_; }
 

@@ -36,7 +36,7 @@ void Materializer::mark_dirty(OrgId id, Entry& entry, std::uint64_t seq) {
   ++dirty_;
 }
 
-void Materializer::write(OrgId id, Entry& entry, std::vector<WriteOp>& ops) {
+void Materializer::write(OrgId id, Entry& entry, WriteOps& ops) {
   // Assert the state right before it is written (TigerBeetle habit): a broken org never reaches disk.
   if (auto broken = check_invariants(entry.org)) invariant_failed(broken->c_str(), __FILE__, __LINE__);
   ops.push_back(WriteOp{Table::orgs, u64_key(raw(id)), encode(entry.org, last_seq_)});
@@ -62,7 +62,7 @@ std::uint64_t Materializer::low_water_mark() {
   return last_seq_;
 }
 
-void Materializer::put_mark(std::vector<WriteOp>& ops) {
+void Materializer::put_mark(WriteOps& ops) {
   const std::uint64_t mark = low_water_mark();
   if (mark == mark_written_) return;
   mark_written_ = mark;
@@ -71,19 +71,19 @@ void Materializer::put_mark(std::vector<WriteOp>& ops) {
 
 namespace {
 
-void put_payment(std::vector<WriteOp>& ops, std::uint64_t seq, OrgId org, const PaymentRow& row) {
+void put_payment(WriteOps& ops, std::uint64_t seq, OrgId org, const PaymentRow& row) {
   ops.push_back(WriteOp{Table::payments, scoped_key(raw(org), u64_key(UINT64_MAX - seq)), encode(row)});
 }
 
 std::string token_key(const TokenHash& hash) { return std::string(hash.begin(), hash.end()); }
 
-void put_token(std::vector<WriteOp>& ops, const TokenHash& hash, const TokenRow& row) {
+void put_token(WriteOps& ops, const TokenHash& hash, const TokenRow& row) {
   ops.push_back(WriteOp{Table::tokens, token_key(hash), encode(row)});
 }
 
 struct SideRows {
   std::uint64_t seq;
-  std::vector<WriteOp>& ops;
+  WriteOps& ops;
   const Store& store;
 
   void operator()(const UserCreated& r) const {
@@ -123,7 +123,11 @@ struct SideRows {
   }
   void operator()(const ChargeBatch& r) const {
     const std::string value = encode(EventIdRow{seq, r.payer(), r.at});
-    for (const auto& e : r.events) ops.push_back(WriteOp{Table::event_ids, scoped_key(raw(r.origin()), e.id), value});
+    for (const auto& e : r.events) {  // the hot path of batches: built in the buffers of earlier commits
+      WriteOp& op = ops.add(Table::event_ids);
+      assign_scoped_key(op.key, raw(r.origin()), e.id);
+      op.value.assign(value);
+    }
   }
   void operator()(const PaymentRecorded& r) const {
     put_payment(ops, seq, r.org, PaymentRow{r.payment, r.kind, r.status, r.amount_micros, r.at, OrgId::none, r.reason});
@@ -176,7 +180,7 @@ struct RecordTime {
 Timestamp record_time(const Record& record) { return std::visit(RecordTime{}, record); }
 
 // The outbox row of `alert` for each of the org's webhooks that wants its type, due at once.
-void queue_deliveries(const OrgState& org, const Alert& alert, std::uint64_t order, std::vector<WriteOp>& ops) {
+void queue_deliveries(const OrgState& org, const Alert& alert, std::uint64_t order, WriteOps& ops) {
   for (const auto& hook : org.webhooks) {
     if (!(hook.events & bit(alert.type))) continue;
     const std::uint64_t delivery = delivery_id(alert.id, hook.id);
@@ -186,7 +190,7 @@ void queue_deliveries(const OrgState& org, const Alert& alert, std::uint64_t ord
 
 }  // namespace
 
-std::optional<std::string> Materializer::add(std::uint64_t seq, const Record& record, std::vector<WriteOp>& ops) {
+std::optional<std::string> Materializer::add(std::uint64_t seq, const Record& record, WriteOps& ops) {
   CANOPY_ASSERT(last_seq_ == 0 || seq == last_seq_ + 1);
   last_seq_ = seq;
   std::visit(SideRows{seq, ops, store_}, record);
@@ -225,7 +229,7 @@ std::optional<std::string> Materializer::add(std::uint64_t seq, const Record& re
   return std::nullopt;
 }
 
-void Materializer::flush(std::vector<WriteOp>& ops) {
+void Materializer::flush(WriteOps& ops) {
   for (auto& [id, entry] : entries_) {
     if (entry.dirty_since != 0) write(id, entry, ops);
   }
@@ -239,7 +243,7 @@ void Materializer::flush(std::vector<WriteOp>& ops) {
   ops.push_back(WriteOp{Table::meta, std::string(meta_checkpoint_seq), u64_key(last_seq_)});
 }
 
-std::size_t Materializer::flush_due(std::vector<WriteOp>& ops, std::chrono::steady_clock::time_point cutoff,
+std::size_t Materializer::flush_due(WriteOps& ops, std::chrono::steady_clock::time_point cutoff,
                                     std::size_t max_orgs) {
   // Once the org dirty longest is due, every org dirty at that moment is written, in key order, a
   // slice per commit: the snapshots of one commit share LMDB leaf pages and each leaf is written about

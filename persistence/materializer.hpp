@@ -27,6 +27,7 @@
 
 #include "domain/records.hpp"
 #include "persistence/store.hpp"
+#include "persistence/write_ops.hpp"
 #include "persistence/usage_rollup.hpp"
 
 namespace canopy::persistence {
@@ -42,14 +43,14 @@ class Materializer {
   // Returns what makes the record impossible to apply (an org that does not exist, a balance that
   // would go below zero): corruption, and the caller must stop (the writer aborts, recovery refuses to
   // start): side-table rows may already be in `ops` and last_seq() has advanced. nullopt when applied.
-  std::optional<std::string> add(std::uint64_t seq, const domain::Record& record, std::vector<WriteOp>& ops);
+  std::optional<std::string> add(std::uint64_t seq, const domain::Record& record, WriteOps& ops);
 
   // Writes every dirty org and the checkpoint mark into `ops`; the cache is empty afterwards.
-  void flush(std::vector<WriteOp>& ops);
+  void flush(WriteOps& ops);
   // Writes the next slice (at most `max_orgs`, in key order) of the checkpoint in progress, which
   // starts once some org has been dirty since `cutoff` or earlier and then takes every dirty org; and
   // the checkpoint mark if it moved. Returns how many orgs it wrote.
-  std::size_t flush_due(std::vector<WriteOp>& ops, std::chrono::steady_clock::time_point cutoff, std::size_t max_orgs);
+  std::size_t flush_due(WriteOps& ops, std::chrono::steady_clock::time_point cutoff, std::size_t max_orgs);
   // True when a checkpoint is in progress or some org has been dirty since `cutoff` or earlier.
   bool any_due(std::chrono::steady_clock::time_point cutoff);
   // The time add() stamps on orgs it makes dirty (the writer sets it once per commit).
@@ -75,10 +76,10 @@ class Materializer {
   Entry* load(domain::OrgId id);
   bool oldest_due(std::chrono::steady_clock::time_point cutoff);
   void mark_dirty(domain::OrgId id, Entry& entry, std::uint64_t seq);
-  void write(domain::OrgId id, Entry& entry, std::vector<WriteOp>& ops);
+  void write(domain::OrgId id, Entry& entry, WriteOps& ops);
   // The checkpoint mark: every stored snapshot holds every record up to it.
   std::uint64_t low_water_mark();
-  void put_mark(std::vector<WriteOp>& ops);
+  void put_mark(WriteOps& ops);
 
   const Store& store_;
   // Orgs read from the store or written since (clean ones dropped past limits::materializer_orgs_cached_max).

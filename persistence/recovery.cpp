@@ -59,7 +59,7 @@ Status recover(Store& store, RecoveryResult& result) {
   const std::uint64_t checkpoint = read_checkpoint(store);
   Materializer materializer(store);
   materializer.set_last_seq(checkpoint);
-  std::vector<WriteOp> ops;
+  WriteOps ops;
   Status replay_error;
   Status s = for_each_record(store, checkpoint, [&](std::uint64_t seq, const Record& record) {
     if (seq != materializer.last_seq() + 1) {
@@ -78,7 +78,7 @@ Status recover(Store& store, RecoveryResult& result) {
   result.last_seq = materializer.last_seq();
   if (result.replayed_records == 0) return {};
   materializer.flush(ops);
-  return store.commit(ops);
+  return store.commit(ops.span());
 }
 
 namespace {

@@ -14,7 +14,7 @@ constexpr std::uint8_t kind(BucketKind k) { return static_cast<std::uint8_t>(k);
 }  // namespace
 
 void UsageRollup::bump(std::string key, std::uint64_t seq, std::uint64_t count, std::uint64_t quantity, Micros micros,
-                       std::vector<WriteOp>& ops) {
+                       WriteOps& ops) {
   auto it = cache_.find(key);
   if (it == cache_.end()) {
     Bucket bucket;
@@ -37,13 +37,13 @@ void UsageRollup::bump(std::string key, std::uint64_t seq, std::uint64_t count, 
   ops.push_back(WriteOp{Table::usage, std::move(key), encode(b)});
 }
 
-void UsageRollup::credit(std::uint64_t seq, OrgId org, Timestamp at, Micros amount, std::vector<WriteOp>& ops) {
+void UsageRollup::credit(std::uint64_t seq, OrgId org, Timestamp at, Micros amount, WriteOps& ops) {
   if (amount <= 0) return;
   bump(usage_key(raw(org), kind(BucketKind::credits_day), day_of(at)), seq, 1, 0, amount, ops);
   bump(usage_key(raw(org), kind(BucketKind::credits_month), cycle_of(at)), seq, 1, 0, amount, ops);
 }
 
-void UsageRollup::add(std::uint64_t seq, const Record& record, std::vector<WriteOp>& ops) {
+void UsageRollup::add(std::uint64_t seq, const Record& record, WriteOps& ops) {
   if (const auto* charge = std::get_if<ChargeBatch>(&record)) {
     // One bump per bucket per record, however many events the batch holds.
     struct Sum {

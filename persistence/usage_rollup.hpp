@@ -14,6 +14,7 @@
 #include "domain/records.hpp"
 #include "domain/usage.hpp"
 #include "persistence/store.hpp"
+#include "persistence/write_ops.hpp"
 
 namespace canopy::persistence {
 
@@ -22,15 +23,15 @@ class UsageRollup {
   explicit UsageRollup(const Store& store) : store_(store) {}
 
   // REQUIRES: the same order and commit discipline as Materializer::add.
-  void add(std::uint64_t seq, const domain::Record& record, std::vector<WriteOp>& ops);
+  void add(std::uint64_t seq, const domain::Record& record, WriteOps& ops);
   // Forgets the cache (at checkpoints, to bound it); the store has everything.
   void clear() { cache_.clear(); }
   std::size_t cached() const { return cache_.size(); }
 
  private:
   void bump(std::string key, std::uint64_t seq, std::uint64_t count, std::uint64_t quantity, domain::Micros micros,
-            std::vector<WriteOp>& ops);
-  void credit(std::uint64_t seq, domain::OrgId org, domain::Timestamp at, domain::Micros amount, std::vector<WriteOp>& ops);
+            WriteOps& ops);
+  void credit(std::uint64_t seq, domain::OrgId org, domain::Timestamp at, domain::Micros amount, WriteOps& ops);
 
   const Store& store_;
   std::unordered_map<std::string, domain::Bucket> cache_;

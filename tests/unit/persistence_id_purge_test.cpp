@@ -68,10 +68,12 @@ class IdPurgeTest : public ::testing::Test {
 
   // One step, committed as the writer commits it. Returns the rows erased.
   std::size_t step(IdPurge& purge, Timestamp now, std::size_t max_rows) {
-    std::vector<WriteOp> ops;
+    WriteOps ops;
     const std::size_t erased = purge.step(now, max_rows, ops);
     EXPECT_EQ(ops.size(), erased);
-    if (!ops.empty()) commit(std::move(ops));
+    if (!ops.empty()) {
+      EXPECT_TRUE(store_->commit(ops.span()).ok());
+    }
     return erased;
   }
 

@@ -129,25 +129,25 @@ class JournalWriter {
   }
 
   Status commit(const std::vector<Record>& records, bool checkpoint) {
-    std::vector<WriteOp> ops;
+    WriteOps ops;
     add(records, ops);
     if (checkpoint) materializer_.flush(ops);
-    return store_.commit(ops);
+    return store_.commit(ops.span());
   }
 
   // As the serving writer does: with the commit, a slice of at most `max_orgs` orgs (every org here
   // is due: the tests never set the materializer's clock).
   Status commit_with_slice(const std::vector<Record>& records, std::size_t max_orgs) {
-    std::vector<WriteOp> ops;
+    WriteOps ops;
     add(records, ops);
     materializer_.flush_due(ops, std::chrono::steady_clock::now(), max_orgs);
-    return store_.commit(ops);
+    return store_.commit(ops.span());
   }
 
   Materializer& materializer() { return materializer_; }
 
  private:
-  void add(const std::vector<Record>& records, std::vector<WriteOp>& ops) {
+  void add(const std::vector<Record>& records, WriteOps& ops) {
     for (const Record& record : records) {
       const std::uint64_t seq = materializer_.last_seq() + 1;
       ops.push_back(WriteOp{Table::journal, u64_key(seq), encode(record), false});
@@ -562,30 +562,30 @@ TEST_F(RecoveryTest, RecoverRefusesADataFolderOfAnotherSchemaVersion) {
 TEST_F(RecoveryTest, MaterializerRefusesARecordForAnUnknownOrg) {
   store_ = open_store(dir_);
   Materializer materializer(*store_);
-  std::vector<WriteOp> ops;
+  WriteOps ops;
   EXPECT_TRUE(materializer.add(1, Record{LimitSet{OrgId{999}, 5}}, ops).has_value());
 }
 
 TEST_F(RecoveryTest, MaterializerRefusesAChargeThatWouldOverdrawAndLeavesEveryOrgOfTheChainAsItWas) {
   store_ = open_store(dir_);
   Materializer materializer(*store_);
-  std::vector<WriteOp> ops;
+  WriteOps ops;
   const auto commits = scenario();
   std::uint64_t seq = 0;
   for (std::size_t i = 0; i < 3; ++i) {
     for (const Record& record : commits[i]) ASSERT_FALSE(materializer.add(++seq, record, ops).has_value());
   }
   materializer.flush(ops);
-  ASSERT_TRUE(store_->commit(ops).ok());
+  ASSERT_TRUE(store_->commit(ops.span()).ok());
   const auto before = fold(commits, 3);
   ops.clear();
   // R holds 15M: a 16M charge up the chain B -> A -> R cannot be paid.
   const Record overdraw{charge({ChainHop{sub_b, c0}, ChainHop{sub_a, c0}, ChainHop{root_r, c0}}, {16'000'000},
                                at(c0, 9))};
   EXPECT_TRUE(materializer.add(++seq, overdraw, ops).has_value());
-  std::vector<WriteOp> flushed;
+  WriteOps flushed;
   materializer.flush(flushed);
-  ASSERT_TRUE(store_->commit(flushed).ok());
+  ASSERT_TRUE(store_->commit(flushed.span()).ok());
   for (OrgId id : {sub_b, sub_a, root_r}) EXPECT_EQ(load_org(*store_, id), before.at(raw(id))) << to_string(id);
 }
 

@@ -159,7 +159,7 @@ class UsageStoreTest : public ::testing::Test {
   template <class Checkpoint>
   void write(Materializer& m, const std::vector<std::vector<Record>>& commits, Checkpoint checkpoint) {
     for (std::size_t i = 0; i < commits.size(); ++i) {
-      std::vector<WriteOp> ops;
+      WriteOps ops;
       for (const Record& record : commits[i]) {
         const std::uint64_t seq = m.last_seq() + 1;
         ops.push_back(WriteOp{Table::journal, u64_key(seq), encode(record), false});
@@ -167,7 +167,7 @@ class UsageStoreTest : public ::testing::Test {
         ASSERT_FALSE(problem.has_value()) << "record " << seq << ": " << *problem;
       }
       if (checkpoint(i)) m.flush(ops);
-      const Status s = store_->commit(ops);
+      const Status s = store_->commit(ops.span());
       ASSERT_TRUE(s.ok()) << s.message;
     }
   }
@@ -443,7 +443,7 @@ TEST_F(UsageStoreTest, ReplayingEveryRecordThroughAFreshMaterializerChangesNoBuc
   const Buckets before = buckets();
   ASSERT_FALSE(before.empty());
   Materializer again(*store_);
-  std::vector<WriteOp> ops;
+  WriteOps ops;
   std::uint64_t seq = 0;
   for (const auto& commit : scenario()) {
     for (const Record& record : commit) {
@@ -452,7 +452,7 @@ TEST_F(UsageStoreTest, ReplayingEveryRecordThroughAFreshMaterializerChangesNoBuc
     }
   }
   for (const WriteOp& op : ops) EXPECT_NE(op.table, Table::usage) << "a replayed record rewrote a bucket";
-  ASSERT_TRUE(store_->commit(ops).ok());
+  ASSERT_TRUE(store_->commit(ops.span()).ok());
   EXPECT_EQ(buckets(), before);
 }
 
@@ -462,14 +462,14 @@ TEST_F(UsageStoreTest, ReplayingOneRecordTwiceThroughTheRollupAddsNothing) {
   // Without any cache: every bucket is read back from the store and its last_seq checked.
   const auto commits = scenario();
   UsageRollup rollup(*store_);
-  std::vector<WriteOp> ops;
+  WriteOps ops;
   rollup.add(6, commits[2][0], ops);  // the Nov 28 charge, seq 6
   rollup.add(6, commits[2][0], ops);
   EXPECT_TRUE(ops.empty());
   // A record older than the bucket's last one is skipped too.
   rollup.add(1, commits[2][0], ops);
   EXPECT_TRUE(ops.empty());
-  ASSERT_TRUE(store_->commit(ops).ok());
+  ASSERT_TRUE(store_->commit(ops.span()).ok());
   EXPECT_EQ(buckets(), before);
 }
 
@@ -482,10 +482,10 @@ TEST_F(UsageStoreTest, ARecordWithAHigherSeqIsCounted) {
   ASSERT_EQ(recovered.last_seq, last);
   Materializer m(*store_);
   m.set_last_seq(last);
-  std::vector<WriteOp> ops;
+  WriteOps ops;
   const Record more = charge({{sub_a, jan}, {root_r, jan}}, at("2027-01-02T09:00:00Z"), {{"assistants.reply", 2, 9'000}});
   ASSERT_FALSE(m.add(last + 1, more, ops).has_value());
-  ASSERT_TRUE(store_->commit(ops).ok());
+  ASSERT_TRUE(store_->commit(ops.span()).ok());
   EXPECT_NE(buckets(), before);
   const auto b = bucket(sub_a, BucketKind::usage_day, day(2027, 1, 2), "assistants.reply");
   ASSERT_TRUE(b);
@@ -542,12 +542,12 @@ TEST_F(UsageStoreTest, ManyEventsOfOneTypeInOneBatchAreOneWritePerBucket) {
   write(m, {scenario()[0]}, [](std::size_t) { return true; });
   std::vector<Ev> events(50, Ev{"assistants.reply", 2, 1'000});
   events.push_back(Ev{"inbox.message", 1, 500});
-  std::vector<WriteOp> ops;
+  WriteOps ops;
   ASSERT_FALSE(m.add(m.last_seq() + 1, charge({{root_r, nov}}, at("2026-11-21T10:00:00Z"), events), ops).has_value());
   std::size_t usage_ops = 0;
   for (const WriteOp& op : ops) usage_ops += op.table == Table::usage;
   EXPECT_EQ(usage_ops, 5u);  // 2 types x (day, month) + the day's total
-  ASSERT_TRUE(store_->commit(ops).ok());
+  ASSERT_TRUE(store_->commit(ops.span()).ok());
   const auto r = report(root_r, days(day(2026, 11, 21), day(2026, 11, 21)));
   expect_type(r, "assistants.reply", 50, 100, 50'000);
   expect_type(r, "inbox.message", 1, 1, 500);
