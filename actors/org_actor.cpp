@@ -176,8 +176,14 @@ void commit_as_payer(OrgActor* self, std::uint64_t batch) {
   ChargeBatch record;
   record.chain = hop.chain;
   record.at = hop.at;
-  record.events.reserve(hop.reserved.size());
-  for (const auto index : hop.reserved) record.events.push_back((*hop.events)[index]);
+  if (hop.reserved.size() == hop.events->size()) {
+    record.events = ChargeEvents(hop.events);  // all of them (indexes are unique): shared, not copied
+  } else {
+    std::vector<ChargeEvent> events;
+    events.reserve(hop.reserved.size());
+    for (const auto index : hop.reserved) events.push_back((*hop.events)[index]);
+    record.events = std::move(events);
+  }
   RecordPtr ptr = make_record(std::move(record));
   journal(self, ptr, [self, batch, ptr](std::uint64_t) { finish(self, batch, ptr, {}, true); });
 }

@@ -109,11 +109,13 @@ std::unique_ptr<Dataset> build(std::size_t orgs) {
       ChargeBatch batch;
       batch.chain = {ChainHop{org, cycle_of(noon)}};
       batch.at = noon;
+      std::vector<ChargeEvent> events;
       for (std::size_t t = 0; t < kTypes.size(); ++t) {
         const Micros cost = cost_of(raw(org), d, t);
-        batch.events.push_back(ChargeEvent{std::to_string(d) + "-" + std::to_string(t), kTypes[t], t + 1, cost, noon});
+        events.push_back(ChargeEvent{std::to_string(d) + "-" + std::to_string(t), kTypes[t], t + 1, cost, noon});
         ds->total_spend += cost;
       }
+      batch.events = std::move(events);
       rollup.add(++seq, batch, ops);
     }
     if ((i + 1) % kOrgsPerCommit == 0 || i + 1 == orgs) {

@@ -8,6 +8,9 @@
 // Encoding (persistence/codec.cpp) is versioned per record type; never reuse a tag.
 #pragma once
 
+#include <algorithm>
+#include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -56,6 +59,32 @@ struct ChargeEvent {
   std::uint64_t quantity = 0;
   Micros cost_micros = 0;
   Timestamp occurred_at = 0;
+  friend bool operator==(const ChargeEvent&, const ChargeEvent&) = default;
+};
+
+// The events of a charge record: immutable and shared, so the record the payer journals holds the
+// very events the gateway parsed instead of a copy of each (two heap strings per event). Compares by
+// content, like the rest of a record.
+class ChargeEvents {
+ public:
+  ChargeEvents() = default;
+  // Implicit: a vector of events is a list of events (records are built with braces).
+  ChargeEvents(std::vector<ChargeEvent> events)
+      : events_(std::make_shared<const std::vector<ChargeEvent>>(std::move(events))) {}
+  ChargeEvents(std::initializer_list<ChargeEvent> events) : ChargeEvents(std::vector<ChargeEvent>(events)) {}
+  explicit ChargeEvents(std::shared_ptr<const std::vector<ChargeEvent>> shared) : events_(std::move(shared)) {}
+
+  std::size_t size() const { return events_ ? events_->size() : 0; }
+  bool empty() const { return size() == 0; }
+  const ChargeEvent& operator[](std::size_t i) const { return (*events_)[i]; }
+  const ChargeEvent* begin() const { return events_ ? events_->data() : nullptr; }
+  const ChargeEvent* end() const { return events_ ? events_->data() + events_->size() : nullptr; }
+  friend bool operator==(const ChargeEvents& a, const ChargeEvents& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+  }
+
+ private:
+  std::shared_ptr<const std::vector<ChargeEvent>> events_;
 };
 
 // One hop of a charge: the org and the cycle in which it counted the spend when it admitted it.
@@ -69,7 +98,7 @@ struct ChainHop {
 struct ChargeBatch {
   std::vector<ChainHop> chain;
   Timestamp at = 0;
-  std::vector<ChargeEvent> events;
+  ChargeEvents events;
 
   OrgId origin() const { return chain.front().org; }
   OrgId payer() const { return chain.back().org; }

@@ -647,7 +647,8 @@ std::optional<Record> decode_tagged(std::uint8_t tag, std::string_view bytes) {
       x.at = r.i();
       const auto n = r.u();
       if (n > bytes.size()) return std::nullopt;
-      x.events.reserve(n);
+      std::vector<ChargeEvent> events;
+      events.reserve(n);
       for (std::uint64_t k = 0; k < n && r.ok(); ++k) {
         ChargeEvent e;
         e.id = r.s();
@@ -655,8 +656,9 @@ std::optional<Record> decode_tagged(std::uint8_t tag, std::string_view bytes) {
         e.quantity = r.u();
         e.cost_micros = r.i();
         e.occurred_at = r.i();
-        x.events.push_back(std::move(e));
+        events.push_back(std::move(e));
       }
+      x.events = std::move(events);
       return finish(r, std::move(x));
     }
     case tag_pause_set: {

@@ -228,6 +228,26 @@ TEST_F(ChainTest, WhatWasAcknowledgedIsWhatANewRuntimeRecovers) {
   EXPECT_EQ(org(r).balance_micros, 5'000 - 1'234);
 }
 
+// The payer journals the accepted events of a batch (sharing the parsed ones when all are accepted):
+// a refused event's id stays free, and a new runtime recovers exactly the accepted ones.
+TEST_F(ChainTest, OnlyTheAcceptedEventsOfABatchAreRecordedAsCharged) {
+  const OrgId r = root(user());
+  const OrgId a = sub(r);
+  ASSERT_TRUE(command(r, Grant{1'000, "t"}).ok);
+  const auto out = charge(a, {event("e1", 400), event("e2", 700), event("e3", 500)});
+  EXPECT_EQ(out[0].status, ChargeStatus::accepted);
+  EXPECT_EQ(out[1].refusal, Refusal::insufficient_credits);
+  EXPECT_EQ(out[2].status, ChargeStatus::accepted);
+  runtime_.reset();
+  start();
+  EXPECT_EQ(org(r).balance_micros, 100);
+  EXPECT_EQ(org(a).cycle_spend_micros, 900);
+  const auto retry = charge(a, {event("e1", 400), event("e2", 50), event("e3", 500)});
+  for (const auto& o : retry) EXPECT_EQ(o.status, ChargeStatus::accepted);
+  EXPECT_EQ(org(r).balance_micros, 50) << "only e2, refused the first time, is charged now";
+  EXPECT_EQ(org(a).cycle_spend_micros, 950);
+}
+
 }  // namespace
 }  // namespace canopy::actors
 

@@ -129,9 +129,11 @@ ChargeBatch batch_for(const std::vector<OrgState>& orgs, const std::vector<Micro
   ChargeBatch batch;
   for (const OrgState& org : orgs) batch.chain.push_back(ChainHop{org.id, org.cycle});
   batch.at = cycle_start(this_cycle) + 3600;
+  std::vector<ChargeEvent> events;
   for (std::size_t k = 0; k < costs.size(); ++k) {
-    batch.events.push_back(ChargeEvent{"evt_" + std::to_string(k), "assistants.reply", 1, costs[k], batch.at});
+    events.push_back(ChargeEvent{"evt_" + std::to_string(k), "assistants.reply", 1, costs[k], batch.at});
   }
+  batch.events = std::move(events);
   return batch;
 }
 

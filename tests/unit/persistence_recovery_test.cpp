@@ -55,10 +55,12 @@ ChargeBatch charge(std::vector<ChainHop> chain, std::vector<Micros> costs, Times
   ChargeBatch batch;
   batch.chain = std::move(chain);
   batch.at = when;
+  std::vector<ChargeEvent> events;
   for (std::size_t i = 0; i < costs.size(); ++i) {
-    batch.events.push_back(ChargeEvent{"evt_" + std::to_string(when) + "_" + std::to_string(i), "assistants.reply", 1,
-                                       costs[i], when});
+    events.push_back(ChargeEvent{"evt_" + std::to_string(when) + "_" + std::to_string(i), "assistants.reply", 1,
+                                 costs[i], when});
   }
+  batch.events = std::move(events);
   return batch;
 }
 

@@ -82,10 +82,12 @@ ChargeBatch charge(std::vector<ChainHop> chain, Timestamp when, std::vector<Ev> 
   batch.chain = std::move(chain);
   batch.at = when;
   int n = 0;
+  std::vector<ChargeEvent> charged;
   for (const Ev& e : events) {
-    batch.events.push_back(ChargeEvent{"evt_" + std::to_string(when) + "_" + std::to_string(n++), e.type, e.quantity,
-                                       e.cost, occurred ? occurred : when});
+    charged.push_back(ChargeEvent{"evt_" + std::to_string(when) + "_" + std::to_string(n++), e.type, e.quantity, e.cost,
+                                  occurred ? occurred : when});
   }
+  batch.events = std::move(charged);
   return batch;
 }
 
