@@ -63,12 +63,12 @@ struct BatchAnswer {
     JsonWriter w;
     w.reserve(96 * slots.size() + 32);  // a result is about 80 bytes: one allocation for the body
     w.begin_object().key("results").begin_array();
-    // Consecutive events usually share a payer: encode the rest of their result once per run, not
-    // once per event. {"id":"…","status":"accepted","payer_org_id":"…"}. When payers alternate the
-    // tail is re-encoded in place: no allocation per event either way.
-    OrgId last_payer = OrgId::none;
+    // The events a group's record accepted share its payer: encode the rest of their result once per
+    // group, not once per event. {"id":"…","status":"accepted","payer_org_id":"…"}. (A retried id
+    // answers with the payer of its first acceptance, which may differ: the tail is then re-encoded.)
+    std::vector<std::string> accepted_tails(groups.size());  // ,"status":…}: the object after its id
+    std::vector<OrgId> tail_payers(groups.size(), OrgId::none);
     JsonWriter tail;
-    std::string accepted_tail;
     for (std::size_t i = 0; i < slots.size(); ++i) {
       const Slot& slot = slots[i];
       if (slot.group == refused_at_gateway) {
@@ -80,13 +80,14 @@ struct BatchAnswer {
       const ChargeOutcome& o = outcomes[slot.group][slot.index];
       const std::string& id = (*groups[slot.group])[slot.index].id;
       if (o.status == ChargeStatus::accepted) {
-        if (o.org != last_payer) {  // an accepted event always has a payer: the first one differs
-          last_payer = o.org;
+        std::string& accepted_tail = accepted_tails[slot.group];
+        if (tail_payers[slot.group] != o.org) {  // an accepted event always has a payer: never none
+          tail_payers[slot.group] = o.org;
           tail.clear();
           tail.begin_object();
           write_outcome(tail, o);
           tail.end_object();
-          accepted_tail.assign(1, ',').append(tail.str(), 1);  // ,"status":…}: the object after its id
+          accepted_tail.assign(1, ',').append(tail.str(), 1);
         }
         w.raw_around(R"({"id":)", id, accepted_tail);
       } else {

@@ -705,6 +705,33 @@ TEST_F(Batch, ARetriedBatchChargesNothingMore) {
   EXPECT_EQ(balance(root), free_credits - 2'500'000);
 }
 
+// Each result names its own payer, also when one org's events in one batch have different ones: a
+// retried id answers with the payer of its first acceptance, a new one with today's.
+TEST_F(Batch, RetriedAndNewEventsOfOneOrgEachNameTheirOwnPayer) {
+  const auto a = create_sub_org(admin(), root, "A");
+  grant(op(), a, 5'000'000);
+  auto item = [&a](const std::string& id) {
+    json::value e = event(id, 1'000'000);
+    e.as_object()["org_id"] = a;
+    return e;
+  };
+  ASSERT_EQ(op().post("/v1/usage:batch", {{"events", json::array{item("old")}}}).status, 200u);  // paid by the root
+  ASSERT_EQ(set_consolidated(admin(), a, false).status, 200u);                              // A pays from now on
+  auto r = op().post("/v1/usage:batch", {{"events", json::array{item("new1"), item("old"), item("new2")}}});
+  ASSERT_EQ(r.status, 200u) << r.body;
+  const auto answer = r.json();
+  const auto& results = answer.at("results").as_array();
+  ASSERT_EQ(results.size(), 3u) << r.body;
+  const std::vector<std::pair<std::string, std::string>> want{{"new1", a}, {"old", root}, {"new2", a}};
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(json_str(results[i], {"id"}), want[i].first) << r.body;
+    EXPECT_EQ(json_str(results[i], {"status"}), "accepted") << r.body;
+    EXPECT_EQ(json_str(results[i], {"payer_org_id"}), want[i].second) << r.body;
+  }
+  EXPECT_EQ(balance(a), 3'000'000);
+  EXPECT_EQ(balance(root), free_credits - 1'000'000);
+}
+
 TEST_F(Batch, AUserTokenMayNotSendABatch) {
   json::value e = event("u1", 1);
   e.as_object()["org_id"] = root;
