@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "actors/in_flight_ids.hpp"
 #include "actors/messages.hpp"
 #include "actors/services.hpp"
 #include "config/limits.hpp"
@@ -37,6 +38,7 @@ struct Hop {
   Reply<std::vector<ChargeOutcome>> reply; // origin: the gateway
   std::vector<ChargeOutcome> origin_outcomes;  // origin: one per event
   std::vector<std::uint32_t> origin_ids;       // origin: indexes whose ids are in ids_in_flight
+  std::vector<std::uint64_t> origin_id_hashes; // origin: their hashes (InFlightIds::hash), in the same order
 };
 
 struct OrgActorState {
@@ -47,7 +49,7 @@ struct OrgActorState {
   std::uint64_t next_batch = 1;
   // Origin event ids being decided. Views into the events of this org's own hops, which hold them
   // until answer() takes the ids out: no copy of an id is ever made.
-  std::unordered_set<std::string_view> ids_in_flight;
+  InFlightIds ids_in_flight;
   std::unordered_set<std::string> keys_in_flight;  // top-up / transfer idempotency keys being decided
   std::unordered_set<InvitationId> accepting;      // invitations whose acceptance is being committed
   // Commands run one at a time: each is decided against the state every earlier one left (two admins
@@ -266,9 +268,8 @@ void answer(OrgActor* self, std::shared_ptr<Hop> hop, RecordPtr committed, Outco
     return;
   }
   for (auto& [index, outcome] : outcomes) hop->origin_outcomes[index] = outcome;
-  for (const auto index : hop->origin_ids) {
-    const auto& id = (*hop->events)[index].id;
-    st.ids_in_flight.erase(id);
+  for (std::size_t k = 0; k < hop->origin_ids.size(); ++k) {
+    st.ids_in_flight.erase((*hop->events)[hop->origin_ids[k]].id.data(), hop->origin_id_hashes[k]);
   }
   hop->reply(std::move(hop->origin_outcomes));
 }
@@ -304,7 +305,8 @@ void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes f
 // For each event: its payer if the id was accepted before, else none. An accepted id is in the
 // store's event-id index from the commit that accepted it, before anyone heard of it; one read
 // transaction answers the whole batch.
-std::vector<std::optional<OrgId>> accepted_before(OrgActorState& st, const std::vector<ChargeEvent>& events) {
+std::vector<std::optional<OrgId>> accepted_before(OrgActorState& st, const std::vector<ChargeEvent>& events,
+                                                  const std::vector<std::uint64_t>& id_hashes) {
   std::vector<std::optional<OrgId>> payers(events.size());
   // Reused per thread (an actor never yields inside this function): no key allocation per event.
   thread_local std::vector<std::string> keys;
@@ -312,7 +314,7 @@ std::vector<std::optional<OrgId>> accepted_before(OrgActorState& st, const std::
   thread_local std::vector<std::optional<std::string>> values;
   asked.clear();
   for (std::size_t i = 0; i < events.size(); ++i) {
-    if (st.ids_in_flight.count(events[i].id)) continue;
+    if (st.ids_in_flight.contains(events[i].id, id_hashes[i])) continue;
     if (keys.size() <= asked.size()) keys.emplace_back();
     persistence::assign_scoped_key(keys[asked.size()], raw(st.org.id), events[i].id);
     asked.push_back(i);
@@ -344,18 +346,22 @@ void on_charge(OrgActor* self, ChargeRequest& request) {
   const ModuleSet effective = effective_modules(raw_lineage(lineage));
   std::vector<std::uint32_t> candidates;
   candidates.reserve(events.size());
-  const auto earlier = accepted_before(st, events);
+  thread_local std::vector<std::uint64_t> id_hashes;  // each id hashed once, while its bytes are warm
+  id_hashes.clear();
+  for (const auto& event : events) id_hashes.push_back(InFlightIds::hash(event.id));
+  const auto earlier = accepted_before(st, events, id_hashes);
   for (std::uint32_t i = 0; i < events.size(); ++i) {
     const auto& event = events[i];
-    if (st.ids_in_flight.count(event.id)) {
+    if (st.ids_in_flight.contains(event.id, id_hashes[i])) {
       hop.origin_outcomes[i] = ChargeOutcome{ChargeStatus::refused, Refusal::none, true, st.org.id};
     } else if (const auto& payer = earlier[i]) {
       hop.origin_outcomes[i] = accepted(*payer);  // a retry: the first answer, nothing charged
     } else if (auto module = module_of_event_type(event.type); !module || !(effective & bit(*module))) {
       hop.origin_outcomes[i] = refused(Refusal::module_disabled, st.org.id);
     } else {
-      st.ids_in_flight.insert(event.id);
+      st.ids_in_flight.insert(event.id, id_hashes[i]);
       hop.origin_ids.push_back(i);
+      hop.origin_id_hashes.push_back(id_hashes[i]);
       candidates.push_back(i);
     }
   }

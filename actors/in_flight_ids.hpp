@@ -1,0 +1,95 @@
+// The event ids an org actor is deciding (org_actor.cpp): a retry that arrives while its first
+// sending is still in flight must be told so, not charged twice.
+//
+// An open-addressing set of views into the events of the actor's own hops (linear probing,
+// backward-shift deletion, no tombstones), each stored with its hash. std::unordered_set allocated a
+// node per id and, when a batch was answered, read every id's bytes again to hash it for erase(): a
+// cache miss per event, an eighth of the CAF workers' time under batches. Here the caller hashes an
+// id once, while its bytes are warm, keeps the hash, and erases by hash and address: the bytes are
+// read only to tell apart two ids whose hashes are equal.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "domain/org.hpp"  // CANOPY_ASSERT
+
+namespace canopy::actors {
+
+class InFlightIds {
+ public:
+  static std::uint64_t hash(std::string_view id) { return std::hash<std::string_view>{}(id); }
+
+  bool contains(std::string_view id, std::uint64_t h) const {
+    if (size_ == 0) return false;
+    for (std::size_t i = home(h);; i = next(i)) {
+      const Slot& s = slots_[i];
+      if (!s.data) return false;
+      if (s.hash == h && std::string_view(s.data, s.size) == id) return true;
+    }
+  }
+
+  // REQUIRES: !contains(id, h); `id` stays valid until erased.
+  void insert(std::string_view id, std::uint64_t h) {
+    CANOPY_ASSERT(id.data() != nullptr);  // null marks an empty slot
+    if (2 * (size_ + 1) > slots_.size()) grow();
+    std::size_t i = home(h);
+    while (slots_[i].data) i = next(i);
+    slots_[i] = Slot{h, id.data(), id.size()};
+    ++size_;
+  }
+
+  // Erases the id inserted from exactly this string (its address), whose hash was `h`.
+  // REQUIRES: it is in the set.
+  void erase(const char* data, std::uint64_t h) {
+    std::size_t i = home(h);
+    while (slots_[i].data != data || slots_[i].hash != h) {
+      CANOPY_ASSERT(slots_[i].data != nullptr);  // not in the set: the caller's bookkeeping is broken
+      i = next(i);
+    }
+    // Backward shift: pull each later member of the probe run into the hole when its home allows.
+    for (std::size_t j = next(i);; j = next(j)) {
+      if (!slots_[j].data) break;
+      const std::size_t k = home(slots_[j].hash);
+      // Stays put if its home lies cyclically in (i, j]; else moves into the hole at i.
+      if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) continue;
+      slots_[i] = slots_[j];
+      i = j;
+    }
+    slots_[i] = Slot{};
+    if (--size_ == 0 && slots_.size() > shrink_above) slots_ = {};  // a burst's table is not kept
+  }
+
+  std::size_t size() const { return size_; }
+
+ private:
+  struct Slot {
+    std::uint64_t hash = 0;
+    const char* data = nullptr;  // null: empty
+    std::size_t size = 0;
+  };
+  static constexpr std::size_t initial_slots = 16;
+  static constexpr std::size_t shrink_above = 1024;
+
+  std::size_t home(std::uint64_t h) const { return h & (slots_.size() - 1); }
+  std::size_t next(std::size_t i) const { return (i + 1) & (slots_.size() - 1); }
+
+  void grow() {
+    std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(slots_.empty() ? initial_slots : 2 * slots_.size()));
+    for (const Slot& s : old) {
+      if (!s.data) continue;
+      std::size_t i = home(s.hash);
+      while (slots_[i].data) i = next(i);
+      slots_[i] = s;
+    }
+  }
+
+  std::vector<Slot> slots_;  // a power of two long, at most half full
+  std::size_t size_ = 0;
+};
+
+}  // namespace canopy::actors

@@ -1,0 +1,84 @@
+// InFlightIds: the set of event ids an org actor is deciding (actors/in_flight_ids.hpp).
+#include "actors/in_flight_ids.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+namespace canopy::actors {
+namespace {
+
+TEST(InFlightIds, AnIdIsInTheSetFromItsInsertUntilItsErase) {
+  InFlightIds set;
+  const std::string a = "evt_a", b = "evt_b";
+  const auto ha = InFlightIds::hash(a), hb = InFlightIds::hash(b);
+  EXPECT_FALSE(set.contains(a, ha));
+  set.insert(a, ha);
+  EXPECT_TRUE(set.contains(a, ha));
+  EXPECT_TRUE(set.contains(std::string("evt_a"), ha)) << "found by its bytes, wherever they are";
+  EXPECT_FALSE(set.contains(b, hb));
+  set.insert(b, hb);
+  set.erase(a.data(), ha);
+  EXPECT_FALSE(set.contains(a, ha));
+  EXPECT_TRUE(set.contains(b, hb));
+  EXPECT_EQ(set.size(), 1u);
+}
+
+TEST(InFlightIds, IdsWhoseHashesCollideAreToldApartByTheirBytes) {
+  InFlightIds set;
+  const std::string a = "one", b = "two";
+  set.insert(a, 42);
+  EXPECT_FALSE(set.contains(b, 42));
+  set.insert(b, 42);
+  EXPECT_TRUE(set.contains(a, 42));
+  EXPECT_TRUE(set.contains(b, 42));
+  set.erase(a.data(), 42);
+  EXPECT_FALSE(set.contains(a, 42));
+  EXPECT_TRUE(set.contains(b, 42));
+}
+
+// Random inserts and erases against a plain model, with hashes squeezed into a few values so probe runs
+// are long, wrap around the table's end and are shifted back on every erase; through growth and the
+// release of the table when it empties.
+TEST(InFlightIds, AgreesWithAPlainMapThroughCollisionsGrowthAndEmptying) {
+  std::mt19937_64 rng(7);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4000; ++i) ids.push_back("evt_" + std::to_string(i));
+  for (const std::uint64_t hash_values : {1ull, 5ull, 64ull, 1ull << 40}) {
+    SCOPED_TRACE(hash_values);
+    const auto squeezed = [&](const std::string& id) {
+      const std::uint64_t h = InFlightIds::hash(id) % hash_values;
+      return h * 0x9e3779b97f4a7c15ull >> 3;  // spread over the table, colliding as often as the modulo says
+    };
+    InFlightIds set;
+    std::vector<bool> model(ids.size(), false);  // ids[i] in the set
+    for (int step = 0; step < 40'000; ++step) {
+      const std::size_t i = rng() % (step < 30'000 ? ids.size() : 64);
+      const std::string& id = ids[i];
+      const auto h = squeezed(id);
+      ASSERT_EQ(set.contains(id, h), model[i]) << id << " at step " << step;
+      if (model[i]) {
+        set.erase(id.data(), h);
+      } else {
+        set.insert(id, h);
+      }
+      model[i] = !model[i];
+    }
+    std::size_t expected = 0;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      ASSERT_EQ(set.contains(ids[i], squeezed(ids[i])), model[i]) << ids[i];
+      expected += model[i];
+    }
+    EXPECT_EQ(set.size(), expected);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (model[i]) set.erase(ids[i].data(), squeezed(ids[i]));
+    }
+    EXPECT_EQ(set.size(), 0u);
+    for (const auto& id : ids) ASSERT_FALSE(set.contains(id, squeezed(id))) << id;
+  }
+}
+
+}  // namespace
+}  // namespace canopy::actors
