@@ -1,5 +1,6 @@
 #include "persistence/codec.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace canopy::persistence {
@@ -47,32 +48,63 @@ constexpr std::uint8_t version_1 = 1;
 constexpr std::uint8_t org_state_version = 4;  // 4: the journal seq the snapshot is as of
 // PauseSet and LimitSet v2 add their time.
 constexpr std::uint8_t timed_version = 2;
+// What a charge event usually takes besides its id's and type's bytes (two one-byte lengths, a small
+// quantity, a cost of a few bytes, a 5-byte time): a batch's record is sized once from it, and grows
+// if its events carry bigger numbers.
+constexpr std::size_t charge_event_fixed_bytes_typical = 16;
+constexpr std::size_t varint_bytes_max = 10;  // a 64-bit value, 7 bits a byte
 
+// Appends into a buffer it sizes ahead and fills through a cursor: a journal record of a thousand
+// events is written without a capacity check per byte (the per-byte push_back was an eighth of the
+// persistence writer's time under batches).
 class Writer {
  public:
   explicit Writer(std::uint8_t tag, std::uint8_t version = version_1) {
-    out_.push_back(static_cast<char>(tag));
-    out_.push_back(static_cast<char>(version));
+    room(2);
+    put(static_cast<char>(tag));
+    put(static_cast<char>(version));
   }
   void u(std::uint64_t v) {
+    room(varint_bytes_max);
     while (v >= 0x80) {
-      out_.push_back(static_cast<char>((v & 0x7f) | 0x80));
+      put(static_cast<char>((v & 0x7f) | 0x80));
       v >>= 7;
     }
-    out_.push_back(static_cast<char>(v));
+    put(static_cast<char>(v));
   }
   void i(std::int64_t v) { u((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63)); }
-  void b(bool v) { out_.push_back(v ? 1 : 0); }
+  void b(bool v) {
+    room(1);
+    put(v ? 1 : 0);
+  }
   void s(std::string_view v) {
     u(v.size());
-    out_.append(v);
+    append(v.data(), v.size());
   }
-  void bytes(const std::uint8_t* data, std::size_t size) { out_.append(reinterpret_cast<const char*>(data), size); }
+  void bytes(const std::uint8_t* data, std::size_t size) { append(reinterpret_cast<const char*>(data), size); }
   template <class E> void e(E v) { u(static_cast<std::uint64_t>(v)); }
-  std::string take() { return std::move(out_); }
+  // Room for `bytes` more, so a long record grows its buffer once.
+  void reserve(std::size_t bytes) { room(bytes); }
+  std::string take() {
+    out_.resize(size_);
+    return std::move(out_);
+  }
 
  private:
-  std::string out_;
+  // REQUIRES: room() for it first.
+  void put(char c) { out_[size_++] = c; }
+  void append(const char* data, std::size_t n) {
+    if (n == 0) return;  // an empty view's data may be null, which memcpy must not see
+    room(n);
+    std::memcpy(out_.data() + size_, data, n);
+    size_ += n;
+  }
+  void room(std::size_t n) {
+    if (out_.size() - size_ < n) out_.resize(std::max(2 * out_.size(), size_ + n));
+  }
+
+  std::string out_;       // [0, size_) written; the rest room
+  std::size_t size_ = 0;
 };
 
 class Reader {
@@ -432,6 +464,9 @@ struct RecordEncoder {
     }
     w.i(x.at);
     w.u(x.events.size());
+    std::size_t strings = 0;
+    for (const auto& e : x.events) strings += e.id.size() + e.type.size();
+    w.reserve(strings + x.events.size() * charge_event_fixed_bytes_typical);
     for (const auto& e : x.events) {
       w.s(e.id);
       w.s(e.type);
