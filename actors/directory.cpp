@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <utility>
 
 #include "actors/org_actor.hpp"
 #include "actors/services.hpp"
@@ -139,7 +140,26 @@ void Directory::index_members_locked(const OrgState* before, const OrgState& aft
 
 void Directory::publish(OrgPtr org) {
   const OrgId id = org->id;
-  publish_locked(std::move(org));
+  OrgPtr replaced;
+  {
+    std::unique_lock lock(mutex_);
+    replaced = publish_locked(orgs_[id], std::move(org));
+  }
+  tell_listener(id);
+}
+
+void Directory::publish(Entry& entry, OrgPtr org) {
+  const OrgId id = org->id;
+  OrgPtr replaced;
+  {
+    std::unique_lock lock(mutex_);
+    CANOPY_ASSERT(entry.org && entry.org->id == id);  // an actor publishes its own org only
+    replaced = publish_locked(entry, std::move(org));
+  }
+  tell_listener(id);
+}  // `replaced` (often the last reference to the old snapshot) is freed here, outside the lock
+
+void Directory::tell_listener(OrgId id) const {
   // Called under the shared lock, so set_change_listener() (the server unhooking at shutdown) waits for
   // calls in progress. The listener (the stream hub) takes only its own lock and never calls back here.
   std::shared_lock lock(mutex_);
@@ -151,22 +171,19 @@ void Directory::set_change_listener(std::function<void(OrgId)> listener) {
   change_listener_ = std::move(listener);
 }
 
-void Directory::publish_locked(OrgPtr org) {
-  std::unique_lock lock(mutex_);
-  auto [it, inserted] = orgs_.try_emplace(org->id);
-  Entry& entry = it->second;
-  const OrgState* before = inserted ? nullptr : entry.org.get();
+OrgPtr Directory::publish_locked(Entry& entry, OrgPtr org) {
+  const OrgState* before = entry.org.get();  // null: the org's first snapshot
   const OrgId old_parent = before ? before->parent : OrgId::none;
   // Most publishes are charges, which leave the members as they were: no index work for them.
   if (!before || before->members != org->members) index_members_locked(before, *org);
-  if (inserted || old_parent != org->parent) {
+  if (!before || old_parent != org->parent) {
     if (old_parent != OrgId::none) {
       auto& siblings = orgs_[old_parent].children;
       siblings.erase(std::remove(siblings.begin(), siblings.end(), org->id), siblings.end());
     }
     if (org->parent != OrgId::none) orgs_[org->parent].children.push_back(org->id);
   }
-  entry.org = std::move(org);
+  return std::exchange(entry.org, std::move(org));
 }
 
 caf::actor Directory::actor_of(OrgId id) {
@@ -178,7 +195,7 @@ caf::actor Directory::actor_of(OrgId id) {
   }
   std::unique_lock lock(mutex_);
   auto it = orgs_.find(id);
-  if (!it->second.actor) it->second.actor = spawn_org_actor(*services_, it->second.org);
+  if (!it->second.actor) it->second.actor = spawn_org_actor(*services_, it->second);
   return it->second.actor;
 }
 

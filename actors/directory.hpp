@@ -66,11 +66,17 @@ class Directory {
   std::vector<OrgPtr> descendants(domain::OrgId id) const;
 
   // Publishes a new snapshot of an org (called by its actor, or the registry for a new root), then
-  // tells the change listener, outside the directory's lock.
+  // tells the change listener.
   void publish(OrgPtr org);
+  // An org's place in the directory. Its actor is handed it at spawn and publishes through it without
+  // the hash-map probe (a cold one, under the lock, for each org of every charge's chain). Entries are
+  // never removed, and a node's address survives rehashing, so it lives as long as the directory.
+  struct Entry;
+  // REQUIRES: `entry` is `org`'s (org->id is the entry's org).
+  void publish(Entry& entry, OrgPtr org);
   // Who hears of every published change (the WebSocket hub); set before serving, cleared after.
   void set_change_listener(std::function<void(domain::OrgId)> listener);
-  // The org's actor; spawns it on first use. Null if the org does not exist.
+  // The org's actor; spawns it on first use (handing it its entry). Null if the org does not exist.
   caf::actor actor_of(domain::OrgId id);
   // Sends every org actor an exit message (shutdown).
   void stop_actors();
@@ -100,15 +106,20 @@ class Directory {
   // Orgs paused in a cycle before `cycle` (their rollover to it will resume them).
   std::vector<OrgPtr> paused_before(domain::Cycle cycle) const;
 
- private:
+ public:
   struct Entry {
     OrgPtr org;
     std::vector<domain::OrgId> children;
     caf::actor actor;
   };
 
+ private:
+
   std::vector<OrgPtr> lineage_locked(domain::OrgId id) const;
-  void publish_locked(OrgPtr org);
+  // Sets `entry`'s snapshot and keeps the indexes in step; returns the snapshot it replaces (for the
+  // caller to release after unlocking).
+  OrgPtr publish_locked(Entry& entry, OrgPtr org);
+  void tell_listener(domain::OrgId id) const;
   void index_members_locked(const domain::OrgState* before, const domain::OrgState& after);
 
   mutable std::shared_mutex mutex_;

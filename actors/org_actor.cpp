@@ -43,6 +43,7 @@ struct Hop {
 
 struct OrgActorState {
   Services* services = nullptr;
+  Directory::Entry* directory_entry = nullptr;  // where publish() puts this org's snapshots
   OrgState org;
   InFlight in_flight;
   std::unordered_map<std::uint64_t, Hop> hops;
@@ -74,7 +75,8 @@ RecordPtr make_record(Record record) { return std::make_shared<const Record>(std
 
 void publish(OrgActor* self) {
   if (auto broken = check_invariants(self->state.org)) invariant_failed(broken->c_str(), __FILE__, __LINE__);
-  self->state.services->directory.publish(std::make_shared<const OrgState>(self->state.org));
+  auto& st = self->state;
+  st.services->directory.publish(*st.directory_entry, std::make_shared<const OrgState>(st.org));
 }
 
 // Appends `record` to the journal and calls `then(seq)` once it is durable. A plain message with a
@@ -766,8 +768,9 @@ void run_command(OrgActor* self, CommandRequest& request) {
   std::visit(CommandVisitor{self, request.reply}, request.command);
 }
 
-caf::behavior org_actor(OrgActor* self, Services* services, OrgPtr initial) {
+caf::behavior org_actor(OrgActor* self, Services* services, Directory::Entry* entry, OrgPtr initial) {
   self->state.services = services;
+  self->state.directory_entry = entry;
   self->state.org = *initial;
   return {
       [=](charge_atom, ChargeRequest& request) { on_charge(self, request); },
@@ -803,8 +806,8 @@ caf::behavior org_actor(OrgActor* self, Services* services, OrgPtr initial) {
 
 }  // namespace
 
-caf::actor spawn_org_actor(Services& services, OrgPtr initial) {
-  return services.system.spawn(org_actor, &services, std::move(initial));
+caf::actor spawn_org_actor(Services& services, Directory::Entry& entry) {
+  return services.system.spawn(org_actor, &services, &entry, entry.org);
 }
 
 }  // namespace canopy::actors

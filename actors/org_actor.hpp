@@ -28,6 +28,8 @@ namespace canopy::actors {
 
 class Services;
 
-caf::actor spawn_org_actor(Services& services, OrgPtr initial);
+// `entry`: the org's place in the directory, holding its current snapshot; the actor starts from that
+// snapshot and publishes its next ones there. REQUIRES: the directory's lock is held.
+caf::actor spawn_org_actor(Services& services, Directory::Entry& entry);
 
 }  // namespace canopy::actors
