@@ -757,6 +757,14 @@ TEST_F(BadInput, TheBearerSchemeIsCaseInsensitive) {
 // Bytes that are not a good HTTP request
 // ------------------------------------------------------------------------------------------------
 
+// Connects `stream` to the server on loopback, with a 10 s deadline for what follows.
+bool connect_to(beast::tcp_stream& stream, std::uint16_t port) {
+  beast::error_code ec;
+  stream.socket().connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+  stream.expires_after(std::chrono::seconds(10));
+  return !ec;
+}
+
 // Writes `bytes` on a fresh connection and reads one response. The server may close before it has read
 // everything: only what it answers matters.
 HttpResult raw_exchange(std::uint16_t port, const std::string& bytes) {
@@ -764,9 +772,7 @@ HttpResult raw_exchange(std::uint16_t port, const std::string& bytes) {
   beast::tcp_stream stream(ioc);
   HttpResult out;
   beast::error_code ec;
-  stream.socket().connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
-  if (ec) return out;
-  stream.expires_after(std::chrono::seconds(10));
+  if (!connect_to(stream, port)) return out;
   asio::async_write(stream, asio::buffer(bytes), [](beast::error_code, std::size_t) {});
   ioc.run();
   ioc.restart();
@@ -900,10 +906,8 @@ HttpResult second_answer(std::uint16_t port, const std::string& first, const std
   asio::io_context ioc;
   beast::tcp_stream stream(ioc);
   HttpResult out;
+  if (!connect_to(stream, port)) return out;
   beast::error_code ec;
-  stream.socket().connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
-  if (ec) return out;
-  stream.expires_after(std::chrono::seconds(10));
   beast::flat_buffer buffer;
   http::response<http::string_body> res;
   asio::write(stream.socket(), asio::buffer(first), ec);
