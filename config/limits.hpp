@@ -20,8 +20,9 @@ inline constexpr std::size_t body_bytes_max = 16u << 20;
 inline constexpr std::size_t header_bytes_max = 16u << 10;
 // A connection's read buffer. Beast reads at most the buffer's free room per recvmsg (never less than
 // 512 bytes) and the parser empties it as it goes, so a buffer left at its first size read a 100 KB
-// batch in about 200 calls. It starts with room for a single-event request and its headers, and grows
-// to the largest body the connection has sent, up to the most Beast reads in one call (64 KiB).
+// batch in about 200 calls. It holds a single-event request and its headers; for a larger body it
+// grows to the body's Content-Length, up to the most Beast reads in one call (64 KiB), and shrinks
+// back once the request is read.
 inline constexpr std::size_t read_buffer_bytes_initial = 4u << 10;
 inline constexpr std::size_t read_buffer_bytes_max = 64u << 10;
 // A client has this long to send a whole request once it starts; slowloris connections are cut.

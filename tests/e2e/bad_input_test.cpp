@@ -947,6 +947,46 @@ TEST_F(BadHttp, HeadersPast16KiBAre400AlsoAfterALargeBodyAndWhenSentInParts) {
   expect_still_healthy();
 }
 
+// Sends `pieces` one write at a time, `gap` apart, on a fresh connection, and reads one response.
+HttpResult exchange_in_pieces(std::uint16_t port, const std::vector<std::string>& pieces, std::chrono::milliseconds gap) {
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  HttpResult out;
+  if (!connect_to(stream, port)) return out;
+  beast::error_code ec;
+  stream.socket().set_option(asio::ip::tcp::no_delay(true), ec);  // each piece its own segment
+  for (const auto& piece : pieces) {
+    asio::write(stream.socket(), asio::buffer(piece), ec);
+    if (ec) break;  // the server answered and closed: read what it said
+    std::this_thread::sleep_for(gap);
+  }
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(stream, buffer, res, ec);
+  if (ec) {
+    out.body = "no response: " + ec.message();
+    return out;
+  }
+  out.status = res.result_int();
+  out.body = res.body();
+  return out;
+}
+
+// Whole header fields a few at a time, the empty line never sent: the server must stop at 16 KiB, not
+// collect fields for as long as the client keeps sending them.
+TEST_F(BadHttp, HeadersPast16KiBSentFieldByFieldAre400) {
+  std::vector<std::string> pieces{"GET /healthz HTTP/1.1\r\nHost: x\r\n"};
+  for (int i = 0; i < 60; ++i) {
+    std::string fields;
+    for (int k = 0; k < 12; ++k) fields += "X-F" + std::to_string(i * 12 + k) + ": " + std::string(24, 'v') + "\r\n";
+    pieces.push_back(fields);  // ~400 bytes: 60 of them are ~24 KiB
+  }
+  const auto r = exchange_in_pieces(server_->port(), pieces, std::chrono::milliseconds(5));
+  EXPECT_EQ(r.status, 400u) << r.body;
+  EXPECT_NE(r.body.find("The request headers are larger than 16384 bytes"), std::string::npos) << r.body;
+  expect_still_healthy();
+}
+
 TEST_F(BadHttp, HeadersJustUnder16KiBAreFine) {
   const auto r = raw_exchange(server_->port(),
                               "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(15 * 1024, 'a') + "\r\n\r\n");
