@@ -169,6 +169,11 @@ inline constexpr std::size_t commit_window_records_max = 4096;
 // average, and sorted outright when shorter (persistence/lmdb_store.cpp): on random keys, runs of one
 // or two, merging pairwise cost more than std::stable_sort (2,048 keys: 306 against 236 us).
 inline constexpr std::size_t commit_sort_run_length_min = 8;
+// The writer keeps the key and value buffers of this many ops from one commit to the next
+// (persistence/write_ops.hpp): more than a busy commit of batches holds (16 batches of 1,000 events,
+// ~16,000 ops). A commit of thousands of 10,000-event batches is possible, and after one the writer
+// gives back all but these (~100 bytes each) instead of keeping gigabytes for the rest of its life.
+inline constexpr std::size_t write_ops_kept_max = 1u << 16;
 // An org's state is written to LMDB once it has been dirty this long (checkpoints are incremental:
 // persistence/materializer.hpp); recovery replays about this much journal.
 inline constexpr std::chrono::milliseconds checkpoint_interval_default{1000};

@@ -3,14 +3,14 @@
 // clear() forgets the ops but keeps each op's key and value buffers, so the next commit writes its
 // ops into memory it already has: a writer committing hundreds of thousands of event ids a second
 // allocates for them once, not twice per id (LevelDB's WriteBatch keeps one buffer for the same
-// reason). A big commit's buffers stay until the process ends: commits are bounded
-// (limits::commit_window_records_max, limits::checkpoint_orgs_per_commit_max), and so is this.
+// reason). It keeps at most limits::write_ops_kept_max ops' buffers: a rare huge commit's are freed.
 #pragma once
 
 #include <cstddef>
 #include <span>
 #include <vector>
 
+#include "config/limits.hpp"
 #include "persistence/store.hpp"
 
 namespace canopy::persistence {
@@ -29,9 +29,17 @@ class WriteOps {
   }
   // A whole op built elsewhere (paths too cold to build in place).
   void push_back(WriteOp op) { add(op.table) = std::move(op); }
-  void clear() { size_ = 0; }
+  void clear() {
+    size_ = 0;
+    if (ops_.size() > limits::write_ops_kept_max) {
+      ops_.resize(limits::write_ops_kept_max);
+      ops_.shrink_to_fit();
+    }
+  }
 
   std::size_t size() const { return size_; }
+  // Ops whose buffers are kept for the next commits, in use or not.
+  std::size_t kept() const { return ops_.size(); }
   bool empty() const { return size_ == 0; }
   const WriteOp& operator[](std::size_t i) const { return ops_[i]; }
   const WriteOp* begin() const { return ops_.data(); }

@@ -52,5 +52,16 @@ TEST(WriteOps, AnOpAddedAfterAClearStartsEmptyAndReusesTheBuffersOfTheOpBefore) 
   EXPECT_EQ(ops.size(), 1u);
 }
 
+TEST(WriteOps, AfterAHugeCommitOnlyTheBoundedNumberOfOpsIsKept) {
+  WriteOps ops;
+  for (std::size_t i = 0; i < limits::write_ops_kept_max + 10; ++i) ops.add(Table::event_ids).key.assign(40, 'k');
+  EXPECT_EQ(ops.kept(), limits::write_ops_kept_max + 10);
+  ops.clear();
+  EXPECT_EQ(ops.kept(), limits::write_ops_kept_max);
+  ops.add(Table::usage);
+  ops.clear();
+  EXPECT_EQ(ops.kept(), limits::write_ops_kept_max) << "a commit within the bound keeps everything";
+}
+
 }  // namespace
 }  // namespace canopy::persistence
