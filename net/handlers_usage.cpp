@@ -133,10 +133,10 @@ void post_usage_batch(Ctx& ctx) {
     }
     Slot& slot = answer->slots[i];
     slot.group = it->second;
-    if (slot.group == refused_at_gateway) {
-      slot.org_id = item.org_id;  // a view into the parser, which the next request reuses
-      continue;
-    }
+    // The view points into the parser, which the next request reuses: only the refused keep a copy.
+    if (slot.group == refused_at_gateway) slot.org_id = item.org_id;
+    item.org_id = {};
+    if (slot.group == refused_at_gateway) continue;
     auto& events = groups[slot.group].events;
     slot.index = static_cast<std::uint32_t>(events.size());
     events.push_back(std::move(item.event));
