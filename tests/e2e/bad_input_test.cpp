@@ -900,6 +900,21 @@ TEST_F(BadHttp, ATransferEncodingOtherThanChunkedIs400) {
   });
 }
 
+// Reads one response on `stream` (what the server said, or why nothing came).
+HttpResult read_answer(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
+  HttpResult out;
+  beast::error_code ec;
+  http::response<http::string_body> res;
+  http::read(stream, buffer, res, ec);
+  if (ec) {
+    out.body = "no response: " + ec.message();
+    return out;
+  }
+  out.status = res.result_int();
+  out.body = res.body();
+  return out;
+}
+
 // On one keep-alive connection: sends `first` and reads its answer, then sends `second` in two writes
 // (the first `split` bytes, a pause, the rest) and returns the answer to it.
 HttpResult second_answer(std::uint16_t port, const std::string& first, const std::string& second, std::size_t split) {
@@ -919,15 +934,11 @@ HttpResult second_answer(std::uint16_t port, const std::string& first, const std
   asio::write(stream.socket(), asio::buffer(second.data(), split), ec);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the server reads the first part alone
   if (!ec) asio::write(stream.socket(), asio::buffer(second.data() + split, second.size() - split), ec);
-  http::response<http::string_body> second_res;
-  if (!ec) http::read(stream, buffer, second_res, ec);
   if (ec) {
-    out.body = "no response: " + ec.message();
+    out.body = "could not send the second request: " + ec.message();
     return out;
   }
-  out.status = second_res.result_int();
-  out.body = second_res.body();
-  return out;
+  return read_answer(stream, buffer);
 }
 
 // A connection that has sent a large body reads in large pieces; the header limit must not depend on
@@ -961,15 +972,7 @@ HttpResult exchange_in_pieces(std::uint16_t port, const std::vector<std::string>
     std::this_thread::sleep_for(gap);
   }
   beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-  http::read(stream, buffer, res, ec);
-  if (ec) {
-    out.body = "no response: " + ec.message();
-    return out;
-  }
-  out.status = res.result_int();
-  out.body = res.body();
-  return out;
+  return read_answer(stream, buffer);
 }
 
 // Whole header fields a few at a time, the empty line never sent: the server must stop at 16 KiB, not
