@@ -119,8 +119,13 @@ void Runtime::shutdown() {
 
 Runtime::~Runtime() {
   if (services_ && services_->writer) shutdown();
-  services_.reset();
-  system_.reset();  // joins the scheduler and the writer's thread
+  // Every actor has been told to exit, but may still be handling what was in its mailbox before
+  // (the writer a checkpoint tick, which reads the clock in Services): the services go only once
+  // all of them are done. The system would wait for them on destruction anyway; waiting first
+  // just moves that wait ahead of freeing what they use.
+  if (system_) system_->await_all_actors_done();
+  services_.reset();  // the handles it holds are of terminated actors
+  system_.reset();    // joins the scheduler
 }
 
 }  // namespace canopy::actors
