@@ -37,8 +37,11 @@ struct Hop {
   std::uint64_t child_batch = 0;
   Reply<std::vector<ChargeOutcome>> reply; // origin: the gateway
   std::vector<ChargeOutcome> origin_outcomes;  // origin: one per event
-  std::vector<std::uint32_t> origin_ids;       // origin: indexes whose ids are in ids_in_flight
-  std::vector<std::uint64_t> origin_id_hashes; // origin: their hashes (InFlightIds::hash), in the same order
+  struct InFlightId {
+    std::uint32_t index;  // of the event
+    std::uint64_t hash;   // of its id (InFlightIds::hash)
+  };
+  std::vector<InFlightId> origin_ids;          // origin: the events whose ids are in ids_in_flight
 };
 
 struct OrgActorState {
@@ -270,9 +273,7 @@ void answer(OrgActor* self, std::shared_ptr<Hop> hop, RecordPtr committed, Outco
     return;
   }
   for (auto& [index, outcome] : outcomes) hop->origin_outcomes[index] = outcome;
-  for (std::size_t k = 0; k < hop->origin_ids.size(); ++k) {
-    st.ids_in_flight.erase((*hop->events)[hop->origin_ids[k]].id.data(), hop->origin_id_hashes[k]);
-  }
+  for (const auto& [index, hash] : hop->origin_ids) st.ids_in_flight.erase((*hop->events)[index].id.data(), hash);
   hop->reply(std::move(hop->origin_outcomes));
 }
 
@@ -362,8 +363,7 @@ void on_charge(OrgActor* self, ChargeRequest& request) {
       hop.origin_outcomes[i] = refused(Refusal::module_disabled, st.org.id);
     } else {
       st.ids_in_flight.insert(event.id, id_hashes[i]);
-      hop.origin_ids.push_back(i);
-      hop.origin_id_hashes.push_back(id_hashes[i]);
+      hop.origin_ids.push_back(Hop::InFlightId{i, id_hashes[i]});
       candidates.push_back(i);
     }
   }
