@@ -36,6 +36,7 @@ using committed_atom = caf::atom_constant<caf::atom("committed")>;
 using charge_atom = caf::atom_constant<caf::atom("charge")>;
 using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
 using decide_atom = caf::atom_constant<caf::atom("decide")>;
+using prune_atom = caf::atom_constant<caf::atom("prune")>;
 using command_atom = caf::atom_constant<caf::atom("command")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;

@@ -5,7 +5,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "actors/in_flight_ids.hpp"
+#include "actors/recent_ids.hpp"
 #include "actors/messages.hpp"
 #include "actors/services.hpp"
 #include "config/limits.hpp"
@@ -39,9 +39,9 @@ struct Hop {
   std::vector<ChargeOutcome> origin_outcomes;  // origin: one per event
   struct InFlightId {
     std::uint32_t index;  // of the event
-    std::uint64_t hash;   // of its id (InFlightIds::hash)
+    std::uint64_t hash;   // of its id (RecentIds::hash)
   };
-  std::vector<InFlightId> origin_ids;          // origin: the events whose ids are in ids_in_flight
+  std::vector<InFlightId> origin_ids;          // origin: the events whose ids are in known_ids
 };
 
 struct OrgActorState {
@@ -51,9 +51,20 @@ struct OrgActorState {
   InFlight in_flight;
   std::unordered_map<std::uint64_t, Hop> hops;
   std::uint64_t next_batch = 1;
-  // Origin event ids being decided. Views into the events of this org's own hops, which hold them
-  // until answer() takes the ids out: no copy of an id is ever made.
-  InFlightIds ids_in_flight;
+  // Origin event ids being decided, and those accepted that the store's index does not hold yet.
+  // Views into the events of this org's own hops, which hold them until answer() (being decided) or
+  // prune_indexed() (accepted) takes the ids out: no copy of an id is ever made.
+  RecentIds known_ids;
+  // The accepted ids in known_ids, by the commit they were answered after (WriterStats::committed_seq
+  // then, at least their record's seq): forgotten once the writer has indexed every id up to it.
+  struct Unindexed {
+    std::uint64_t seq = 0;
+    Events events;                     // holds the ids' bytes
+    std::vector<Hop::InFlightId> ids;  // of those events, the accepted
+  };
+  std::deque<Unindexed> unindexed;
+  std::size_t unindexed_events = 0;  // the events those entries hold, accepted or not
+  bool prune_scheduled = false;
   std::unordered_set<std::string> keys_in_flight;  // top-up / transfer idempotency keys being decided
   std::unordered_set<InvitationId> accepting;      // invitations whose acceptance is being committed
   // Commands run one at a time: each is decided against the state every earlier one left (two admins
@@ -253,6 +264,57 @@ void admit(OrgActor* self, Hop hop, const std::vector<std::uint32_t>& candidates
   }
 }
 
+// --- ids accepted ahead of the index ----------------------------------------------------------------
+
+// Forgets the accepted ids the writer has indexed since: lookups find them in the store now.
+void prune_indexed(OrgActor* self) {
+  auto& st = self->state;
+  if (st.unindexed.empty()) return;
+  const std::uint64_t indexed = st.services->writer_stats.ids_indexed_seq.load(std::memory_order_acquire);
+  while (!st.unindexed.empty() && st.unindexed.front().seq <= indexed) {
+    const auto& u = st.unindexed.front();
+    for (const auto& [index, hash] : u.ids) st.known_ids.erase((*u.events)[index].id.data(), hash);
+    st.unindexed_events -= u.events->size();
+    st.unindexed.pop_front();
+  }
+}
+
+// Each charge prunes first, so an org in use holds about a checkpoint interval of ids. One that goes
+// quiet holding more than a few events looks again every interval until it holds none; up to that
+// bound it keeps them until its next charge, as it keeps its state: a timer per charged org was a
+// wake-up of CAF's clock thread per charge (7 us of CPU per single charge).
+void schedule_prune(OrgActor* self) {
+  auto& st = self->state;
+  if (st.prune_scheduled || st.unindexed_events <= limits::origin_unindexed_events_idle_max) return;
+  st.prune_scheduled = true;
+  self->delayed_send(self, st.services->options.checkpoint_interval, prune_atom::value);
+}
+
+// The origin's ids are decided: the refused are forgotten, the accepted kept, with their payer, until
+// the index has them. Their record is committed: the writer published its seq before saying so.
+void settle_ids(OrgActor* self, Hop& hop) {
+  auto& st = self->state;
+  auto& ids = hop.origin_ids;
+  std::size_t kept = 0;
+  for (const auto& id : ids) {
+    const ChargeOutcome& outcome = hop.origin_outcomes[id.index];
+    const char* data = (*hop.events)[id.index].id.data();
+    if (outcome.status == ChargeStatus::accepted) {
+      st.known_ids.accept(data, id.hash, outcome.org);
+      ids[kept++] = id;
+    } else {
+      st.known_ids.erase(data, id.hash);
+    }
+  }
+  if (kept == 0) return;
+  ids.resize(kept);
+  const std::uint64_t seq = st.services->writer_stats.committed_seq.load(std::memory_order_acquire);
+  CANOPY_ASSERT(st.unindexed.empty() || st.unindexed.back().seq <= seq);
+  st.unindexed.push_back(OrgActorState::Unindexed{seq, hop.events, std::move(ids)});
+  st.unindexed_events += hop.events->size();
+  schedule_prune(self);
+}
+
 // Sends the decision on: down to the child, or (at the origin) to the client. Never before every
 // change this org applied ahead of the journal is durable: a refusal may report a pause, and a kill -9
 // right after an answer must not lose what it reported.
@@ -273,7 +335,7 @@ void answer(OrgActor* self, std::shared_ptr<Hop> hop, RecordPtr committed, Outco
     return;
   }
   for (auto& [index, outcome] : outcomes) hop->origin_outcomes[index] = outcome;
-  for (const auto& [index, hash] : hop->origin_ids) st.ids_in_flight.erase((*hop->events)[index].id.data(), hash);
+  settle_ids(self, *hop);
   hop->reply(std::move(hop->origin_outcomes));
 }
 
@@ -305,9 +367,9 @@ void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes f
   answer(self, std::move(hop), std::move(committed), std::move(outcomes));
 }
 
-// For each event: its payer if the id was accepted before, else none. An accepted id is in the
-// store's event-id index from the commit that accepted it, before anyone heard of it; one read
-// transaction answers the whole batch.
+// For each event whose id known_ids does not hold: its payer if the id was accepted before, else none.
+// An accepted id is in known_ids from its answer until the writer has indexed it, and in the store's
+// event-id index from then on (WriterStats::ids_indexed_seq); one read transaction answers the batch.
 std::vector<std::optional<OrgId>> accepted_before(OrgActorState& st, const std::vector<ChargeEvent>& events,
                                                   const std::vector<std::uint64_t>& id_hashes) {
   std::vector<std::optional<OrgId>> payers(events.size());
@@ -317,7 +379,7 @@ std::vector<std::optional<OrgId>> accepted_before(OrgActorState& st, const std::
   thread_local std::vector<std::optional<std::string>> values;
   asked.clear();
   for (std::size_t i = 0; i < events.size(); ++i) {
-    if (st.ids_in_flight.contains(events[i].id, id_hashes[i])) continue;
+    if (st.known_ids.find(events[i].id, id_hashes[i])) continue;  // answered from memory
     if (keys.size() <= asked.size()) keys.emplace_back();
     persistence::assign_scoped_key(keys[asked.size()], raw(st.org.id), events[i].id);
     asked.push_back(i);
@@ -337,6 +399,7 @@ std::vector<std::optional<OrgId>> accepted_before(OrgActorState& st, const std::
 
 void on_charge(OrgActor* self, ChargeRequest& request) {
   roll_cycle_if_due(self);
+  prune_indexed(self);
   auto& st = self->state;
   const auto& events = *request.events;
   Hop hop;
@@ -351,18 +414,20 @@ void on_charge(OrgActor* self, ChargeRequest& request) {
   candidates.reserve(events.size());
   thread_local std::vector<std::uint64_t> id_hashes;  // each id hashed once, while its bytes are warm
   id_hashes.clear();
-  for (const auto& event : events) id_hashes.push_back(InFlightIds::hash(event.id));
+  for (const auto& event : events) id_hashes.push_back(RecentIds::hash(event.id));
   const auto earlier = accepted_before(st, events, id_hashes);
   for (std::uint32_t i = 0; i < events.size(); ++i) {
     const auto& event = events[i];
-    if (st.ids_in_flight.contains(event.id, id_hashes[i])) {
-      hop.origin_outcomes[i] = ChargeOutcome{ChargeStatus::refused, Refusal::none, true, st.org.id};
+    if (const OrgId* known = st.known_ids.find(event.id, id_hashes[i])) {
+      hop.origin_outcomes[i] = *known == OrgId::none
+                                   ? ChargeOutcome{ChargeStatus::refused, Refusal::none, true, st.org.id}  // in flight
+                                   : accepted(*known);  // a retry of an id not indexed yet: the first answer
     } else if (const auto& payer = earlier[i]) {
       hop.origin_outcomes[i] = accepted(*payer);  // a retry: the first answer, nothing charged
     } else if (auto module = module_of_event_type(event.type); !module || !(effective & bit(*module))) {
       hop.origin_outcomes[i] = refused(Refusal::module_disabled, st.org.id);
     } else {
-      st.ids_in_flight.insert(event.id, id_hashes[i]);
+      st.known_ids.insert(event.id, id_hashes[i]);
       hop.origin_ids.push_back(Hop::InFlightId{i, id_hashes[i]});
       candidates.push_back(i);
     }
@@ -780,6 +845,11 @@ caf::behavior org_actor(OrgActor* self, Services* services, Directory::Entry* en
         node.mapped()(seq);
       },
       [=](reserve_atom, ReserveUp& up) { on_reserve(self, up); },
+      [=](prune_atom) {
+        self->state.prune_scheduled = false;
+        prune_indexed(self);
+        schedule_prune(self);
+      },
       [=](decide_atom, DecisionDown& down) {
         finish(self, down.child_batch, std::move(down.committed), std::move(down.outcomes), false);
       },

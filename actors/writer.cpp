@@ -46,6 +46,13 @@ using WriterActor = caf::stateful_actor<WriterState>;
   std::abort();
 }
 
+// What the org actors read once a commit is durable, before any of its records is answered.
+void publish_progress(WriterState& st) {
+  st.stats->event_ids_unindexed.store(st.materializer->id_rows_pending(), std::memory_order_relaxed);
+  st.stats->ids_indexed_seq.store(st.materializer->ids_indexed_through(), std::memory_order_release);
+  st.stats->committed_seq.store(st.last_seq, std::memory_order_release);
+}
+
 // Commits up to commit_window_records_max waiting records (and a checkpoint when one is due), then
 // answers each sender with its sequence number.
 void commit(WriterActor* self, bool force_checkpoint) {
@@ -93,6 +100,7 @@ void commit(WriterActor* self, bool force_checkpoint) {
       stats.commit_micros_max.store(micros, std::memory_order_relaxed);
     }
   }
+  publish_progress(st);
   for (std::size_t i = 0; i < n; ++i) {
     auto& w = st.waiting[i];
     if (w.sender) {
@@ -141,6 +149,7 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
   st.id_purge = std::make_unique<persistence::IdPurge>(*store, config.id_retention_seconds, limits::id_purge_interval_seconds);
   st.config = config;
   st.last_seq = last_seq;
+  publish_progress(st);  // recovery indexed every id it replayed
   self->delayed_send(self, config.checkpoint_interval, checkpoint_atom::value);
   return {
       [=](append_atom, RecordPtr record) -> caf::result<std::uint64_t> {

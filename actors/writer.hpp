@@ -74,6 +74,12 @@ struct WriterStats {
   std::atomic<std::uint64_t> commit_micros_max{0};
   std::atomic<std::uint64_t> event_ids_forgotten{0};  // erased past the idempotency retention
   std::atomic<std::uint64_t> event_id_sweeps{0};      // sweeps of the event-id index finished
+  std::atomic<std::uint64_t> event_ids_unindexed{0};  // accepted, journaled, waiting for a checkpoint
+  // Progress the org actors rely on (stored with release order after the commit, before anyone hears
+  // of it): the last record committed, and the last up to which every accepted event id is in the
+  // store's index. An origin actor answers for the ids it accepted after that (actors/recent_ids.hpp).
+  std::atomic<std::uint64_t> committed_seq{0};
+  std::atomic<std::uint64_t> ids_indexed_seq{0};
 };
 
 // REQUIRES: `store` outlives the actor and recovery has run; `last_seq` is the journal's last record.

@@ -181,6 +181,19 @@ inline constexpr std::chrono::milliseconds checkpoint_interval_default{1000};
 // held every charge behind it for 20-30 ms; 256 snapshots add well under a millisecond to a commit,
 // and at a few hundred commits a second still write ~100,000 orgs a second, far more than get dirty.
 inline constexpr std::size_t checkpoint_orgs_per_commit_max = 256;
+// Event-id index rows one commit carries at most while a checkpoint writes the rows accepted since
+// the last (persistence/pending_id_rows.hpp). In key order most share a leaf with the row before, at
+// ~1 us each; 8,192 rows add a few milliseconds to a commit, and at a few hundred commits a second a
+// checkpoint keeps pace with millions of events a second.
+inline constexpr std::size_t checkpoint_id_rows_per_commit_max = 8192;
+// Rows waiting for the index beyond which a checkpoint of them begins before the interval is up, and
+// a checkpoint in progress is finished in one commit: bounds their memory (~60 bytes a row, and the
+// origin actors keep the accepted events until indexed) under bursts the interval did not foresee.
+inline constexpr std::size_t pending_id_rows_max = 1'000'000;
+// Events an org actor holding accepted ids the index does not have yet (actors/org_actor.cpp) keeps
+// until its next charge; past this it looks again every checkpoint interval until the writer has
+// indexed them. Bounds what a quiet org holds (~150 bytes an event) without a timer per charge.
+inline constexpr std::size_t origin_unindexed_events_idle_max = 64;
 // An idle writer looks for orgs due this often per checkpoint interval (so none waits more than a
 // quarter interval past due), and never more often than the poll floor.
 inline constexpr unsigned checkpoint_idle_polls_per_interval = 4;

@@ -81,6 +81,9 @@ void prometheus(Ctx& ctx) {
   t.counter("canopy_event_ids_forgotten_total", "Accepted event ids erased past the idempotency retention.",
             ws.event_ids_forgotten);
   t.counter("canopy_event_id_sweeps_total", "Sweeps of the event-id index for expired ids finished.", ws.event_id_sweeps);
+  t.gauge("canopy_event_ids_unindexed",
+          "Accepted event ids journaled but not yet in the event-id index (written with the next checkpoints).",
+          load(ws.event_ids_unindexed));
   t.counter("canopy_commit_microseconds_total", "Time spent inside LMDB commits.", ws.commit_micros_total);
   t.gauge("canopy_commit_microseconds_max", "The longest LMDB commit so far.", load(ws.commit_micros_max));
   t.gauge("canopy_stream_connections", "Open WebSocket stream connections.", load(m.stream_connections));

@@ -49,17 +49,17 @@ bool Materializer::oldest_due(std::chrono::steady_clock::time_point cutoff) {
 }
 
 bool Materializer::any_due(std::chrono::steady_clock::time_point cutoff) {
-  return epoch_next_ < epoch_.size() || oldest_due(cutoff);
+  return epoch_next_ < epoch_.size() || oldest_due(cutoff) || ids_.due(cutoff);
 }
 
 std::uint64_t Materializer::low_water_mark() {
   while (!dirty_order_.empty()) {
     const auto& [id, seq] = dirty_order_.front();
     auto it = entries_.find(id);
-    if (it != entries_.end() && it->second.dirty_since == seq) return seq - 1;
+    if (it != entries_.end() && it->second.dirty_since == seq) return std::min(seq - 1, ids_.indexed_through(last_seq_));
     dirty_order_.pop_front();  // written (and maybe dirtied again, queued again) since
   }
-  return last_seq_;
+  return ids_.indexed_through(last_seq_);
 }
 
 void Materializer::put_mark(WriteOps& ops) {
@@ -85,6 +85,8 @@ struct SideRows {
   std::uint64_t seq;
   WriteOps& ops;
   const Store& store;
+  PendingIdRows& ids;
+  std::chrono::steady_clock::time_point now;
 
   void operator()(const UserCreated& r) const {
     ops.push_back(WriteOp{Table::users, u64_key(raw(r.user)), encode(UserRow{r.user, r.email, r.name, r.at})});
@@ -121,14 +123,8 @@ struct SideRows {
                              r.free_credits_micros, cycle_start(r.cycle), OrgId::none, {}});
     }
   }
-  void operator()(const ChargeBatch& r) const {
-    const std::string value = encode(EventIdRow{seq, r.payer(), r.at});
-    for (const auto& e : r.events) {  // the hot path of batches: built in the buffers of earlier commits
-      WriteOp& op = ops.add(Table::event_ids);
-      assign_scoped_key(op.key, raw(r.origin()), e.id);
-      op.value.assign(value);
-    }
-  }
+  // Its event-id rows wait for a checkpoint (pending_id_rows.hpp).
+  void operator()(const ChargeBatch& r) const { ids.add(seq, r, now); }
   void operator()(const PaymentRecorded& r) const {
     put_payment(ops, seq, r.org, PaymentRow{r.payment, r.kind, r.status, r.amount_micros, r.at, OrgId::none, r.reason});
     if (!r.idempotency_key.empty()) {
@@ -193,7 +189,7 @@ void queue_deliveries(const OrgState& org, const Alert& alert, std::uint64_t ord
 std::optional<std::string> Materializer::add(std::uint64_t seq, const Record& record, WriteOps& ops) {
   CANOPY_ASSERT(last_seq_ == 0 || seq == last_seq_ + 1);
   last_seq_ = seq;
-  std::visit(SideRows{seq, ops, store_}, record);
+  std::visit(SideRows{seq, ops, store_, ids_, now_}, record);
   usage_.add(seq, record, ops);
   if (const auto* created = std::get_if<OrgCreated>(&record)) {
     Entry* existing = load(created->org);
@@ -239,6 +235,7 @@ void Materializer::flush(WriteOps& ops) {
   epoch_next_ = 0;
   dirty_ = 0;
   usage_.clear();
+  ids_.write_all(ops);
   mark_written_ = last_seq_;
   ops.push_back(WriteOp{Table::meta, std::string(meta_checkpoint_seq), u64_key(last_seq_)});
 }
@@ -283,6 +280,8 @@ std::size_t Materializer::flush_due(WriteOps& ops, std::chrono::steady_clock::ti
       }
     }
   }
+  // The event-id rows accepted since the last checkpoint of them, on the same clock as the orgs'.
+  if (ids_.due(cutoff) && ids_.begin()) ids_.write_slice(ops, limits::checkpoint_id_rows_per_commit_max);
   // The rollup's cache spares reads only within a burst; forget it once it grows (after this
   // commit's adds, so no pending bucket is read back stale).
   if (usage_.cached() > limits::usage_rollup_cache_max) usage_.clear();

@@ -2,15 +2,17 @@
 // indexes, accepted event ids, payment history, usage buckets.
 //
 // Owned by one thread at a time: the persistence writer while serving, recovery at start, the audit
-// offline. Side-table rows are emitted as WriteOps with the record's own commit. Org state is kept in
-// a cache and written later, so an org charged ten thousand times in between is written once; written
-// orgs stay cached, clean, up to limits::materializer_orgs_cached_max.
+// offline. Side-table rows are emitted as WriteOps with the record's own commit, except event-id rows,
+// which wait for a checkpoint (pending_id_rows.hpp). Org state is kept in a cache and written later,
+// so an org charged ten thousand times in between is written once; written orgs stay cached, clean, up
+// to limits::materializer_orgs_cached_max.
 //
 // Checkpoints are incremental: once an org has been dirty for the checkpoint interval, every org
 // dirty then is written in key order, at most limits::checkpoint_orgs_per_commit_max per commit, so no commit
 // ever carries thousands of snapshots (a whole checkpoint in one commit stalled every charge behind
-// it for 20-30 ms). Each snapshot records the journal seq it is as of, and the checkpoint mark is the
-// low-water mark: every record at or before it is in every stored snapshot it touches. Recovery
+// it for 20-30 ms); event-id rows the same way, on the same clock. Each snapshot records the journal
+// seq it is as of, and the checkpoint mark is the low-water mark: every record at or before it is in
+// every stored snapshot it touches, and its event ids are in the index. Recovery
 // replays the journal after the mark and applies a record to an org only if the org's snapshot is
 // older than it. Replaying a record twice into side tables rewrites the same rows: harmless (usage
 // buckets, which add up, skip records they already counted: usage_rollup.hpp).
@@ -26,9 +28,10 @@
 #include <vector>
 
 #include "domain/records.hpp"
+#include "persistence/pending_id_rows.hpp"
 #include "persistence/store.hpp"
-#include "persistence/write_ops.hpp"
 #include "persistence/usage_rollup.hpp"
+#include "persistence/write_ops.hpp"
 
 namespace canopy::persistence {
 
@@ -62,6 +65,10 @@ class Materializer {
   // Their outbox rows are already in the ops; the writer hands them to the stream once committed.
   std::vector<domain::Alert> take_alerts() { return std::exchange(alerts_, {}); }
   std::uint64_t last_seq() const { return last_seq_; }
+  // Every event id accepted by a record up to this seq is in the store's index once the ops written
+  // so far are committed; later ones wait for a checkpoint (pending_id_rows.hpp).
+  std::uint64_t ids_indexed_through() const { return ids_.indexed_through(last_seq_); }
+  std::size_t id_rows_pending() const { return ids_.size(); }
   void set_last_seq(std::uint64_t seq) { last_seq_ = seq; }
 
  private:
@@ -94,6 +101,7 @@ class Materializer {
   std::uint64_t mark_written_ = 0;
   std::chrono::steady_clock::time_point now_{};
   UsageRollup usage_;
+  PendingIdRows ids_;
   std::vector<domain::Alert> alerts_;
   std::uint64_t last_seq_ = 0;
 };

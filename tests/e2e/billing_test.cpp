@@ -585,6 +585,14 @@ class IdRetention : public ManualClockServer {
     }
     return metric("canopy_event_id_sweeps_total") >= n;
   }
+  // Waits (bounded) until every accepted id is in the store's index, which only the sweep reads: the
+  // writer indexes ids with its checkpoints, and until then their origin actor answers for them.
+  bool wait_indexed() {
+    for (int i = 0; i < 200 && metric("canopy_event_ids_unindexed") != 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return metric("canopy_event_ids_unindexed") == 0;
+  }
   static constexpr std::int64_t day = 86'400;
 };
 
@@ -593,6 +601,7 @@ TEST_F(IdRetention, AnIdIsRememberedForTheWholeRetention) {
   grant(op(), root, 10'000'000);
   auto first = charge(root, "e1", 1'000'000);
   ASSERT_EQ(first.status, 200u) << first.body;
+  ASSERT_TRUE(wait_indexed()) << "the id was not indexed within 10 s";  // so the sweep sees it
   const auto sweeps = metric("canopy_event_id_sweeps_total");
   move_clock_to(later(start, 35 * day));  // e1 is exactly as old as the retention: still remembered
   ASSERT_TRUE(wait_sweeps(sweeps + 1)) << "no sweep ran after the clock moved 35 days";
@@ -610,6 +619,7 @@ TEST_F(IdRetention, AnIdOlderThanTheRetentionIsForgottenAndChargesAgain) {
   ASSERT_EQ(charge(root, "old", 1'000'000).status, 200u);
   move_clock_to(later(start, 20 * day));
   ASSERT_EQ(charge(root, "younger", 1'000'000).status, 200u);
+  ASSERT_TRUE(wait_indexed()) << "the ids were not indexed within 10 s";
   const auto sweeps = metric("canopy_event_id_sweeps_total");
   move_clock_to(later(start, 35 * day + 1));  // "old" is one second past the retention, "younger" 15 days old
   ASSERT_TRUE(wait_sweeps(sweeps + 1)) << "no sweep ran after the clock moved";

@@ -11,6 +11,8 @@
 #include "actors/messages.hpp"
 #include "actors/runtime.hpp"
 #include "config/limits.hpp"
+#include "persistence/codec.hpp"
+#include "persistence/keys.hpp"
 
 namespace canopy::actors {
 namespace {
@@ -246,6 +248,51 @@ TEST_F(ChainTest, OnlyTheAcceptedEventsOfABatchAreRecordedAsCharged) {
   for (const auto& o : retry) EXPECT_EQ(o.status, ChargeStatus::accepted);
   EXPECT_EQ(org(r).balance_micros, 50) << "only e2, refused the first time, is charged now";
   EXPECT_EQ(org(a).cycle_spend_micros, 950);
+}
+
+// The writer indexes accepted ids with its checkpoints (here, not for ten minutes). Until then the
+// origin actor answers a retry itself, with the first answer, and charges nothing; a refused id is
+// not remembered at all.
+TEST_F(ChainTest, ARetryOfAnIdNotYetIndexedGetsTheFirstAnswerFromItsOrigin) {
+  runtime_.reset();
+  options_.checkpoint_interval = std::chrono::minutes(10);
+  start();
+  const OrgId r = root(user());
+  const OrgId a = sub(r);
+  ASSERT_TRUE(command(r, Grant{5'000, "t"}).ok);
+  const auto first = charge(a, {event("e1", 1'000), event("big", 9'000)});
+  ASSERT_EQ(first[0].status, ChargeStatus::accepted);
+  ASSERT_EQ(first[1].refusal, Refusal::insufficient_credits);
+  std::string row;
+  EXPECT_FALSE(store_->get(persistence::Table::event_ids, persistence::scoped_key(raw(a), "e1"), row).ok())
+      << "not in the index yet";
+  EXPECT_EQ(services().writer_stats.event_ids_unindexed.load(), 1u);
+  caf::anon_send(services().directory.actor_of(a), prune_atom::value);  // nothing is indexed: nothing forgotten
+  const auto retry = charge(a, {event("e1", 1'000), event("big", 500)});
+  EXPECT_EQ(retry[0].status, ChargeStatus::accepted);
+  EXPECT_EQ(retry[0].org, r) << "the payer of the first answer";
+  EXPECT_EQ(retry[1].status, ChargeStatus::accepted) << "refused the first time: a new event now";
+  EXPECT_EQ(org(r).balance_micros, 5'000 - 1'000 - 500) << "e1 charged once";
+}
+
+// Once the writer has indexed an id, its origin lets go of it, and retries are answered from the index.
+TEST_F(ChainTest, AnAcceptedIdMovesFromItsOriginToTheIndexAndStillAnswersRetries) {
+  const OrgId r = root(user());
+  const OrgId a = sub(r);
+  ASSERT_TRUE(command(r, Grant{5'000, "t"}).ok);
+  ASSERT_EQ(charge(a, {event("e1", 1'000)})[0].status, ChargeStatus::accepted);
+  std::string row;
+  for (int i = 0; i < 1000 && services().writer_stats.event_ids_unindexed.load() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(store_->get(persistence::Table::event_ids, persistence::scoped_key(raw(a), "e1"), row).ok())
+      << "indexed within a few checkpoint intervals";
+  EXPECT_GE(services().writer_stats.ids_indexed_seq.load(), persistence::decode_event_id_row(row)->seq);
+  caf::anon_send(services().directory.actor_of(a), prune_atom::value);
+  const auto retry = charge(a, {event("e1", 1'000)});
+  EXPECT_EQ(retry[0].status, ChargeStatus::accepted);
+  EXPECT_EQ(retry[0].org, r);
+  EXPECT_EQ(org(r).balance_micros, 4'000);
 }
 
 }  // namespace

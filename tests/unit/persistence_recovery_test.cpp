@@ -146,6 +146,14 @@ class JournalWriter {
     return store_.commit(ops.span());
   }
 
+  // The same with the slice's cutoff given: orgs dirty and event ids pending since then are due.
+  Status commit_due(const std::vector<Record>& records, std::chrono::steady_clock::time_point cutoff) {
+    WriteOps ops;
+    add(records, ops);
+    materializer_.flush_due(ops, cutoff, SIZE_MAX);
+    return store_.commit(ops.span());
+  }
+
   Materializer& materializer() { return materializer_; }
 
  private:
@@ -510,6 +518,48 @@ TEST_F(RecoveryTest, SideRowsOfTheJournalTailAreThereAfterACrash) {
   EXPECT_EQ(rows[1].amount_micros, allowance);
   ASSERT_TRUE(store_->get(Table::emails, "bob@example.com", value).ok());
   EXPECT_EQ(get_u64_be(value), raw(bob));
+}
+
+// Event-id rows wait for a checkpoint of their own: when an org's snapshot is written with a charge
+// in it but the charge's ids are not yet due, the mark stays below the charge, so a crash then still
+// replays it for its ids (and not into the org, whose snapshot already holds it).
+TEST_F(RecoveryTest, TheCheckpointMarkNeverPassesAnEventIdNotYetIndexed) {
+  store_ = open_store(dir_);
+  const auto commits = scenario();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::uint64_t charge_seq = 0;
+  std::string value;
+  {
+    JournalWriter writer(*store_, 0);
+    ASSERT_TRUE(writer.commit_with_slice(commits[0], SIZE_MAX).ok());
+    ASSERT_TRUE(writer.commit_with_slice(commits[1], SIZE_MAX).ok());
+    writer.materializer().set_now(t0);
+    ASSERT_TRUE(writer.commit_due(commits[2], t0 - std::chrono::seconds(1)).ok());  // R granted at t0, not due
+    writer.materializer().set_now(t0 + std::chrono::seconds(10));
+    // R dirty since t0 is due at t0 + 1 s; the charge's ids, pending since t0 + 10 s, are not.
+    const std::vector<Record> late{charge({ChainHop{root_r, c0}}, {1'000}, at(c0, 3))};
+    ASSERT_TRUE(writer.commit_due(late, t0 + std::chrono::seconds(1)).ok());
+    charge_seq = writer.materializer().last_seq();
+    EXPECT_EQ(writer.materializer().ids_indexed_through(), charge_seq - 1);
+    EXPECT_EQ(writer.materializer().id_rows_pending(), 1u);
+    std::uint64_t as_of = 0;
+    const auto stored = load_org(*store_, root_r, &as_of);
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(as_of, charge_seq) << "R's snapshot holds the charge";
+    EXPECT_EQ(stored->balance_micros, allowance + 10'000'000 - 1'000);
+    EXPECT_FALSE(store_->get(Table::event_ids, scoped_key(raw(root_r), "evt_" + std::to_string(at(c0, 3)) + "_0"),
+                             value).ok()) << "not due: not written";
+    EXPECT_EQ(checkpoint_seq(*store_), charge_seq - 1) << "the mark stops below the record whose ids wait";
+  }  // the process is gone
+  reopen();
+  RecoveryResult result;
+  ASSERT_TRUE(recover(*store_, result).ok());
+  EXPECT_EQ(result.last_seq, charge_seq);
+  ASSERT_TRUE(store_->get(Table::event_ids, scoped_key(raw(root_r), "evt_" + std::to_string(at(c0, 3)) + "_0"),
+                          value).ok()) << "recovery indexed the id from the journal";
+  EXPECT_EQ(decode_event_id_row(value)->seq, charge_seq);
+  EXPECT_EQ(load_org(*store_, root_r)->balance_micros, allowance + 10'000'000 - 1'000) << "charged once";
+  EXPECT_EQ(checkpoint_seq(*store_), charge_seq);
 }
 
 TEST_F(RecoveryTest, RecoverStopsAtAGapInTheJournalTail) {

@@ -1,12 +1,15 @@
-// The event ids an org actor is deciding (org_actor.cpp): a retry that arrives while its first
-// sending is still in flight must be told so, not charged twice.
+// The event ids an org actor answers for itself (org_actor.cpp), with what it answered:
+// - the ids it is deciding: a retry that arrives while its first sending is still in flight must be
+//   told so, not charged twice;
+// - the ids it accepted that the store's index does not hold yet (the writer indexes them with a
+//   checkpoint: persistence/pending_id_rows.hpp): a retry must get the first answer, the payer.
 //
-// An open-addressing set of views into the events of the actor's own hops (linear probing,
+// An open-addressing map from views into the events of the actor's own hops (linear probing,
 // backward-shift deletion, no tombstones), each stored with its hash. std::unordered_set allocated a
 // node per id and, when a batch was answered, read every id's bytes again to hash it for erase(): a
 // cache miss per event, an eighth of the CAF workers' time under batches. Here the caller hashes an
-// id once, while its bytes are warm, keeps the hash, and erases by hash and address: the bytes are
-// read only to tell apart two ids whose hashes are equal.
+// id once, while its bytes are warm, keeps the hash, and finds it again by hash and address: the
+// bytes are read only to tell apart two ids whose hashes are equal.
 #pragma once
 
 #include <cstddef>
@@ -16,41 +19,49 @@
 #include <utility>
 #include <vector>
 
+#include "domain/ids.hpp"
 #include "domain/org.hpp"  // CANOPY_ASSERT
 
 namespace canopy::actors {
 
-class InFlightIds {
+class RecentIds {
  public:
   static std::uint64_t hash(std::string_view id) { return std::hash<std::string_view>{}(id); }
 
-  bool contains(std::string_view id, std::uint64_t h) const {
-    if (size_ == 0) return false;
+  // Null when the id is not known here; else the payer it was accepted for, OrgId::none while it is
+  // still being decided.
+  const domain::OrgId* find(std::string_view id, std::uint64_t h) const {
+    if (size_ == 0) return nullptr;
     for (std::size_t i = home(h);; i = next(i)) {
       const Slot& s = slots_[i];
-      if (!s.data) return false;
-      if (s.hash == h && std::string_view(s.data, s.size) == id) return true;
+      if (!s.data) return nullptr;
+      if (s.hash == h && std::string_view(s.data, s.size) == id) return &s.payer;
     }
   }
 
-  // REQUIRES: !contains(id, h); `id` stays valid until erased.
+  // An id now being decided. REQUIRES: !find(id, h); `id` stays valid until erased.
   void insert(std::string_view id, std::uint64_t h) {
     CANOPY_ASSERT(id.data() != nullptr);  // null marks an empty slot
     if (2 * (size_ + 1) > slots_.size()) grow();
     std::size_t i = home(h);
     while (slots_[i].data) i = next(i);
-    slots_[i] = Slot{h, id.data(), id.size()};
+    slots_[i] = Slot{h, id.data(), id.size(), domain::OrgId::none};
     ++size_;
   }
 
+  // The id inserted from exactly this string (its address), whose hash was `h`, was accepted.
+  // REQUIRES: it is here, being decided; `payer` is an org.
+  void accept(const char* data, std::uint64_t h, domain::OrgId payer) {
+    CANOPY_ASSERT(payer != domain::OrgId::none);
+    Slot& s = slots_[slot_of(data, h)];
+    CANOPY_ASSERT(s.payer == domain::OrgId::none);
+    s.payer = payer;
+  }
+
   // Erases the id inserted from exactly this string (its address), whose hash was `h`.
-  // REQUIRES: it is in the set.
+  // REQUIRES: it is here.
   void erase(const char* data, std::uint64_t h) {
-    std::size_t i = home(h);
-    while (slots_[i].data != data || slots_[i].hash != h) {
-      CANOPY_ASSERT(slots_[i].data != nullptr);  // not in the set: the caller's bookkeeping is broken
-      i = next(i);
-    }
+    std::size_t i = slot_of(data, h);
     // Backward shift: pull each later member of the probe run into the hole when its home allows.
     for (std::size_t j = next(i);; j = next(j)) {
       if (!slots_[j].data) break;
@@ -71,12 +82,21 @@ class InFlightIds {
     std::uint64_t hash = 0;
     const char* data = nullptr;  // null: empty
     std::size_t size = 0;
+    domain::OrgId payer = domain::OrgId::none;  // none: being decided
   };
   static constexpr std::size_t initial_slots = 16;
   static constexpr std::size_t shrink_above = 1024;
 
   std::size_t home(std::uint64_t h) const { return h & (slots_.size() - 1); }
   std::size_t next(std::size_t i) const { return (i + 1) & (slots_.size() - 1); }
+  std::size_t slot_of(const char* data, std::uint64_t h) const {
+    std::size_t i = home(h);
+    while (slots_[i].data != data || slots_[i].hash != h) {
+      CANOPY_ASSERT(slots_[i].data != nullptr);  // not here: the caller's bookkeeping is broken
+      i = next(i);
+    }
+    return i;
+  }
 
   void grow() {
     std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(slots_.empty() ? initial_slots : 2 * slots_.size()));

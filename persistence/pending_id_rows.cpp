@@ -1,0 +1,82 @@
+#include "persistence/pending_id_rows.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "config/limits.hpp"
+#include "persistence/keys.hpp"
+
+namespace canopy::persistence {
+
+void PendingIdRows::Generation::clear() {
+  arena.clear();
+  rows.clear();
+  first_seq = 0;
+}
+
+void PendingIdRows::add(std::uint64_t seq, const domain::ChargeBatch& batch, Clock::time_point now) {
+  if (batch.events.empty()) return;
+  auto& g = pending_;
+  if (g.first_seq == 0) {
+    g.first_seq = seq;
+    g.since = now;
+  }
+  const auto offset = [&] {
+    CANOPY_ASSERT(g.arena.size() < std::numeric_limits<std::uint32_t>::max() / 2);  // bounded by pending_id_rows_max
+    return static_cast<std::uint32_t>(g.arena.size());
+  };
+  // The same value for every event of the record: the encoding of EventIdRow (codec.hpp), once.
+  const std::uint32_t value = offset();
+  put_u64_be(g.arena, seq);
+  put_u64_be(g.arena, raw(batch.payer()));
+  put_u64_be(g.arena, static_cast<std::uint64_t>(batch.at));
+  const std::uint64_t origin = raw(batch.origin());
+  for (const auto& e : batch.events) {
+    const std::uint32_t key = offset();
+    put_u64_be(g.arena, origin);  // scoped_key(origin, id), as lookups build it
+    g.arena.append(e.id);
+    g.rows.push_back(Row{key, static_cast<std::uint32_t>(8 + e.id.size()), value});
+  }
+}
+
+bool PendingIdRows::due(Clock::time_point cutoff) const {
+  if (next_ < writing_.rows.size()) return true;
+  return pending_.first_seq != 0 && (pending_.since <= cutoff || pending_.rows.size() > limits::pending_id_rows_max);
+}
+
+bool PendingIdRows::begin() {
+  if (next_ < writing_.rows.size()) return true;
+  if (pending_.rows.empty()) return false;
+  writing_.clear();
+  std::swap(writing_, pending_);  // the old arena's memory becomes the next generation's
+  next_ = 0;
+  return true;
+}
+
+void PendingIdRows::put(WriteOps& ops, const Row& row) const {
+  WriteOp& op = ops.add(Table::event_ids);
+  op.key.assign(writing_.key(row));
+  op.value.assign(writing_.value(row));
+}
+
+std::size_t PendingIdRows::write_slice(WriteOps& ops, std::size_t max_rows) {
+  const std::size_t left = writing_.rows.size() - next_;
+  const std::size_t n = pending_.rows.size() > limits::pending_id_rows_max ? left : std::min(left, max_rows);
+  for (std::size_t i = 0; i < n; ++i) put(ops, writing_.rows[next_ + i]);
+  next_ += n;
+  return n;
+}
+
+void PendingIdRows::write_all(WriteOps& ops) {
+  while (begin()) write_slice(ops, std::numeric_limits<std::size_t>::max());
+}
+
+std::uint64_t PendingIdRows::indexed_through(std::uint64_t last_seq) const {
+  // Counted by generation, not by row: a record whose rows a slice split is not indexed yet.
+  if (next_ < writing_.rows.size()) return writing_.first_seq - 1;
+  if (pending_.first_seq != 0) return pending_.first_seq - 1;
+  return last_seq;
+}
+
+}  // namespace canopy::persistence

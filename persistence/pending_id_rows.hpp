@@ -1,0 +1,80 @@
+// Event-id index rows between the commit that journals their record and the checkpoint that writes
+// them (Materializer, materializer.hpp).
+//
+// Written in their record's own commit, the rows of a single charge put one random leaf of the index
+// (and the branch pages above it) in that commit: charges of unrelated orgs rarely share a leaf, so
+// every charge paid a 4 KiB page copy, write and fsync for a 24-byte row. Here the rows wait: a
+// checkpoint takes every row pending when it begins and writes them a slice per commit, thousands at
+// once, so rows that share a leaf share its write (the store puts a commit's ops in key order; a
+// sort of the whole checkpoint would stall the commit that did it for tens of milliseconds).
+//
+// Until then the journal holds them durably (recovery indexes them again from the records after the
+// checkpoint mark, which never passes an unwritten row), and the origin actor answers for the ids it
+// accepted itself (actors/recent_ids.hpp) up to indexed_through().
+//
+// Rows live in one byte arena per generation, not a pair of strings each: a burst of batches leaves
+// hundreds of thousands pending, and the arena's memory is kept for the next generation.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/records.hpp"
+#include "persistence/write_ops.hpp"
+
+namespace canopy::persistence {
+
+class PendingIdRows {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // The rows of the accepted events of `batch`, journaled as record `seq` at `now`.
+  // REQUIRES: seq greater than any added before.
+  void add(std::uint64_t seq, const domain::ChargeBatch& batch, Clock::time_point now);
+
+  // True when a checkpoint of rows is in progress, or rows wait since `cutoff` or earlier, or more
+  // rows wait than limits::pending_id_rows_max.
+  bool due(Clock::time_point cutoff) const;
+  // Begins a checkpoint of every pending row unless one is in progress. Returns whether one is now.
+  bool begin();
+  // Writes the next `max_rows` rows of the checkpoint in progress into `ops`, all of them when more
+  // than limits::pending_id_rows_max wait behind it (a writer that falls behind catches up in one
+  // commit rather than holding without bound). Returns how many it wrote.
+  std::size_t write_slice(WriteOps& ops, std::size_t max_rows);
+  // Writes every row, pending or in a checkpoint, into `ops` (recovery, shutdown).
+  void write_all(WriteOps& ops);
+
+  // Once the ops written so far are committed, every row of every record up to this seq, of those
+  // up to `last_seq` (the last record added or seen), is in the store: the first record with rows
+  // not yet written, less one.
+  std::uint64_t indexed_through(std::uint64_t last_seq) const;
+  // Rows not yet written into ops.
+  std::size_t size() const { return writing_.rows.size() - next_ + pending_.rows.size(); }
+
+ private:
+  struct Row {
+    std::uint32_t key_offset;
+    std::uint32_t key_size;
+    std::uint32_t value_offset;  // EventIdRow, 24 bytes
+  };
+  struct Generation {
+    std::string arena;
+    std::vector<Row> rows;
+    std::uint64_t first_seq = 0;  // of the first record with rows here; 0 while empty
+    Clock::time_point since{};    // when that record was added
+    std::string_view key(const Row& r) const { return {arena.data() + r.key_offset, r.key_size}; }
+    std::string_view value(const Row& r) const { return {arena.data() + r.value_offset, 24}; }
+    void clear();
+  };
+
+  void put(WriteOps& ops, const Row& row) const;
+
+  Generation pending_;  // rows no checkpoint has taken yet
+  Generation writing_;  // the checkpoint in progress, in journal order; rows [0, next_) written
+  std::size_t next_ = 0;
+};
+
+}  // namespace canopy::persistence

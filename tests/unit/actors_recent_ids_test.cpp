@@ -1,0 +1,104 @@
+// RecentIds: the event ids an org actor is deciding or accepted ahead of the index (actors/recent_ids.hpp).
+#include "actors/recent_ids.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+namespace canopy::actors {
+namespace {
+
+using domain::OrgId;
+
+bool known(const RecentIds& set, std::string_view id, std::uint64_t h) { return set.find(id, h) != nullptr; }
+
+TEST(RecentIds, AnIdIsInTheSetFromItsInsertUntilItsErase) {
+  RecentIds set;
+  const std::string a = "evt_a", b = "evt_b";
+  const auto ha = RecentIds::hash(a), hb = RecentIds::hash(b);
+  EXPECT_FALSE(known(set, a, ha));
+  set.insert(a, ha);
+  EXPECT_TRUE(known(set, a, ha));
+  EXPECT_TRUE(known(set, std::string("evt_a"), ha)) << "found by its bytes, wherever they are";
+  EXPECT_FALSE(known(set, b, hb));
+  set.insert(b, hb);
+  set.erase(a.data(), ha);
+  EXPECT_FALSE(known(set, a, ha));
+  EXPECT_TRUE(known(set, b, hb));
+  EXPECT_EQ(set.size(), 1u);
+}
+
+TEST(RecentIds, AnIdIsBeingDecidedUntilAcceptedAndThenAnswersWithItsPayer) {
+  RecentIds set;
+  const std::string a = "evt_a", b = "evt_b";
+  const auto ha = RecentIds::hash(a), hb = RecentIds::hash(b);
+  set.insert(a, ha);
+  set.insert(b, hb);
+  ASSERT_NE(set.find(a, ha), nullptr);
+  EXPECT_EQ(*set.find(a, ha), OrgId::none) << "being decided";
+  set.accept(a.data(), ha, OrgId{7});
+  EXPECT_EQ(*set.find(std::string("evt_a"), ha), OrgId{7});
+  EXPECT_EQ(*set.find(b, hb), OrgId::none) << "only the id accepted changes";
+  set.erase(a.data(), ha);
+  EXPECT_EQ(set.find(a, ha), nullptr);
+  EXPECT_EQ(*set.find(b, hb), OrgId::none);
+}
+
+TEST(RecentIds, IdsWhoseHashesCollideAreToldApartByTheirBytes) {
+  RecentIds set;
+  const std::string a = "one", b = "two";
+  set.insert(a, 42);
+  EXPECT_FALSE(known(set, b, 42));
+  set.insert(b, 42);
+  EXPECT_TRUE(known(set, a, 42));
+  EXPECT_TRUE(known(set, b, 42));
+  set.erase(a.data(), 42);
+  EXPECT_FALSE(known(set, a, 42));
+  EXPECT_TRUE(known(set, b, 42));
+}
+
+// Random inserts and erases against a plain model, with hashes squeezed into a few values so probe runs
+// are long, wrap around the table's end and are shifted back on every erase; through growth and the
+// release of the table when it empties.
+TEST(RecentIds, AgreesWithAPlainMapThroughCollisionsGrowthAndEmptying) {
+  std::mt19937_64 rng(7);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4000; ++i) ids.push_back("evt_" + std::to_string(i));
+  for (const std::uint64_t hash_values : {1ull, 5ull, 64ull, 1ull << 40}) {
+    SCOPED_TRACE(hash_values);
+    const auto squeezed = [&](const std::string& id) {
+      const std::uint64_t h = RecentIds::hash(id) % hash_values;
+      return h * 0x9e3779b97f4a7c15ull >> 3;  // spread over the table, colliding as often as the modulo says
+    };
+    RecentIds set;
+    std::vector<bool> model(ids.size(), false);  // ids[i] in the set
+    for (int step = 0; step < 40'000; ++step) {
+      const std::size_t i = rng() % (step < 30'000 ? ids.size() : 64);
+      const std::string& id = ids[i];
+      const auto h = squeezed(id);
+      ASSERT_EQ(known(set, id, h), model[i]) << id << " at step " << step;
+      if (model[i]) {
+        set.erase(id.data(), h);
+      } else {
+        set.insert(id, h);
+      }
+      model[i] = !model[i];
+    }
+    std::size_t expected = 0;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      ASSERT_EQ(known(set, ids[i], squeezed(ids[i])), model[i]) << ids[i];
+      expected += model[i];
+    }
+    EXPECT_EQ(set.size(), expected);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (model[i]) set.erase(ids[i].data(), squeezed(ids[i]));
+    }
+    EXPECT_EQ(set.size(), 0u);
+    for (const auto& id : ids) ASSERT_FALSE(known(set, id, squeezed(id))) << id;
+  }
+}
+
+}  // namespace
+}  // namespace canopy::actors

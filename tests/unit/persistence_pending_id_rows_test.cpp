@@ -1,0 +1,120 @@
+// PendingIdRows: event-id index rows waiting for a checkpoint (persistence/pending_id_rows.hpp).
+#include "persistence/pending_id_rows.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/limits.hpp"
+#include "persistence/codec.hpp"
+#include "persistence/keys.hpp"
+
+namespace canopy::persistence {
+namespace {
+
+using namespace canopy::domain;
+using namespace std::chrono_literals;
+using Clock = PendingIdRows::Clock;
+
+const Clock::time_point t0 = Clock::now();
+
+ChargeBatch batch(OrgId origin, OrgId payer, std::vector<std::string> ids, Timestamp at = 1'790'000'000) {
+  ChargeBatch b;
+  b.chain = {ChainHop{origin, 1}};
+  if (payer != origin) b.chain.push_back(ChainHop{payer, 1});
+  b.at = at;
+  std::vector<ChargeEvent> events;
+  for (auto& id : ids) events.push_back(ChargeEvent{std::move(id), "assistants.reply", 1, 10, at});
+  b.events = std::move(events);
+  return b;
+}
+
+std::vector<std::string> keys(const WriteOps& ops) {
+  std::vector<std::string> out;
+  for (const auto& op : ops) out.push_back(op.key);
+  return out;
+}
+
+TEST(PendingIdRows, RowsWaitUntilTheirIntervalIsUpAndAreThenTheIndexRowsOfTheirRecord) {
+  PendingIdRows rows;
+  rows.add(5, batch(OrgId{7}, OrgId{3}, {"a", "b"}, 1'790'000'123), t0);
+  EXPECT_FALSE(rows.due(t0 - 1ms)) << "pending since t0: not due before";
+  EXPECT_TRUE(rows.due(t0));
+  EXPECT_EQ(rows.size(), 2u);
+  ASSERT_TRUE(rows.begin());
+  WriteOps ops;
+  EXPECT_EQ(rows.write_slice(ops, 100), 2u);
+  EXPECT_EQ(keys(ops), (std::vector<std::string>{scoped_key(7, "a"), scoped_key(7, "b")}));
+  for (const auto& op : ops) {
+    EXPECT_EQ(op.table, Table::event_ids);
+    EXPECT_FALSE(op.erase);
+    EXPECT_EQ(op.value, encode(EventIdRow{5, OrgId{3}, 1'790'000'123})) << "the row a lookup decodes";
+  }
+  EXPECT_EQ(rows.size(), 0u);
+  EXPECT_FALSE(rows.due(t0 + 1h)) << "nothing left";
+  EXPECT_FALSE(rows.begin());
+}
+
+TEST(PendingIdRows, ARecordCountsAsIndexedOnlyOnceEveryRowOfItsCheckpointIsWritten) {
+  PendingIdRows rows;
+  EXPECT_EQ(rows.indexed_through(4), 4u) << "nothing pending: everything up to the last record";
+  rows.add(5, batch(OrgId{1}, OrgId{1}, {"e1", "e2"}), t0);
+  rows.add(6, batch(OrgId{2}, OrgId{1}, {"e3", "e4", "e5"}), t0);
+  EXPECT_EQ(rows.indexed_through(7), 4u);
+  ASSERT_TRUE(rows.begin());
+  rows.add(8, batch(OrgId{1}, OrgId{1}, {"e6"}), t0 + 1s);  // after the checkpoint began: the next one's
+  WriteOps ops;
+  EXPECT_EQ(rows.write_slice(ops, 3), 3u);  // record 5 and part of 6
+  EXPECT_EQ(rows.indexed_through(8), 4u) << "record 6 is split: neither counts before the slice ends";
+  ops.clear();
+  EXPECT_EQ(rows.write_slice(ops, 3), 2u);
+  EXPECT_EQ(rows.indexed_through(8), 7u) << "record 8 waits for the next checkpoint";
+  EXPECT_FALSE(rows.due(t0 + 500ms));
+  EXPECT_TRUE(rows.due(t0 + 1s));
+  ASSERT_TRUE(rows.begin());
+  ops.clear();
+  EXPECT_EQ(rows.write_slice(ops, 3), 1u);
+  EXPECT_EQ(keys(ops), std::vector<std::string>{scoped_key(1, "e6")});
+  EXPECT_EQ(rows.indexed_through(9), 9u);
+}
+
+TEST(PendingIdRows, WriteAllTakesTheCheckpointInProgressAndEveryRowBehindIt) {
+  PendingIdRows rows;
+  rows.add(1, batch(OrgId{1}, OrgId{1}, {"a", "b", "c"}), t0);
+  ASSERT_TRUE(rows.begin());
+  WriteOps ops;
+  rows.write_slice(ops, 1);
+  rows.add(2, batch(OrgId{1}, OrgId{1}, {"d"}), t0);
+  rows.write_all(ops);
+  EXPECT_EQ(keys(ops), (std::vector<std::string>{scoped_key(1, "a"), scoped_key(1, "b"), scoped_key(1, "c"),
+                                                 scoped_key(1, "d")}));
+  EXPECT_EQ(rows.size(), 0u);
+  EXPECT_EQ(rows.indexed_through(2), 2u);
+}
+
+// Past limits::pending_id_rows_max waiting rows a checkpoint begins at once, and one in progress is
+// finished in a single commit, so a writer that falls behind a burst catches up instead of holding it.
+TEST(PendingIdRows, ABurstPastTheBoundIsDueAtOnceAndWrittenWhole) {
+  constexpr std::size_t per_record = 1000;
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < per_record; ++i) ids.push_back("evt_" + std::to_string(i));
+  const ChargeBatch b = batch(OrgId{9}, OrgId{9}, ids);
+  PendingIdRows rows;
+  std::uint64_t seq = 0;
+  rows.add(++seq, b, t0);
+  ASSERT_TRUE(rows.begin());  // a checkpoint of one record in progress
+  while (rows.size() <= limits::pending_id_rows_max + per_record) rows.add(++seq, b, t0);
+  WriteOps ops;
+  EXPECT_EQ(rows.write_slice(ops, 10), per_record) << "the checkpoint in progress, whole";
+  EXPECT_TRUE(rows.due(t0 - 1h)) << "none in progress now: due by count, whatever the clock";
+  ASSERT_TRUE(rows.begin());
+  ops.clear();
+  EXPECT_EQ(rows.write_slice(ops, 10), 10u) << "the next one is back to slices: nothing waits behind it";
+  EXPECT_EQ(rows.indexed_through(seq), 1u);
+}
+
+}  // namespace
+}  // namespace canopy::persistence
