@@ -37,6 +37,7 @@ using charge_atom = caf::atom_constant<caf::atom("charge")>;
 using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
 using decide_atom = caf::atom_constant<caf::atom("decide")>;
 using prune_atom = caf::atom_constant<caf::atom("prune")>;
+using usage_atom = caf::atom_constant<caf::atom("usage")>;
 using command_atom = caf::atom_constant<caf::atom("command")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
@@ -194,3 +195,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::CommandRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::CreditApply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::CreateUser)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::CreateRoot)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<canopy::domain::OrgId>)

@@ -103,7 +103,7 @@ std::unique_ptr<Dataset> build(std::size_t orgs) {
         const Micros amount = 1'000'000 + static_cast<Micros>(i % 10) * 1000;
         rollup.add(++seq, PaymentRecorded{org, PaymentId{payment++}, PaymentKind::grant, PaymentStatus::succeeded, amount,
                                           noon - 3600, {}, "bench"},
-                   ops);
+                   started);
         ds->total_credits += amount;
       }
       ChargeBatch batch;
@@ -116,13 +116,14 @@ std::unique_ptr<Dataset> build(std::size_t orgs) {
         ds->total_spend += cost;
       }
       batch.events = std::move(events);
-      rollup.add(++seq, batch, ops);
+      rollup.add(++seq, batch, started);
     }
     if ((i + 1) % kOrgsPerCommit == 0 || i + 1 == orgs) {
+      rollup.write_all(ops);  // as at a checkpoint
       const Status s = ds->store->commit(ops.span());
       if (!s.ok()) die("commit failed: " + s.message);
       ops.clear();
-      rollup.clear();  // as at a checkpoint: everything is in the store
+      rollup.trim();
     }
   }
   ds->build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -1,8 +1,15 @@
 // Usage analytics: GET /v1/orgs/{id}/usage and GET /v1/orgs/{id}/usage/sub-orgs.
 //
-// Reports are read from the usage buckets (persistence/usage_query.hpp), which each charge updates in
-// its own commit. Under show-credits, a direct member gets counts and quantities but no money.
+// Reports are read from the usage buckets (persistence/usage_query.hpp), which the writer counts in
+// memory and writes with its checkpoints; a report first has it write the buckets of the orgs it
+// covers, so it sees every acknowledged charge. Under show-credits, a direct member gets counts and
+// quantities but no money.
 #include <algorithm>
+#include <functional>
+#include <memory>
+
+#include "actors/messages.hpp"
+#include "config/limits.hpp"
 
 #include "domain/usage.hpp"
 #include "net/handler_support.hpp"
@@ -25,32 +32,83 @@ std::optional<DayRange> read_range(Ctx& ctx) {
   return std::get<DayRange>(r);
 }
 
-// Reads the reports of `orgs` over `range` from one snapshot of the store, so the numbers agree with
-// each other however many charges commit meanwhile; fills `reports` (one per org). False after
-// answering 503 when the store cannot be read.
-bool read_reports(Ctx& ctx, const std::vector<actors::OrgPtr>& orgs, DayRange range, std::vector<UsageReport>& reports) {
-  reports.assign(orgs.size(), persistence::empty_report(range));
-  const auto s = ctx.services.store.read([&](const persistence::Snapshot& snapshot) {
-    for (std::size_t i = 0; i < orgs.size(); ++i) {
-      if (auto st = persistence::add_usage(snapshot, orgs[i]->id, range, reports[i]); !st.ok()) return st;
+// What a report needs once the writer has answered (the Ctx is gone by then).
+struct ReportJob {
+  actors::Services* services = nullptr;
+  Respond respond;
+  Timestamp now = 0;
+  std::vector<actors::OrgPtr> orgs;
+  DayRange range;
+  // Shapes the answer from the reports, one per org.
+  std::function<std::string(const std::vector<UsageReport>&)> body;
+};
+
+// Reads the reports of the job's orgs from one snapshot of the store, so the numbers agree with each
+// other however many charges commit meanwhile. False when the store cannot be read.
+bool read_reports(const ReportJob& job, std::vector<UsageReport>& reports) {
+  reports.assign(job.orgs.size(), persistence::empty_report(job.range));
+  const auto s = job.services->store.read([&](const persistence::Snapshot& snapshot) {
+    for (std::size_t i = 0; i < job.orgs.size(); ++i) {
+      if (auto st = persistence::add_usage(snapshot, job.orgs[i]->id, job.range, reports[i]); !st.ok()) return st;
     }
     return persistence::Status{};
   });
   if (!s.ok()) {
     std::fprintf(stderr, "canopy: reading usage: %s\n", s.message.c_str());
-    ctx.fail(Error{Errc::unavailable, "Usage could not be read; retry"});
     return false;
   }
   // Free credits of a rollover due but not yet written count as if it were. The org is read after
   // the buckets: its actor publishes a rollover before journaling it, so an org still in its old
   // cycle now had no rollover in the buckets just read, and nothing is counted twice.
-  for (std::size_t i = 0; i < orgs.size(); ++i) {
-    const auto now_org = ctx.services.directory.org(orgs[i]->id);
+  for (std::size_t i = 0; i < job.orgs.size(); ++i) {
+    const auto now_org = job.services->directory.org(job.orgs[i]->id);
     const auto pending =
-        now_org ? pending_free_credits(*now_org, ctx.now, ctx.services.options.free_credits_micros) : std::nullopt;
-    if (pending && pending->day >= range.from && pending->day <= range.to) reports[i].total_credits_micros += pending->micros;
+        now_org ? pending_free_credits(*now_org, job.now, job.services->options.free_credits_micros) : std::nullopt;
+    if (pending && pending->day >= job.range.from && pending->day <= job.range.to) {
+      reports[i].total_credits_micros += pending->micros;
+    }
   }
   return true;
+}
+
+void answer_unavailable(const ReportJob& job) {
+  job.respond(error_response(Error{Errc::unavailable, "Usage could not be read; retry"}));
+}
+
+// Has the writer write the job's orgs' buckets counted since their checkpoint, then reads and
+// answers (on a CAF worker). Its input is a spawn argument, not a capture: CAF 0.17 dereferences a
+// null argument tuple when a function actor is spawned without arguments.
+void run_report(caf::event_based_actor* self, std::shared_ptr<const ReportJob> job) {
+  std::vector<OrgId> ids;
+  ids.reserve(job->orgs.size());
+  for (const auto& org : job->orgs) ids.push_back(org->id);
+  self->request(job->services->writer, limits::writer_reply_timeout, actors::usage_atom::value, std::move(ids))
+      .then(
+          [self, job](std::uint64_t) {
+            std::vector<UsageReport> reports;
+            if (read_reports(*job, reports)) {
+              job->respond(json_response(200, job->body(reports)));
+            } else {
+              answer_unavailable(*job);
+            }
+            self->quit();
+          },
+          [self, job](caf::error&) {
+            answer_unavailable(*job);
+            self->quit();
+          });
+}
+
+void start_report(Ctx& ctx, std::vector<actors::OrgPtr> orgs, DayRange range,
+                  std::function<std::string(const std::vector<UsageReport>&)> body) {
+  auto job = std::make_shared<ReportJob>();
+  job->services = &ctx.services;
+  job->respond = ctx.respond;
+  job->now = ctx.now;
+  job->orgs = std::move(orgs);
+  job->range = range;
+  job->body = std::move(body);
+  ctx.services.system.spawn(run_report, std::shared_ptr<const ReportJob>(std::move(job)));
 }
 
 // The fields both reports share. `hide`: the show-credits rule (no money).
@@ -89,30 +147,25 @@ void get_usage(Ctx& ctx) {
   if (!view) return;
   const auto range = read_range(ctx);
   if (!range) return;
-  std::vector<UsageReport> reports;
-  if (!read_reports(ctx, {view->lineage.front()}, *range, reports)) return;
-  JsonWriter w;
-  w.begin_object().key("org_id").string(to_string(view->org().id));
-  write_totals(w, reports.front(), hides_money(view->org(), view->access));
-  w.end_object();
-  ctx.ok(200, w.take());
+  const OrgId id = view->org().id;
+  const bool hide = hides_money(view->org(), view->access);
+  start_report(ctx, {view->lineage.front()}, *range, [id, hide](const std::vector<UsageReport>& reports) {
+    JsonWriter w;
+    w.begin_object().key("org_id").string(to_string(id));
+    write_totals(w, reports.front(), hide);
+    w.end_object();
+    return w.take();
+  });
 }
 
-// Every descendant (not the org itself), each also as a row; detached orgs are no longer descendants.
-void get_sub_org_usage(Ctx& ctx) {
-  const auto view = authorize(ctx, ctx.params[0], Permission::read_sub_org_usage);
-  if (!view) return;
-  const auto range = read_range(ctx);
-  if (!range) return;
-  const bool hide = hides_money(view->org(), view->access);
-  UsageReport total = persistence::empty_report(*range);
-  const auto descendants = ctx.services.directory.descendants(view->org().id);
+// The sub-org report: every descendant's totals summed, and each as a row.
+std::string sub_org_body(OrgId id, bool hide, const std::vector<actors::OrgPtr>& descendants, DayRange range,
+                         const std::vector<UsageReport>& reports) {
   struct OrgRow {
     const OrgState* org;
     Micros spend, credits;
   };
-  std::vector<UsageReport> reports;
-  if (!read_reports(ctx, descendants, *range, reports)) return;
+  UsageReport total = persistence::empty_report(range);
   std::vector<OrgRow> org_rows;
   org_rows.reserve(descendants.size());
   for (std::size_t k = 0; k < descendants.size(); ++k) {
@@ -145,11 +198,25 @@ void get_sub_org_usage(Ctx& ctx) {
   }
   rows.end_array();
   JsonWriter w;
-  w.begin_object().key("org_id").string(to_string(view->org().id));
+  w.begin_object().key("org_id").string(to_string(id));
   write_totals(w, total, hide);
   w.key("organizations").raw(rows.take());
   w.end_object();
-  ctx.ok(200, w.take());
+  return w.take();
+}
+
+// Every descendant (not the org itself), each also as a row; detached orgs are no longer descendants.
+void get_sub_org_usage(Ctx& ctx) {
+  const auto view = authorize(ctx, ctx.params[0], Permission::read_sub_org_usage);
+  if (!view) return;
+  const auto range = read_range(ctx);
+  if (!range) return;
+  const bool hide = hides_money(view->org(), view->access);
+  const OrgId id = view->org().id;
+  auto descendants = ctx.services.directory.descendants(id);
+  start_report(ctx, descendants, *range, [id, hide, descendants, range = *range](const std::vector<UsageReport>& reports) {
+    return sub_org_body(id, hide, descendants, range, reports);
+  });
 }
 
 }  // namespace

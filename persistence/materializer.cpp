@@ -49,17 +49,31 @@ bool Materializer::oldest_due(std::chrono::steady_clock::time_point cutoff) {
 }
 
 bool Materializer::any_due(std::chrono::steady_clock::time_point cutoff) {
-  return epoch_next_ < epoch_.size() || oldest_due(cutoff) || ids_.due(cutoff);
+  return epoch_next_ < epoch_.size() || oldest_due(cutoff) || ids_.due(cutoff) || usage_.due(cutoff);
 }
 
 std::uint64_t Materializer::low_water_mark() {
   while (!dirty_order_.empty()) {
     const auto& [id, seq] = dirty_order_.front();
     auto it = entries_.find(id);
-    if (it != entries_.end() && it->second.dirty_since == seq) return std::min(seq - 1, ids_.indexed_through(last_seq_));
+    if (it != entries_.end() && it->second.dirty_since == seq) return std::min(seq - 1, side_rows_mark());
     dirty_order_.pop_front();  // written (and maybe dirtied again, queued again) since
   }
-  return ids_.indexed_through(last_seq_);
+  return side_rows_mark();
+}
+
+std::uint64_t Materializer::side_rows_mark() {
+  return std::min(ids_.indexed_through(last_seq_), usage_.low_water(last_seq_));
+}
+
+void Materializer::write_usage_of(OrgId org, WriteOps& ops) {
+  usage_.write_org(org, ops);
+  put_mark(ops);
+}
+
+void Materializer::write_all_usage(WriteOps& ops) {
+  usage_.write_all(ops);
+  put_mark(ops);
 }
 
 void Materializer::put_mark(WriteOps& ops) {
@@ -190,7 +204,7 @@ std::optional<std::string> Materializer::add(std::uint64_t seq, const Record& re
   CANOPY_ASSERT(last_seq_ == 0 || seq == last_seq_ + 1);
   last_seq_ = seq;
   std::visit(SideRows{seq, ops, store_, ids_, now_}, record);
-  usage_.add(seq, record, ops);
+  usage_.add(seq, record, now_);
   if (const auto* created = std::get_if<OrgCreated>(&record)) {
     Entry* existing = load(created->org);
     if (existing && existing->as_of >= seq) return std::nullopt;  // recovery: the snapshot has it
@@ -234,7 +248,8 @@ void Materializer::flush(WriteOps& ops) {
   epoch_.clear();
   epoch_next_ = 0;
   dirty_ = 0;
-  usage_.clear();
+  usage_.write_all(ops);
+  usage_.trim();
   ids_.write_all(ops);
   mark_written_ = last_seq_;
   ops.push_back(WriteOp{Table::meta, std::string(meta_checkpoint_seq), u64_key(last_seq_)});
@@ -282,9 +297,9 @@ std::size_t Materializer::flush_due(WriteOps& ops, std::chrono::steady_clock::ti
   }
   // The event-id rows accepted since the last checkpoint of them, on the same clock as the orgs'.
   if (ids_.due(cutoff) && ids_.begin()) ids_.write_slice(ops, limits::checkpoint_id_rows_per_commit_max);
-  // The rollup's cache spares reads only within a burst; forget it once it grows (after this
-  // commit's adds, so no pending bucket is read back stale).
-  if (usage_.cached() > limits::usage_rollup_cache_max) usage_.clear();
+  // Usage buckets the same way, and the clean ones forgotten once too many are cached.
+  usage_.write_due(ops, cutoff, limits::checkpoint_bucket_rows_per_commit_max);
+  usage_.trim();
   put_mark(ops);
   return written;
 }

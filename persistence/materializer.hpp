@@ -2,17 +2,18 @@
 // indexes, accepted event ids, payment history, usage buckets.
 //
 // Owned by one thread at a time: the persistence writer while serving, recovery at start, the audit
-// offline. Side-table rows are emitted as WriteOps with the record's own commit, except event-id rows,
-// which wait for a checkpoint (pending_id_rows.hpp). Org state is kept in a cache and written later,
+// offline. Side-table rows are emitted as WriteOps with the record's own commit, except event-id rows
+// and usage buckets, which wait for a checkpoint (pending_id_rows.hpp, usage_rollup.hpp). Org state is
+// kept in a cache and written later,
 // so an org charged ten thousand times in between is written once; written orgs stay cached, clean, up
 // to limits::materializer_orgs_cached_max.
 //
 // Checkpoints are incremental: once an org has been dirty for the checkpoint interval, every org
 // dirty then is written in key order, at most limits::checkpoint_orgs_per_commit_max per commit, so no commit
 // ever carries thousands of snapshots (a whole checkpoint in one commit stalled every charge behind
-// it for 20-30 ms); event-id rows the same way, on the same clock. Each snapshot records the journal
-// seq it is as of, and the checkpoint mark is the low-water mark: every record at or before it is in
-// every stored snapshot it touches, and its event ids are in the index. Recovery
+// it for 20-30 ms); event-id rows and usage buckets the same way, on the same clock. Each snapshot
+// records the journal seq it is as of, and the checkpoint mark is the low-water mark: every record at
+// or before it is in every stored snapshot and bucket it touches, and its event ids are in the index. Recovery
 // replays the journal after the mark and applies a record to an org only if the org's snapshot is
 // older than it. Replaying a record twice into side tables rewrites the same rows: harmless (usage
 // buckets, which add up, skip records they already counted: usage_rollup.hpp).
@@ -69,6 +70,12 @@ class Materializer {
   // so far are committed; later ones wait for a checkpoint (pending_id_rows.hpp).
   std::uint64_t ids_indexed_through() const { return ids_.indexed_through(last_seq_); }
   std::size_t id_rows_pending() const { return ids_.size(); }
+  // Writes the usage buckets of `org` that wait for a checkpoint, and the mark if it moved: a report
+  // of the org reads the store once these ops are committed.
+  void write_usage_of(domain::OrgId org, WriteOps& ops);
+  // The same for every org.
+  void write_all_usage(WriteOps& ops);
+  std::size_t usage_buckets_dirty() const { return usage_.dirty(); }
   void set_last_seq(std::uint64_t seq) { last_seq_ = seq; }
 
  private:
@@ -86,6 +93,8 @@ class Materializer {
   void write(domain::OrgId id, Entry& entry, WriteOps& ops);
   // The checkpoint mark: every stored snapshot holds every record up to it.
   std::uint64_t low_water_mark();
+  // The same for the event-id rows and usage buckets alone.
+  std::uint64_t side_rows_mark();
   void put_mark(WriteOps& ops);
 
   const Store& store_;

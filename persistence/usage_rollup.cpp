@@ -1,7 +1,6 @@
 #include "persistence/usage_rollup.hpp"
 
-#include <map>
-
+#include "config/limits.hpp"
 #include "persistence/codec.hpp"
 #include "persistence/keys.hpp"
 
@@ -13,20 +12,21 @@ namespace {
 constexpr std::uint8_t kind(BucketKind k) { return static_cast<std::uint8_t>(k); }
 }  // namespace
 
-void UsageRollup::bump(std::string key, std::uint64_t seq, std::uint64_t count, std::uint64_t quantity, Micros micros,
-                       WriteOps& ops) {
+void UsageRollup::bump(std::string key, std::uint64_t seq, std::uint64_t count, std::uint64_t quantity,
+                       Micros micros) {
   auto it = cache_.find(key);
   if (it == cache_.end()) {
-    Bucket bucket;
+    Cached cached;
     std::string bytes;
     if (store_.get(Table::usage, key, bytes).ok()) {
       auto decoded = decode_bucket(bytes);
       CANOPY_ASSERT(decoded.has_value());
-      bucket = *decoded;
+      cached.bucket = *decoded;
     }
-    it = cache_.emplace(key, bucket).first;
+    it = cache_.emplace(std::move(key), cached).first;
   }
-  Bucket& b = it->second;
+  Cached& c = it->second;
+  Bucket& b = c.bucket;
   if (b.last_seq >= seq) return;  // counted before (recovery replaying what was already committed)
   b.count += count;
   b.quantity += quantity;
@@ -34,16 +34,21 @@ void UsageRollup::bump(std::string key, std::uint64_t seq, std::uint64_t count, 
   CANOPY_ASSERT(sum.has_value());
   b.micros = *sum;
   b.last_seq = seq;
-  ops.push_back(WriteOp{Table::usage, std::move(key), encode(b)});
+  if (c.dirty_since != 0) return;
+  c.dirty_since = seq;
+  c.dirtied_at = now_;
+  dirty_order_.emplace_back(&*it, seq);
+  ++dirty_;
 }
 
-void UsageRollup::credit(std::uint64_t seq, OrgId org, Timestamp at, Micros amount, WriteOps& ops) {
+void UsageRollup::credit(std::uint64_t seq, OrgId org, Timestamp at, Micros amount) {
   if (amount <= 0) return;
-  bump(usage_key(raw(org), kind(BucketKind::credits_day), day_of(at)), seq, 1, 0, amount, ops);
-  bump(usage_key(raw(org), kind(BucketKind::credits_month), cycle_of(at)), seq, 1, 0, amount, ops);
+  bump(usage_key(raw(org), kind(BucketKind::credits_day), day_of(at)), seq, 1, 0, amount);
+  bump(usage_key(raw(org), kind(BucketKind::credits_month), cycle_of(at)), seq, 1, 0, amount);
 }
 
-void UsageRollup::add(std::uint64_t seq, const Record& record, WriteOps& ops) {
+void UsageRollup::add(std::uint64_t seq, const Record& record, Clock::time_point now) {
+  now_ = now;
   if (const auto* charge = std::get_if<ChargeBatch>(&record)) {
     // One bump per bucket per record, however many events the batch holds.
     struct Sum {
@@ -65,18 +70,92 @@ void UsageRollup::add(std::uint64_t seq, const Record& record, WriteOps& ops) {
     const Day day = day_of(charge->at);
     const Cycle month = cycle_of(charge->at);
     for (const auto& [type, s] : by_type) {
-      bump(usage_key(org, kind(BucketKind::usage_day), day, type), seq, s.count, s.quantity, s.micros, ops);
-      bump(usage_key(org, kind(BucketKind::usage_month), month, type), seq, s.count, s.quantity, s.micros, ops);
+      bump(usage_key(org, kind(BucketKind::usage_day), day, type), seq, s.count, s.quantity, s.micros);
+      bump(usage_key(org, kind(BucketKind::usage_month), month, type), seq, s.count, s.quantity, s.micros);
     }
-    bump(usage_key(org, kind(BucketKind::spend_day), day), seq, total.count, total.quantity, total.micros, ops);
+    bump(usage_key(org, kind(BucketKind::spend_day), day), seq, total.count, total.quantity, total.micros);
   } else if (const auto* payment = std::get_if<PaymentRecorded>(&record)) {
-    if (payment->status == PaymentStatus::succeeded) credit(seq, payment->org, payment->at, payment->amount_micros, ops);
+    if (payment->status == PaymentStatus::succeeded) credit(seq, payment->org, payment->at, payment->amount_micros);
   } else if (const auto* transfer = std::get_if<TransferRecorded>(&record)) {
-    credit(seq, transfer->to, transfer->at, transfer->amount_micros, ops);
+    credit(seq, transfer->to, transfer->at, transfer->amount_micros);
   } else if (const auto* rolled = std::get_if<CycleRolled>(&record)) {
-    credit(seq, rolled->org, cycle_start(rolled->cycle), rolled->free_credits_micros, ops);
+    credit(seq, rolled->org, cycle_start(rolled->cycle), rolled->free_credits_micros);
   } else if (const auto* created = std::get_if<OrgCreated>(&record)) {
-    credit(seq, created->org, created->at, created->free_credits_micros, ops);
+    credit(seq, created->org, created->at, created->free_credits_micros);
+  }
+}
+
+void UsageRollup::write(Node& node, WriteOps& ops) {
+  Cached& c = node.second;
+  if (c.dirty_since == 0) return;
+  WriteOp& op = ops.add(Table::usage);
+  op.key.assign(node.first);
+  op.value = encode(c.bucket);
+  c.dirty_since = 0;
+  --dirty_;
+}
+
+std::uint64_t UsageRollup::low_water(std::uint64_t last_seq) {
+  while (!dirty_order_.empty()) {
+    const auto& [node, seq] = dirty_order_.front();
+    if (node->second.dirty_since == seq) return seq - 1;
+    dirty_order_.pop_front();  // written (and maybe dirtied again, queued again) since
+  }
+  return last_seq;
+}
+
+bool UsageRollup::due(Clock::time_point cutoff) {
+  if (epoch_next_ < epoch_.size()) return true;
+  low_water(0);  // drops stale pairs from the front
+  return !dirty_order_.empty() && dirty_order_.front().first->second.dirtied_at <= cutoff;
+}
+
+std::size_t UsageRollup::write_due(WriteOps& ops, Clock::time_point cutoff, std::size_t max_rows) {
+  if (epoch_next_ >= epoch_.size() && due(cutoff)) {
+    epoch_.clear();
+    epoch_next_ = 0;
+    for (auto& node : cache_) {
+      if (node.second.dirty_since != 0) epoch_.push_back(&node);
+    }
+  }
+  std::size_t written = 0;
+  while (written < max_rows && epoch_next_ < epoch_.size()) {
+    Node& node = *epoch_[epoch_next_++];
+    if (node.second.dirty_since == 0) continue;  // a report wrote it meanwhile
+    write(node, ops);
+    ++written;
+  }
+  return written;
+}
+
+void UsageRollup::write_org(OrgId org, WriteOps& ops) {
+  std::string from;
+  put_u64_be(from, raw(org));
+  for (auto it = cache_.lower_bound(from); it != cache_.end() && std::string_view(it->first).substr(0, 8) == from; ++it) {
+    write(*it, ops);
+  }
+}
+
+void UsageRollup::write_all(WriteOps& ops) {
+  for (auto& node : cache_) write(node, ops);
+}
+
+void UsageRollup::trim() {
+  if (cache_.size() <= limits::usage_rollup_cache_max) return;
+  // Only dirty buckets stay referenced: the stale pairs and the written part of the epoch go first,
+  // so nothing points at a bucket about to be forgotten.
+  std::erase_if(dirty_order_, [](const auto& p) { return p.first->second.dirty_since != p.second; });
+  epoch_.erase(epoch_.begin(), epoch_.begin() + static_cast<std::ptrdiff_t>(epoch_next_));
+  epoch_next_ = 0;
+  std::erase_if(epoch_, [](const Node* n) { return n->second.dirty_since == 0; });
+  std::size_t clean = cache_.size() - dirty_;
+  for (auto it = cache_.begin(); it != cache_.end() && clean > limits::usage_rollup_cache_max / 2;) {
+    if (it->second.dirty_since == 0) {
+      it = cache_.erase(it);
+      --clean;
+    } else {
+      ++it;
+    }
   }
 }
 

@@ -1,14 +1,22 @@
-// Counts charges and credits into the usage buckets (domain/usage.hpp), as WriteOps in the same
-// commit as the journal record that caused them.
+// Counts charges and credits into the usage buckets (domain/usage.hpp).
 //
 // Buckets are read-modify-write, so unlike the other side tables a replayed record would count twice;
-// each bucket remembers the last journal seq it counted and skips records at or before it. A cache
-// of the buckets touched since the last checkpoint spares the store a read per charge (the writer is
-// the only one writing them, so the cache is never stale).
+// each bucket remembers the last journal seq it counted and skips records at or before it.
+//
+// Counted in memory and written with the checkpoints, like org snapshots (materializer.hpp): the
+// three buckets a single charge touches sat in a random leaf of the usage table, written and fsynced
+// in every charge's commit; an org charged a hundred times an interval now writes them once. A
+// report must see every acknowledged charge, so before it reads, the writer writes the dirty buckets
+// of the orgs it covers (write_org) in a commit of their own. The checkpoint mark stays below the
+// oldest dirty bucket's first record (low_water), so recovery counts again what a crash lost.
 #pragma once
 
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
 #include <string>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "domain/records.hpp"
@@ -20,21 +28,55 @@ namespace canopy::persistence {
 
 class UsageRollup {
  public:
+  using Clock = std::chrono::steady_clock;
+
   explicit UsageRollup(const Store& store) : store_(store) {}
 
+  // Counts `record`, journaled as `seq` at `now`, into the buckets in memory.
   // REQUIRES: the same order and commit discipline as Materializer::add.
-  void add(std::uint64_t seq, const domain::Record& record, WriteOps& ops);
-  // Forgets the cache (at checkpoints, to bound it); the store has everything.
-  void clear() { cache_.clear(); }
+  void add(std::uint64_t seq, const domain::Record& record, Clock::time_point now);
+
+  // True when a checkpoint of buckets is in progress or some bucket has been dirty since `cutoff`.
+  bool due(Clock::time_point cutoff);
+  // Once the bucket dirty longest is due, writes every bucket dirty then, at most `max_rows` per call,
+  // in key order. Returns how many it wrote.
+  std::size_t write_due(WriteOps& ops, Clock::time_point cutoff, std::size_t max_rows);
+  // Writes every dirty bucket of `org` (a report of it is about to be read).
+  void write_org(domain::OrgId org, WriteOps& ops);
+  // Writes every dirty bucket.
+  void write_all(WriteOps& ops);
+  // Every stored bucket holds every record up to this seq (of those up to `last_seq`).
+  std::uint64_t low_water(std::uint64_t last_seq);
+  // Forgets clean buckets once more than limits::usage_rollup_cache_max are cached (the store has
+  // them); dirty ones are never forgotten.
+  void trim();
+
   std::size_t cached() const { return cache_.size(); }
+  std::size_t dirty() const { return dirty_; }
 
  private:
-  void bump(std::string key, std::uint64_t seq, std::uint64_t count, std::uint64_t quantity, domain::Micros micros,
-            WriteOps& ops);
-  void credit(std::uint64_t seq, domain::OrgId org, domain::Timestamp at, domain::Micros amount, WriteOps& ops);
+  struct Cached {
+    domain::Bucket bucket;
+    std::uint64_t dirty_since = 0;  // the first record counted since it was written; 0 while clean
+    Clock::time_point dirtied_at{};
+  };
+  using Map = std::map<std::string, Cached, std::less<>>;  // in key order: an org's buckets are a range
+  using Node = Map::value_type;
+
+  void bump(std::string key, std::uint64_t seq, std::uint64_t count, std::uint64_t quantity, domain::Micros micros);
+  void credit(std::uint64_t seq, domain::OrgId org, domain::Timestamp at, domain::Micros amount);
+  void write(Node& node, WriteOps& ops);
 
   const Store& store_;
-  std::unordered_map<std::string, domain::Bucket> cache_;
+  Clock::time_point now_{};
+  Map cache_;
+  std::size_t dirty_ = 0;
+  // Dirty buckets in the order they became dirty, with the seq that made them so (stale pairs, of
+  // buckets written and maybe dirtied again since, are skipped): the low-water mark's front.
+  std::deque<std::pair<Node*, std::uint64_t>> dirty_order_;
+  // The checkpoint being written: the buckets dirty when it began, in key order.
+  std::vector<Node*> epoch_;
+  std::size_t epoch_next_ = 0;
 };
 
 }  // namespace canopy::persistence

@@ -29,6 +29,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -156,8 +157,9 @@ class UsageStoreTest : public ::testing::Test {
     return store;
   }
 
-  // Writes commits the way the persistence writer does: journal rows, side rows and buckets in one
-  // commit; org rows and the checkpoint mark when `checkpoint(i)` says so.
+  // Writes commits the way the persistence writer does: journal rows and side rows in one commit; org
+  // rows and the checkpoint mark when `checkpoint(i)` says so. The buckets, which the writer keeps
+  // until a checkpoint or a report, with each commit, as if a report followed every one.
   template <class Checkpoint>
   void write(Materializer& m, const std::vector<std::vector<Record>>& commits, Checkpoint checkpoint) {
     for (std::size_t i = 0; i < commits.size(); ++i) {
@@ -168,6 +170,7 @@ class UsageStoreTest : public ::testing::Test {
         const auto problem = m.add(seq, record, ops);
         ASSERT_FALSE(problem.has_value()) << "record " << seq << ": " << *problem;
       }
+      m.write_all_usage(ops);
       if (checkpoint(i)) m.flush(ops);
       const Status s = store_->commit(ops.span());
       ASSERT_TRUE(s.ok()) << s.message;
@@ -453,6 +456,7 @@ TEST_F(UsageStoreTest, ReplayingEveryRecordThroughAFreshMaterializerChangesNoBuc
       ASSERT_FALSE(problem.has_value()) << *problem;
     }
   }
+  again.write_all_usage(ops);
   for (const WriteOp& op : ops) EXPECT_NE(op.table, Table::usage) << "a replayed record rewrote a bucket";
   ASSERT_TRUE(store_->commit(ops.span()).ok());
   EXPECT_EQ(buckets(), before);
@@ -465,11 +469,13 @@ TEST_F(UsageStoreTest, ReplayingOneRecordTwiceThroughTheRollupAddsNothing) {
   const auto commits = scenario();
   UsageRollup rollup(*store_);
   WriteOps ops;
-  rollup.add(6, commits[2][0], ops);  // the Nov 28 charge, seq 6
-  rollup.add(6, commits[2][0], ops);
-  EXPECT_TRUE(ops.empty());
+  const auto now = std::chrono::steady_clock::now();
+  rollup.add(6, commits[2][0], now);  // the Nov 28 charge, seq 6
+  rollup.add(6, commits[2][0], now);
   // A record older than the bucket's last one is skipped too.
-  rollup.add(1, commits[2][0], ops);
+  rollup.add(1, commits[2][0], now);
+  EXPECT_EQ(rollup.dirty(), 0u);
+  rollup.write_all(ops);
   EXPECT_TRUE(ops.empty());
   ASSERT_TRUE(store_->commit(ops.span()).ok());
   EXPECT_EQ(buckets(), before);
@@ -487,6 +493,7 @@ TEST_F(UsageStoreTest, ARecordWithAHigherSeqIsCounted) {
   WriteOps ops;
   const Record more = charge({{sub_a, jan}, {root_r, jan}}, at("2027-01-02T09:00:00Z"), {{"assistants.reply", 2, 9'000}});
   ASSERT_FALSE(m.add(last + 1, more, ops).has_value());
+  m.write_all_usage(ops);
   ASSERT_TRUE(store_->commit(ops.span()).ok());
   EXPECT_NE(buckets(), before);
   const auto b = bucket(sub_a, BucketKind::usage_day, day(2027, 1, 2), "assistants.reply");
@@ -539,6 +546,67 @@ TEST_F(UsageStoreTest, AMonthsSpendIsTheCycleSpendOfAnOrgWhoseChargesAllOriginat
   EXPECT_EQ(report(sub_a, days(day(2027, 1, 1), day(2027, 1, 31))).total_spend_micros, a->cycle_spend_micros);
 }
 
+// Buckets wait in the writer's memory for a checkpoint (or a report). When an org's snapshot is
+// written with a grant in it but the grant's buckets are not due yet, the mark stays below the grant
+// (charges also wait for their event ids; a grant has none), so a crash then loses nothing and
+// recovery counts the grant into its buckets once.
+TEST_F(UsageStoreTest, BucketsWaitForTheirCheckpointAndACrashBeforeThenCountsThemOnce) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Record late = payment(root_r, 390, PaymentKind::grant, PaymentStatus::succeeded, 4'000'000,
+                              at("2026-11-26T08:00:00Z"));
+  std::uint64_t grant_seq = 0;
+  {
+    Materializer m(*store_);
+    write(m, {scenario()[0]}, [](std::size_t) { return true; });  // the orgs, written
+    const auto add = [&](const Record& record, WriteOps& ops) {
+      const std::uint64_t seq = m.last_seq() + 1;
+      ops.push_back(WriteOp{Table::journal, u64_key(seq), encode(record), false});
+      EXPECT_FALSE(m.add(seq, record, ops).has_value());
+      return seq;
+    };
+    WriteOps ops;
+    m.set_now(t0);
+    add(LimitSet{root_r, 50'000'000}, ops);  // R dirty since t0 (no bucket)
+    EXPECT_EQ(m.flush_due(ops, t0 - std::chrono::seconds(1), SIZE_MAX), 0u) << "nothing due yet";
+    ASSERT_TRUE(store_->commit(ops.span()).ok());
+    ops.clear();
+    m.set_now(t0 + std::chrono::seconds(10));
+    grant_seq = add(late, ops);  // R's credit buckets dirty since t0 + 10 s
+    for (const WriteOp& op : ops) EXPECT_NE(op.table, Table::usage) << "a bucket written with its record";
+    EXPECT_EQ(m.flush_due(ops, t0 + std::chrono::seconds(1), SIZE_MAX), 1u) << "R, dirty since t0, is due";
+    ASSERT_TRUE(store_->commit(ops.span()).ok());
+    EXPECT_FALSE(bucket(root_r, BucketKind::credits_day, day(2026, 11, 26))) << "the grant's buckets are not due";
+    EXPECT_EQ(m.usage_buckets_dirty(), 2u);
+    std::string mark;
+    ASSERT_TRUE(store_->get(Table::meta, meta_checkpoint_seq, mark).ok());
+    EXPECT_EQ(get_u64_be(mark), grant_seq - 1) << "R's snapshot holds the grant, its buckets do not";
+  }  // the process is gone
+  store_.reset();
+  store_ = open();
+  RecoveryResult result;
+  ASSERT_TRUE(recover(*store_, result).ok());
+  EXPECT_EQ(result.last_seq, grant_seq);
+  const auto r = report(root_r, days(day(2026, 11, 26), day(2026, 11, 26)));
+  EXPECT_EQ(r.total_credits_micros, 4'000'000) << "counted once, by recovery";
+  EXPECT_EQ(load_org(*store_, root_r)->balance_micros, allowance + 4'000'000) << "granted once";
+}
+
+// A report of one org writes that org's waiting buckets and no other's.
+TEST_F(UsageStoreTest, AReportWritesTheWaitingBucketsOfItsOrgsOnly) {
+  Materializer m(*store_);
+  write(m, {scenario()[0]}, [](std::size_t) { return true; });
+  WriteOps ops;
+  ASSERT_FALSE(m.add(m.last_seq() + 1, charge({{sub_a, nov}, {root_r, nov}}, at("2026-11-21T10:00:00Z"),
+                                               {{"assistants.reply", 1, 1'000}}), ops).has_value());
+  ASSERT_FALSE(m.add(m.last_seq() + 1, charge({{sub_b, nov}, {root_r, nov}}, at("2026-11-21T10:00:00Z"),
+                                               {{"inbox.message", 1, 2'000}}), ops).has_value());
+  m.write_usage_of(sub_a, ops);
+  ASSERT_TRUE(store_->commit(ops.span()).ok());
+  EXPECT_EQ(report(sub_a, days(day(2026, 11, 21), day(2026, 11, 21))).total_spend_micros, 1'000);
+  EXPECT_EQ(report(sub_b, days(day(2026, 11, 21), day(2026, 11, 21))).total_spend_micros, 0) << "still waiting";
+  EXPECT_EQ(m.usage_buckets_dirty(), 3u);
+}
+
 TEST_F(UsageStoreTest, ManyEventsOfOneTypeInOneBatchAreOneWritePerBucket) {
   Materializer m(*store_);
   write(m, {scenario()[0]}, [](std::size_t) { return true; });
@@ -546,6 +614,7 @@ TEST_F(UsageStoreTest, ManyEventsOfOneTypeInOneBatchAreOneWritePerBucket) {
   events.push_back(Ev{"inbox.message", 1, 500});
   WriteOps ops;
   ASSERT_FALSE(m.add(m.last_seq() + 1, charge({{root_r, nov}}, at("2026-11-21T10:00:00Z"), events), ops).has_value());
+  m.write_all_usage(ops);
   std::size_t usage_ops = 0;
   for (const WriteOp& op : ops) usage_ops += op.table == Table::usage;
   EXPECT_EQ(usage_ops, 5u);  // 2 types x (day, month) + the day's total
