@@ -41,7 +41,7 @@ struct Hop {
     std::uint32_t index;  // of the event
     std::uint64_t hash;   // of its id (RecentIds::hash)
   };
-  std::vector<InFlightId> origin_ids;          // origin: the events whose ids are in known_ids
+  std::vector<InFlightId> origin_ids;          // origin: the events whose ids are in ids_in_flight
 };
 
 struct OrgActorState {
@@ -51,19 +51,22 @@ struct OrgActorState {
   InFlight in_flight;
   std::unordered_map<std::uint64_t, Hop> hops;
   std::uint64_t next_batch = 1;
-  // Origin event ids being decided, and those accepted that the store's index does not hold yet.
-  // Views into the events of this org's own hops, which hold them until answer() (being decided) or
-  // prune_indexed() (accepted) takes the ids out: no copy of an id is ever made.
-  RecentIds known_ids;
-  // The accepted ids in known_ids, by the commit they were answered after (WriterStats::committed_seq
-  // then, at least their record's seq): forgotten once the writer has indexed every id up to it.
-  struct Unindexed {
-    std::uint64_t seq = 0;
-    Events events;                     // holds the ids' bytes
-    std::vector<Hop::InFlightId> ids;  // of those events, the accepted
+  // Origin event ids being decided: views into the events of this org's own hops, which hold them
+  // until answer() takes the ids out. No copy of an id is ever made.
+  RecentIds ids_in_flight;
+  // Origin event ids accepted that the store's index does not hold yet, with their payer, in
+  // generations: one per value of WriterStats::ids_indexed_seq seen while answering (the writer
+  // indexes a checkpoint's ids at once), so a few live at a time and each is forgotten whole, without
+  // an erase per id, once the writer has indexed every id up to `seq`.
+  struct Accepted {
+    std::uint64_t indexed_when_begun = 0;  // ids_indexed_seq when the generation began
+    std::uint64_t seq = 0;                 // committed_seq when its last id was answered: >= its records
+    RecentIds ids;
+    std::vector<Events> events;            // hold the ids' bytes
+    std::size_t events_held = 0;           // in those batches, accepted or not
   };
-  std::deque<Unindexed> unindexed;
-  std::size_t unindexed_events = 0;  // the events those entries hold, accepted or not
+  std::deque<Accepted> accepted;
+  std::size_t accepted_events_held = 0;
   bool prune_scheduled = false;
   std::unordered_set<std::string> keys_in_flight;  // top-up / transfer idempotency keys being decided
   std::unordered_set<InvitationId> accepting;      // invitations whose acceptance is being committed
@@ -266,17 +269,27 @@ void admit(OrgActor* self, Hop hop, const std::vector<std::uint32_t>& candidates
 
 // --- ids accepted ahead of the index ----------------------------------------------------------------
 
-// Forgets the accepted ids the writer has indexed since: lookups find them in the store now.
+// Forgets the generations of accepted ids the writer has indexed since: lookups find them in the
+// store now.
 void prune_indexed(OrgActor* self) {
   auto& st = self->state;
-  if (st.unindexed.empty()) return;
+  if (st.accepted.empty()) return;
   const std::uint64_t indexed = st.services->writer_stats.ids_indexed_seq.load(std::memory_order_acquire);
-  while (!st.unindexed.empty() && st.unindexed.front().seq <= indexed) {
-    const auto& u = st.unindexed.front();
-    for (const auto& [index, hash] : u.ids) st.known_ids.erase((*u.events)[index].id.data(), hash);
-    st.unindexed_events -= u.events->size();
-    st.unindexed.pop_front();
+  while (!st.accepted.empty() && st.accepted.front().seq <= indexed) {
+    st.accepted_events_held -= st.accepted.front().events_held;
+    st.services->unindexed_events_held.fetch_sub(st.accepted.front().events_held, std::memory_order_relaxed);
+    st.accepted.pop_front();
   }
+}
+
+// Null when the id is neither being decided nor accepted ahead of the index; else its payer,
+// OrgId::none while it is being decided.
+const OrgId* known_id(const OrgActorState& st, std::string_view id, std::uint64_t hash) {
+  if (const OrgId* payer = st.ids_in_flight.find(id, hash)) return payer;
+  for (auto it = st.accepted.rbegin(); it != st.accepted.rend(); ++it) {
+    if (const OrgId* payer = it->ids.find(id, hash)) return payer;
+  }
+  return nullptr;
 }
 
 // Each charge prunes first, so an org in use holds about a checkpoint interval of ids. One that goes
@@ -285,7 +298,7 @@ void prune_indexed(OrgActor* self) {
 // wake-up of CAF's clock thread per charge (7 us of CPU per single charge).
 void schedule_prune(OrgActor* self) {
   auto& st = self->state;
-  if (st.prune_scheduled || st.unindexed_events <= limits::origin_unindexed_events_idle_max) return;
+  if (st.prune_scheduled || st.accepted_events_held <= limits::origin_unindexed_events_idle_max) return;
   st.prune_scheduled = true;
   self->delayed_send(self, st.services->options.checkpoint_interval, prune_atom::value);
 }
@@ -294,24 +307,27 @@ void schedule_prune(OrgActor* self) {
 // the index has them. Their record is committed: the writer published its seq before saying so.
 void settle_ids(OrgActor* self, Hop& hop) {
   auto& st = self->state;
-  auto& ids = hop.origin_ids;
-  std::size_t kept = 0;
-  for (const auto& id : ids) {
-    const ChargeOutcome& outcome = hop.origin_outcomes[id.index];
-    const char* data = (*hop.events)[id.index].id.data();
-    if (outcome.status == ChargeStatus::accepted) {
-      st.known_ids.accept(data, id.hash, outcome.org);
-      ids[kept++] = id;
-    } else {
-      st.known_ids.erase(data, id.hash);
+  OrgActorState::Accepted* generation = nullptr;
+  for (const auto& [index, hash] : hop.origin_ids) {
+    const ChargeOutcome& outcome = hop.origin_outcomes[index];
+    const std::string_view id = (*hop.events)[index].id;
+    st.ids_in_flight.erase(id.data(), hash);
+    if (outcome.status != ChargeStatus::accepted) continue;
+    if (!generation) {
+      const std::uint64_t indexed = st.services->writer_stats.ids_indexed_seq.load(std::memory_order_acquire);
+      if (st.accepted.empty() || st.accepted.back().indexed_when_begun != indexed) {
+        st.accepted.emplace_back().indexed_when_begun = indexed;
+      }
+      generation = &st.accepted.back();
     }
+    generation->ids.insert(id, hash, outcome.org);
   }
-  if (kept == 0) return;
-  ids.resize(kept);
-  const std::uint64_t seq = st.services->writer_stats.committed_seq.load(std::memory_order_acquire);
-  CANOPY_ASSERT(st.unindexed.empty() || st.unindexed.back().seq <= seq);
-  st.unindexed.push_back(OrgActorState::Unindexed{seq, hop.events, std::move(ids)});
-  st.unindexed_events += hop.events->size();
+  if (!generation) return;
+  generation->seq = st.services->writer_stats.committed_seq.load(std::memory_order_acquire);
+  generation->events.push_back(hop.events);
+  generation->events_held += hop.events->size();
+  st.accepted_events_held += hop.events->size();
+  st.services->unindexed_events_held.fetch_add(hop.events->size(), std::memory_order_relaxed);
   schedule_prune(self);
 }
 
@@ -367,8 +383,8 @@ void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes f
   answer(self, std::move(hop), std::move(committed), std::move(outcomes));
 }
 
-// For each event whose id known_ids does not hold: its payer if the id was accepted before, else none.
-// An accepted id is in known_ids from its answer until the writer has indexed it, and in the store's
+// For each event whose id known_id() does not know: its payer if the id was accepted before, else none.
+// An accepted id is in `accepted` from its answer until the writer has indexed it, and in the store's
 // event-id index from then on (WriterStats::ids_indexed_seq); one read transaction answers the batch.
 std::vector<std::optional<OrgId>> accepted_before(OrgActorState& st, const std::vector<ChargeEvent>& events,
                                                   const std::vector<std::uint64_t>& id_hashes) {
@@ -379,7 +395,7 @@ std::vector<std::optional<OrgId>> accepted_before(OrgActorState& st, const std::
   thread_local std::vector<std::optional<std::string>> values;
   asked.clear();
   for (std::size_t i = 0; i < events.size(); ++i) {
-    if (st.known_ids.find(events[i].id, id_hashes[i])) continue;  // answered from memory
+    if (known_id(st, events[i].id, id_hashes[i])) continue;  // answered from memory
     if (keys.size() <= asked.size()) keys.emplace_back();
     persistence::assign_scoped_key(keys[asked.size()], raw(st.org.id), events[i].id);
     asked.push_back(i);
@@ -418,7 +434,7 @@ void on_charge(OrgActor* self, ChargeRequest& request) {
   const auto earlier = accepted_before(st, events, id_hashes);
   for (std::uint32_t i = 0; i < events.size(); ++i) {
     const auto& event = events[i];
-    if (const OrgId* known = st.known_ids.find(event.id, id_hashes[i])) {
+    if (const OrgId* known = known_id(st, event.id, id_hashes[i])) {
       hop.origin_outcomes[i] = *known == OrgId::none
                                    ? ChargeOutcome{ChargeStatus::refused, Refusal::none, true, st.org.id}  // in flight
                                    : accepted(*known);  // a retry of an id not indexed yet: the first answer
@@ -427,7 +443,7 @@ void on_charge(OrgActor* self, ChargeRequest& request) {
     } else if (auto module = module_of_event_type(event.type); !module || !(effective & bit(*module))) {
       hop.origin_outcomes[i] = refused(Refusal::module_disabled, st.org.id);
     } else {
-      st.known_ids.insert(event.id, id_hashes[i]);
+      st.ids_in_flight.insert(event.id, id_hashes[i]);
       hop.origin_ids.push_back(Hop::InFlightId{i, id_hashes[i]});
       candidates.push_back(i);
     }

@@ -39,29 +39,25 @@ class RecentIds {
     }
   }
 
-  // An id now being decided. REQUIRES: !find(id, h); `id` stays valid until erased.
-  void insert(std::string_view id, std::uint64_t h) {
+  // An id, being decided (payer none) or accepted for `payer`. REQUIRES: !find(id, h); `id` stays
+  // valid until erased or the map is dropped.
+  void insert(std::string_view id, std::uint64_t h, domain::OrgId payer = domain::OrgId::none) {
     CANOPY_ASSERT(id.data() != nullptr);  // null marks an empty slot
     if (2 * (size_ + 1) > slots_.size()) grow();
     std::size_t i = home(h);
     while (slots_[i].data) i = next(i);
-    slots_[i] = Slot{h, id.data(), id.size(), domain::OrgId::none};
+    slots_[i] = Slot{h, id.data(), id.size(), payer};
     ++size_;
-  }
-
-  // The id inserted from exactly this string (its address), whose hash was `h`, was accepted.
-  // REQUIRES: it is here, being decided; `payer` is an org.
-  void accept(const char* data, std::uint64_t h, domain::OrgId payer) {
-    CANOPY_ASSERT(payer != domain::OrgId::none);
-    Slot& s = slots_[slot_of(data, h)];
-    CANOPY_ASSERT(s.payer == domain::OrgId::none);
-    s.payer = payer;
   }
 
   // Erases the id inserted from exactly this string (its address), whose hash was `h`.
   // REQUIRES: it is here.
   void erase(const char* data, std::uint64_t h) {
-    std::size_t i = slot_of(data, h);
+    std::size_t i = home(h);
+    while (slots_[i].data != data || slots_[i].hash != h) {
+      CANOPY_ASSERT(slots_[i].data != nullptr);  // not here: the caller's bookkeeping is broken
+      i = next(i);
+    }
     // Backward shift: pull each later member of the probe run into the hole when its home allows.
     for (std::size_t j = next(i);; j = next(j)) {
       if (!slots_[j].data) break;
@@ -89,14 +85,6 @@ class RecentIds {
 
   std::size_t home(std::uint64_t h) const { return h & (slots_.size() - 1); }
   std::size_t next(std::size_t i) const { return (i + 1) & (slots_.size() - 1); }
-  std::size_t slot_of(const char* data, std::uint64_t h) const {
-    std::size_t i = home(h);
-    while (slots_[i].data != data || slots_[i].hash != h) {
-      CANOPY_ASSERT(slots_[i].data != nullptr);  // not here: the caller's bookkeeping is broken
-      i = next(i);
-    }
-    return i;
-  }
 
   void grow() {
     std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(slots_.empty() ? initial_slots : 2 * slots_.size()));

@@ -49,6 +49,9 @@ class Services {
   // Delivers invitation email (net/mailer.hpp); set by the server before it accepts connections.
   caf::actor mailer;
   MailStats mail_stats;
+  // Events the org actors hold for accepted ids the writer has not indexed yet (org_actor.cpp), for
+  // /metrics: about a checkpoint interval's worth, and at most a few per quiet org.
+  std::atomic<std::uint64_t> unindexed_events_held{0};
   // Other long-lived actors (e.g. the demo's trickle), stopped by Runtime::shutdown. Touched only by
   // the thread that starts and stops the runtime.
   std::vector<caf::actor> background;

@@ -12,10 +12,14 @@
 // fsync without ever waiting on a timer. `commit_window` > 0 adds a fixed delay for more batching.
 // At most limits::commit_window_records_max records go in one transaction.
 //
-// Org state reaches LMDB in checkpoint slices (Materializer::flush_due): once an org has been dirty
-// for `checkpoint_interval`, every dirty org is written, at most limits::checkpoint_orgs_per_commit_max
-// per commit, in the same transactions as those windows' journal records; recovery replays the
-// journal after the checkpoint mark. Shutdown writes everything (Materializer::flush).
+// Org state, event-id index rows and usage buckets reach LMDB in checkpoint slices
+// (Materializer::flush_due): once one has waited for `checkpoint_interval`, every one waiting is
+// written, a bounded slice per commit (limits::checkpoint_*_per_commit_max), in the same transactions
+// as those windows' journal records; recovery replays the journal after the checkpoint mark. Shutdown
+// writes everything (Materializer::flush). After each commit the writer publishes how far the journal
+// and the id index are (WriterStats::committed_seq, ids_indexed_seq): origin actors answer retries of
+// ids accepted beyond the index themselves. `usage_atom, orgs` is a barrier that also writes those
+// orgs' waiting buckets, so a usage report read after its answer sees every acknowledged charge.
 //
 // Event ids older than the idempotency retention are erased by a sweep riding on the same commits, a
 // bounded slice per commit (persistence/id_purge.hpp); an idle writer sweeps on its own.
@@ -69,7 +73,7 @@ struct WriterConfig {
 struct WriterStats {
   std::atomic<std::uint64_t> commits{0};
   std::atomic<std::uint64_t> records{0};
-  std::atomic<std::uint64_t> checkpoints{0};  // commits that wrote org snapshots
+  std::atomic<std::uint64_t> checkpoints{0};  // commits that carried checkpoint slices
   std::atomic<std::uint64_t> commit_micros_total{0};  // time inside Store::commit
   std::atomic<std::uint64_t> commit_micros_max{0};
   std::atomic<std::uint64_t> event_ids_forgotten{0};  // erased past the idempotency retention

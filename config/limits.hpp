@@ -197,7 +197,8 @@ inline constexpr std::size_t checkpoint_bucket_rows_per_commit_max = 1024;
 inline constexpr std::size_t pending_id_rows_max = 1'000'000;
 // Events an org actor holding accepted ids the index does not have yet (actors/org_actor.cpp) keeps
 // until its next charge; past this it looks again every checkpoint interval until the writer has
-// indexed them. Bounds what a quiet org holds (~150 bytes an event) without a timer per charge.
+// indexed them. Bounds what a quiet org holds (~150-400 bytes an event, ids and types up to 128 bytes)
+// without a timer per charge.
 inline constexpr std::size_t origin_unindexed_events_idle_max = 64;
 // An idle writer looks for orgs due this often per checkpoint interval (so none waits more than a
 // quarter interval past due), and never more often than the poll floor.

@@ -77,13 +77,16 @@ void prometheus(Ctx& ctx) {
             m.accept_pauses);
   t.counter("canopy_journal_commits_total", "LMDB write transactions committed (group commits).", ws.commits);
   t.counter("canopy_journal_records_total", "Journal records committed.", ws.records);
-  t.counter("canopy_checkpoints_total", "Commits that wrote org snapshots (checkpoint slices).", ws.checkpoints);
+  t.counter("canopy_checkpoints_total", "Commits that carried checkpoint slices (org snapshots, event-id rows, usage buckets).", ws.checkpoints);
   t.counter("canopy_event_ids_forgotten_total", "Accepted event ids erased past the idempotency retention.",
             ws.event_ids_forgotten);
   t.counter("canopy_event_id_sweeps_total", "Sweeps of the event-id index for expired ids finished.", ws.event_id_sweeps);
   t.gauge("canopy_event_ids_unindexed",
           "Accepted event ids journaled but not yet in the event-id index (written with the next checkpoints).",
           load(ws.event_ids_unindexed));
+  t.gauge("canopy_unindexed_events_held",
+          "Events org actors hold so they can answer retries of accepted ids not yet indexed.",
+          load(ctx.services.unindexed_events_held));
   t.counter("canopy_commit_microseconds_total", "Time spent inside LMDB commits.", ws.commit_micros_total);
   t.gauge("canopy_commit_microseconds_max", "The longest LMDB commit so far.", load(ws.commit_micros_max));
   t.gauge("canopy_stream_connections", "Open WebSocket stream connections.", load(m.stream_connections));

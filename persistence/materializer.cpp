@@ -296,9 +296,9 @@ std::size_t Materializer::flush_due(WriteOps& ops, std::chrono::steady_clock::ti
     }
   }
   // The event-id rows accepted since the last checkpoint of them, on the same clock as the orgs'.
-  if (ids_.due(cutoff) && ids_.begin()) ids_.write_slice(ops, limits::checkpoint_id_rows_per_commit_max);
+  if (ids_.due(cutoff) && ids_.begin()) written += ids_.write_slice(ops, limits::checkpoint_id_rows_per_commit_max);
   // Usage buckets the same way, and the clean ones forgotten once too many are cached.
-  usage_.write_due(ops, cutoff, limits::checkpoint_bucket_rows_per_commit_max);
+  written += usage_.write_due(ops, cutoff, limits::checkpoint_bucket_rows_per_commit_max);
   usage_.trim();
   put_mark(ops);
   return written;

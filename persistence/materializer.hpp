@@ -4,9 +4,8 @@
 // Owned by one thread at a time: the persistence writer while serving, recovery at start, the audit
 // offline. Side-table rows are emitted as WriteOps with the record's own commit, except event-id rows
 // and usage buckets, which wait for a checkpoint (pending_id_rows.hpp, usage_rollup.hpp). Org state is
-// kept in a cache and written later,
-// so an org charged ten thousand times in between is written once; written orgs stay cached, clean, up
-// to limits::materializer_orgs_cached_max.
+// kept in a cache and written later, so an org charged ten thousand times in between is written once;
+// written orgs stay cached, clean, up to limits::materializer_orgs_cached_max.
 //
 // Checkpoints are incremental: once an org has been dirty for the checkpoint interval, every org
 // dirty then is written in key order, at most limits::checkpoint_orgs_per_commit_max per commit, so no commit
@@ -52,8 +51,9 @@ class Materializer {
   // Writes every dirty org and the checkpoint mark into `ops`; the cache is empty afterwards.
   void flush(WriteOps& ops);
   // Writes the next slice (at most `max_orgs`, in key order) of the checkpoint in progress, which
-  // starts once some org has been dirty since `cutoff` or earlier and then takes every dirty org; and
-  // the checkpoint mark if it moved. Returns how many orgs it wrote.
+  // starts once some org has been dirty since `cutoff` or earlier and then takes every dirty org; the
+  // next slices of event-id rows and usage buckets the same way; and the checkpoint mark if it moved.
+  // Returns how many orgs and rows it wrote.
   std::size_t flush_due(WriteOps& ops, std::chrono::steady_clock::time_point cutoff, std::size_t max_orgs);
   // True when a checkpoint is in progress or some org has been dirty since `cutoff` or earlier.
   bool any_due(std::chrono::steady_clock::time_point cutoff);

@@ -22,21 +22,17 @@ void PendingIdRows::add(std::uint64_t seq, const domain::ChargeBatch& batch, Clo
     g.first_seq = seq;
     g.since = now;
   }
-  const auto offset = [&] {
-    CANOPY_ASSERT(g.arena.size() < std::numeric_limits<std::uint32_t>::max() / 2);  // bounded by pending_id_rows_max
-    return static_cast<std::uint32_t>(g.arena.size());
-  };
   // The same value for every event of the record: the encoding of EventIdRow (codec.hpp), once.
-  const std::uint32_t value = offset();
+  const std::size_t value = g.arena.size();
   put_u64_be(g.arena, seq);
   put_u64_be(g.arena, raw(batch.payer()));
   put_u64_be(g.arena, static_cast<std::uint64_t>(batch.at));
   const std::uint64_t origin = raw(batch.origin());
   for (const auto& e : batch.events) {
-    const std::uint32_t key = offset();
+    const std::size_t key = g.arena.size();
     put_u64_be(g.arena, origin);  // scoped_key(origin, id), as lookups build it
     g.arena.append(e.id);
-    g.rows.push_back(Row{key, static_cast<std::uint32_t>(8 + e.id.size()), value});
+    g.rows.push_back(Row{key, 8 + e.id.size(), value});
   }
 }
 

@@ -12,8 +12,9 @@
 // checkpoint mark, which never passes an unwritten row), and the origin actor answers for the ids it
 // accepted itself (actors/recent_ids.hpp) up to indexed_through().
 //
-// Rows live in one byte arena per generation, not a pair of strings each: a burst of batches leaves
-// hundreds of thousands pending, and the arena's memory is kept for the next generation.
+// Rows live in one byte arena per generation (64-bit offsets: a writer stalled behind a burst may
+// gather more than 4 GiB), not a pair of strings each: a burst of batches leaves hundreds of thousands
+// pending, and the arena's memory is kept for the next generation.
 #pragma once
 
 #include <chrono>
@@ -56,9 +57,9 @@ class PendingIdRows {
 
  private:
   struct Row {
-    std::uint32_t key_offset;
-    std::uint32_t key_size;
-    std::uint32_t value_offset;  // EventIdRow, 24 bytes
+    std::size_t key_offset;
+    std::size_t key_size;
+    std::size_t value_offset;  // EventIdRow, 24 bytes
   };
   struct Generation {
     std::string arena;

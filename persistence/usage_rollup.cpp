@@ -118,9 +118,16 @@ std::size_t UsageRollup::write_due(WriteOps& ops, Clock::time_point cutoff, std:
       if (node.second.dirty_since != 0) epoch_.push_back(&node);
     }
   }
+  // A slice ends only where the org changes: a record's buckets are all its origin org's, so no
+  // report ever reads a record counted in some of its buckets and not yet in the others.
   std::size_t written = 0;
-  while (written < max_rows && epoch_next_ < epoch_.size()) {
-    Node& node = *epoch_[epoch_next_++];
+  std::string_view org;
+  while (epoch_next_ < epoch_.size()) {
+    Node& node = *epoch_[epoch_next_];
+    const std::string_view node_org = std::string_view(node.first).substr(0, 8);
+    if (written >= max_rows && node_org != org) break;
+    ++epoch_next_;
+    org = node_org;
     if (node.second.dirty_since == 0) continue;  // a report wrote it meanwhile
     write(node, ops);
     ++written;
@@ -141,7 +148,7 @@ void UsageRollup::write_all(WriteOps& ops) {
 }
 
 void UsageRollup::trim() {
-  if (cache_.size() <= limits::usage_rollup_cache_max) return;
+  if (cache_.size() - dirty_ <= limits::usage_rollup_cache_max) return;
   // Only dirty buckets stay referenced: the stale pairs and the written part of the epoch go first,
   // so nothing points at a bucket about to be forgotten.
   std::erase_if(dirty_order_, [](const auto& p) { return p.first->second.dirty_since != p.second; });

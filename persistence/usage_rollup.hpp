@@ -38,8 +38,9 @@ class UsageRollup {
 
   // True when a checkpoint of buckets is in progress or some bucket has been dirty since `cutoff`.
   bool due(Clock::time_point cutoff);
-  // Once the bucket dirty longest is due, writes every bucket dirty then, at most `max_rows` per call,
-  // in key order. Returns how many it wrote.
+  // Once the bucket dirty longest is due, writes every bucket dirty then, in key order, a slice per
+  // call: `max_rows`, then the rest of the last org's (a slice never splits an org's buckets, so a
+  // record is in all of its buckets or none). Returns how many it wrote.
   std::size_t write_due(WriteOps& ops, Clock::time_point cutoff, std::size_t max_rows);
   // Writes every dirty bucket of `org` (a report of it is about to be read).
   void write_org(domain::OrgId org, WriteOps& ops);
@@ -47,8 +48,8 @@ class UsageRollup {
   void write_all(WriteOps& ops);
   // Every stored bucket holds every record up to this seq (of those up to `last_seq`).
   std::uint64_t low_water(std::uint64_t last_seq);
-  // Forgets clean buckets once more than limits::usage_rollup_cache_max are cached (the store has
-  // them); dirty ones are never forgotten.
+  // Forgets clean buckets once more than limits::usage_rollup_cache_max clean ones are cached (the
+  // store has them); dirty ones are never forgotten.
   void trim();
 
   std::size_t cached() const { return cache_.size(); }

@@ -30,20 +30,18 @@ TEST(RecentIds, AnIdIsInTheSetFromItsInsertUntilItsErase) {
   EXPECT_EQ(set.size(), 1u);
 }
 
-TEST(RecentIds, AnIdIsBeingDecidedUntilAcceptedAndThenAnswersWithItsPayer) {
+TEST(RecentIds, AnIdAnswersWithThePayerItWasInsertedWith) {
   RecentIds set;
   const std::string a = "evt_a", b = "evt_b";
   const auto ha = RecentIds::hash(a), hb = RecentIds::hash(b);
   set.insert(a, ha);
-  set.insert(b, hb);
+  set.insert(b, hb, OrgId{7});
   ASSERT_NE(set.find(a, ha), nullptr);
   EXPECT_EQ(*set.find(a, ha), OrgId::none) << "being decided";
-  set.accept(a.data(), ha, OrgId{7});
-  EXPECT_EQ(*set.find(std::string("evt_a"), ha), OrgId{7});
-  EXPECT_EQ(*set.find(b, hb), OrgId::none) << "only the id accepted changes";
+  EXPECT_EQ(*set.find(std::string("evt_b"), hb), OrgId{7}) << "accepted, for its payer";
   set.erase(a.data(), ha);
   EXPECT_EQ(set.find(a, ha), nullptr);
-  EXPECT_EQ(*set.find(b, hb), OrgId::none);
+  EXPECT_EQ(*set.find(b, hb), OrgId{7});
 }
 
 TEST(RecentIds, IdsWhoseHashesCollideAreToldApartByTheirBytes) {
@@ -61,16 +59,24 @@ TEST(RecentIds, IdsWhoseHashesCollideAreToldApartByTheirBytes) {
 
 // Random inserts and erases against a plain model, with hashes squeezed into a few values so probe runs
 // are long, wrap around the table's end and are shifted back on every erase; through growth and the
-// release of the table when it empties.
+// release of the table when it empties. Each id carries a payer (some none), which must move with it.
 TEST(RecentIds, AgreesWithAPlainMapThroughCollisionsGrowthAndEmptying) {
   std::mt19937_64 rng(7);
   std::vector<std::string> ids;
   for (int i = 0; i < 4000; ++i) ids.push_back("evt_" + std::to_string(i));
+  const auto payer_of = [](std::size_t i) { return i % 3 == 0 ? OrgId::none : OrgId{1000 + i}; };
   for (const std::uint64_t hash_values : {1ull, 5ull, 64ull, 1ull << 40}) {
     SCOPED_TRACE(hash_values);
     const auto squeezed = [&](const std::string& id) {
       const std::uint64_t h = RecentIds::hash(id) % hash_values;
       return h * 0x9e3779b97f4a7c15ull >> 3;  // spread over the table, colliding as often as the modulo says
+    };
+    const auto expect_entry = [&](const RecentIds& set, std::size_t i, bool present) {
+      const OrgId* payer = set.find(ids[i], squeezed(ids[i]));
+      ASSERT_EQ(payer != nullptr, present) << ids[i];
+      if (payer) {
+        ASSERT_EQ(*payer, payer_of(i)) << ids[i];
+      }
     };
     RecentIds set;
     std::vector<bool> model(ids.size(), false);  // ids[i] in the set
@@ -78,17 +84,17 @@ TEST(RecentIds, AgreesWithAPlainMapThroughCollisionsGrowthAndEmptying) {
       const std::size_t i = rng() % (step < 30'000 ? ids.size() : 64);
       const std::string& id = ids[i];
       const auto h = squeezed(id);
-      ASSERT_EQ(known(set, id, h), model[i]) << id << " at step " << step;
+      expect_entry(set, i, model[i]);
       if (model[i]) {
         set.erase(id.data(), h);
       } else {
-        set.insert(id, h);
+        set.insert(id, h, payer_of(i));
       }
       model[i] = !model[i];
     }
     std::size_t expected = 0;
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      ASSERT_EQ(known(set, ids[i], squeezed(ids[i])), model[i]) << ids[i];
+      expect_entry(set, i, model[i]);
       expected += model[i];
     }
     EXPECT_EQ(set.size(), expected);

@@ -591,6 +591,25 @@ TEST_F(UsageStoreTest, BucketsWaitForTheirCheckpointAndACrashBeforeThenCountsThe
   EXPECT_EQ(load_org(*store_, root_r)->balance_micros, allowance + 4'000'000) << "granted once";
 }
 
+// A checkpoint slice ends only where the org changes: a report reading between two slices sees each
+// record in all of its buckets or in none (a charge's buckets are all its origin's).
+TEST_F(UsageStoreTest, ACheckpointSliceNeverSplitsAnOrgsBuckets) {
+  UsageRollup rollup(*store_);
+  const auto now = std::chrono::steady_clock::now();
+  const auto when = at("2026-11-21T10:00:00Z");
+  rollup.add(1, charge({{sub_a, nov}, {root_r, nov}}, when, {{"assistants.reply", 1, 1'000}, {"inbox.message", 1, 2'000}}),
+             now);
+  rollup.add(2, charge({{sub_b, nov}, {root_r, nov}}, when, {{"inbox.message", 1, 3'000}}), now);
+  ASSERT_EQ(rollup.dirty(), 8u);  // A: 2 types x (day, month) + total; B: 1 type x 2 + total
+  WriteOps ops;
+  EXPECT_EQ(rollup.write_due(ops, now, 1), 5u) << "asked for one row, a slice takes all of its first org's";
+  EXPECT_EQ(rollup.dirty(), 3u) << "B's wait for the next slice";
+  EXPECT_EQ(rollup.low_water(2), 1u) << "B's record is not in the store yet";
+  ops.clear();
+  EXPECT_EQ(rollup.write_due(ops, now, 1), 3u);
+  EXPECT_EQ(rollup.low_water(2), 2u);
+}
+
 // A report of one org writes that org's waiting buckets and no other's.
 TEST_F(UsageStoreTest, AReportWritesTheWaitingBucketsOfItsOrgsOnly) {
   Materializer m(*store_);
