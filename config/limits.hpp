@@ -182,10 +182,14 @@ inline constexpr std::chrono::milliseconds checkpoint_interval_default{1000};
 // and at a few hundred commits a second still write ~100,000 orgs a second, far more than get dirty.
 inline constexpr std::size_t checkpoint_orgs_per_commit_max = 256;
 // Event-id index rows one commit carries at most while a checkpoint writes the rows accepted since
-// the last (persistence/pending_id_rows.hpp). In key order most share a leaf with the row before, at
-// ~1 us each; 8,192 rows add a few milliseconds to a commit, and at a few hundred commits a second a
-// checkpoint keeps pace with millions of events a second.
-inline constexpr std::size_t checkpoint_id_rows_per_commit_max = 8192;
+// the last (persistence/pending_id_rows.hpp), in key order. 2,048 rows add about a millisecond to a
+// commit (a slice of 8,192 random ids in journal order rewrote thousands of leaves in one commit:
+// single charges' p99.9 reached 150 ms), and at several hundred commits a second a checkpoint still
+// writes about a million rows a second; past that the pending bound below takes over.
+inline constexpr std::size_t checkpoint_id_rows_per_commit_max = 2048;
+// Checkpoints of event-id rows up to this many are sorted by key when they begin (~10 ms for this
+// many, once an interval); larger ones are bursts of batches, whose ids come in runs already in order.
+inline constexpr std::size_t pending_id_rows_sorted_max = 1u << 17;
 // Usage bucket rows one commit carries at most while a checkpoint writes the buckets counted since
 // the last (persistence/usage_rollup.hpp), in key order. At 10,000 charges a second over 15,000 orgs
 // an interval dirties ~20,000 buckets. Slices of 4,096 put a p99 of 18-20 ms on single charges

@@ -32,7 +32,9 @@ void PendingIdRows::add(std::uint64_t seq, const domain::ChargeBatch& batch, Clo
     const std::size_t key = g.arena.size();
     put_u64_be(g.arena, origin);  // scoped_key(origin, id), as lookups build it
     g.arena.append(e.id);
-    g.rows.push_back(Row{key, 8 + e.id.size(), value});
+    char prefix[8] = {};
+    e.id.copy(prefix, sizeof prefix);
+    g.rows.push_back(Row{origin, get_u64_be(std::string_view(prefix, sizeof prefix)), key, 8 + e.id.size(), value});
   }
 }
 
@@ -47,6 +49,14 @@ bool PendingIdRows::begin() {
   writing_.clear();
   std::swap(writing_, pending_);  // the old arena's memory becomes the next generation's
   next_ = 0;
+  auto& g = writing_;
+  if (g.rows.size() <= limits::pending_id_rows_sorted_max) {
+    std::sort(g.rows.begin(), g.rows.end(), [&g](const Row& a, const Row& b) {
+      if (a.org != b.org) return a.org < b.org;
+      if (a.id_prefix != b.id_prefix) return a.id_prefix < b.id_prefix;
+      return g.key(a) < g.key(b);
+    });
+  }
   return true;
 }
 
@@ -69,7 +79,7 @@ void PendingIdRows::write_all(WriteOps& ops) {
 }
 
 std::uint64_t PendingIdRows::indexed_through(std::uint64_t last_seq) const {
-  // Counted by generation, not by row: a record whose rows a slice split is not indexed yet.
+  // Counted by generation, not by row: the rows of a record may be anywhere in a sorted one.
   if (next_ < writing_.rows.size()) return writing_.first_seq - 1;
   if (pending_.first_seq != 0) return pending_.first_seq - 1;
   return last_seq;

@@ -4,9 +4,11 @@
 // Written in their record's own commit, the rows of a single charge put one random leaf of the index
 // (and the branch pages above it) in that commit: charges of unrelated orgs rarely share a leaf, so
 // every charge paid a 4 KiB page copy, write and fsync for a 24-byte row. Here the rows wait: a
-// checkpoint takes every row pending when it begins and writes them a slice per commit, thousands at
-// once, so rows that share a leaf share its write (the store puts a commit's ops in key order; a
-// sort of the whole checkpoint would stall the commit that did it for tens of milliseconds).
+// checkpoint takes every row pending when it begins, sorts them by key, and writes them a slice per
+// commit, so rows that share a leaf share its write and a slice covers a narrow range of the index
+// (in journal order, every slice of random ids touched nearly every leaf again). A checkpoint of more
+// than limits::pending_id_rows_sorted_max rows is a burst of batches, whose ids come in runs already
+// in order: it is written in journal order, as a sort would stall its commit for tens of milliseconds.
 //
 // Until then the journal holds them durably (recovery indexes them again from the records after the
 // checkpoint mark, which never passes an unwritten row), and the origin actor answers for the ids it
@@ -57,6 +59,8 @@ class PendingIdRows {
 
  private:
   struct Row {
+    std::uint64_t org;        // the key's first 8 bytes, and the id's next 8 (zero-padded), as numbers
+    std::uint64_t id_prefix;  // that order like the bytes: most comparisons of a sort end here
     std::size_t key_offset;
     std::size_t key_size;
     std::size_t value_offset;  // EventIdRow, 24 bytes

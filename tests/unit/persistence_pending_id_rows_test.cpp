@@ -58,6 +58,28 @@ TEST(PendingIdRows, RowsWaitUntilTheirIntervalIsUpAndAreThenTheIndexRowsOfTheirR
   EXPECT_FALSE(rows.begin());
 }
 
+// Slices of a checkpoint cover narrow ranges of the index: its rows are written in key order (org,
+// then id bytes, a longer id after its prefix), whatever order they were accepted in.
+TEST(PendingIdRows, ACheckpointWritesItsRowsInKeyOrder) {
+  PendingIdRows rows;
+  rows.add(1, batch(OrgId{9}, OrgId{9}, {"zz", "evt_00000002", "evt_0000000"}), t0);
+  rows.add(2, batch(OrgId{2}, OrgId{2}, {"b"}), t0);
+  rows.add(3, batch(OrgId{9}, OrgId{9}, {"evt_00000001", "a"}), t0);
+  ASSERT_TRUE(rows.begin());
+  WriteOps ops;
+  EXPECT_EQ(rows.write_slice(ops, 100), 6u);
+  EXPECT_EQ(keys(ops), (std::vector<std::string>{scoped_key(2, "b"), scoped_key(9, "a"), scoped_key(9, "evt_0000000"),
+                                                 scoped_key(9, "evt_00000001"), scoped_key(9, "evt_00000002"),
+                                                 scoped_key(9, "zz")}));
+  for (const auto& op : ops) {
+    const auto row = decode_event_id_row(op.value);
+    ASSERT_TRUE(row.has_value());
+    EXPECT_EQ(row->seq, op.key == scoped_key(2, "b") ? 2u : (op.key == scoped_key(9, "a") ||
+                                                             op.key == scoped_key(9, "evt_00000001") ? 3u : 1u))
+        << "each row keeps its own record's value";
+  }
+}
+
 TEST(PendingIdRows, ARecordCountsAsIndexedOnlyOnceEveryRowOfItsCheckpointIsWritten) {
   PendingIdRows rows;
   EXPECT_EQ(rows.indexed_through(4), 4u) << "nothing pending: everything up to the last record";
