@@ -5,6 +5,7 @@
 #include "config/limits.hpp"
 #include "domain/apply.hpp"
 #include "persistence/codec.hpp"
+#include "persistence/forget_clean.hpp"
 #include "persistence/keys.hpp"
 
 namespace canopy::persistence {
@@ -285,15 +286,7 @@ std::size_t Materializer::flush_due(WriteOps& ops, std::chrono::steady_clock::ti
   // Once more clean orgs are cached than the bound, half of them are forgotten (the store has them
   // all): a scan of the cache every bound/2 orgs written, not every commit.
   if (entries_.size() - dirty_ > limits::materializer_orgs_cached_max) {
-    std::size_t clean = entries_.size() - dirty_;
-    for (auto it = entries_.begin(); it != entries_.end() && clean > limits::materializer_orgs_cached_max / 2;) {
-      if (it->second.dirty_since == 0) {
-        it = entries_.erase(it);
-        --clean;
-      } else {
-        ++it;
-      }
-    }
+    forget_clean(entries_, dirty_, limits::materializer_orgs_cached_max / 2);
   }
   // The event-id rows accepted since the last checkpoint of them, on the same clock as the orgs'.
   if (ids_.due(cutoff) && ids_.begin()) written += ids_.write_slice(ops, limits::checkpoint_id_rows_per_commit_max);

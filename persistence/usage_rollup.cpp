@@ -2,6 +2,7 @@
 
 #include "config/limits.hpp"
 #include "persistence/codec.hpp"
+#include "persistence/forget_clean.hpp"
 #include "persistence/keys.hpp"
 
 namespace canopy::persistence {
@@ -155,15 +156,7 @@ void UsageRollup::trim() {
   epoch_.erase(epoch_.begin(), epoch_.begin() + static_cast<std::ptrdiff_t>(epoch_next_));
   epoch_next_ = 0;
   std::erase_if(epoch_, [](const Node* n) { return n->second.dirty_since == 0; });
-  std::size_t clean = cache_.size() - dirty_;
-  for (auto it = cache_.begin(); it != cache_.end() && clean > limits::usage_rollup_cache_max / 2;) {
-    if (it->second.dirty_since == 0) {
-      it = cache_.erase(it);
-      --clean;
-    } else {
-      ++it;
-    }
-  }
+  forget_clean(cache_, dirty_, limits::usage_rollup_cache_max / 2);
 }
 
 }  // namespace canopy::persistence
