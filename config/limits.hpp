@@ -187,6 +187,10 @@ inline constexpr std::size_t checkpoint_orgs_per_commit_max = 256;
 // single charges' p99.9 reached 150 ms), and at several hundred commits a second a checkpoint still
 // writes about a million rows a second; past that the pending bound below takes over.
 inline constexpr std::size_t checkpoint_id_rows_per_commit_max = 2048;
+// ... unless the checkpoint is so large that it would take more commits than this: then a slice is
+// this share of it. At 500,000 batch events a second fixed slices of 2,048 fell behind, and the
+// catch-up below wrote a million rows in one commit (a 446 ms stall); 64 slices of ~8,000 did not.
+inline constexpr std::size_t checkpoint_id_slices_min = 64;
 // Checkpoints of event-id rows up to this many are sorted by key when they begin (~10 ms for this
 // many, once an interval); larger ones are bursts of batches, whose ids come in runs already in order.
 inline constexpr std::size_t pending_id_rows_sorted_max = 1u << 17;
@@ -204,6 +208,9 @@ inline constexpr std::size_t pending_id_rows_max = 1'000'000;
 // indexed them. Bounds what a quiet org holds (~150-400 bytes an event, ids and types up to 128 bytes)
 // without a timer per charge.
 inline constexpr std::size_t origin_unindexed_events_idle_max = 64;
+// How many checkpoint intervals apart such an org looks again (a timer each time: under batches every
+// org is over the bound, and a timer per org per interval cost CAF's clock thread ~0.2 us an event).
+inline constexpr unsigned origin_prune_delay_intervals = 4;
 // An idle writer looks for orgs due this often per checkpoint interval (so none waits more than a
 // quarter interval past due), and never more often than the poll floor.
 inline constexpr unsigned checkpoint_idle_polls_per_interval = 4;

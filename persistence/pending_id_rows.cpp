@@ -67,8 +67,11 @@ void PendingIdRows::put(WriteOps& ops, const Row& row) const {
 }
 
 std::size_t PendingIdRows::write_slice(WriteOps& ops, std::size_t max_rows) {
+  // At least a fixed share of the checkpoint per commit, so a big one (a burst of batches) is done in
+  // a bounded number of commits however many rows it has, well before the next is due.
+  const std::size_t slice = std::max(max_rows, writing_.rows.size() / limits::checkpoint_id_slices_min);
   const std::size_t left = writing_.rows.size() - next_;
-  const std::size_t n = pending_.rows.size() > limits::pending_id_rows_max ? left : std::min(left, max_rows);
+  const std::size_t n = pending_.rows.size() > limits::pending_id_rows_max ? left : std::min(left, slice);
   for (std::size_t i = 0; i < n; ++i) put(ops, writing_.rows[next_ + i]);
   next_ += n;
   return n;

@@ -43,7 +43,8 @@ class PendingIdRows {
   bool due(Clock::time_point cutoff) const;
   // Begins a checkpoint of every pending row unless one is in progress. Returns whether one is now.
   bool begin();
-  // Writes the next `max_rows` rows of the checkpoint in progress into `ops`, all of them when more
+  // Writes the next rows of the checkpoint in progress into `ops`: `max_rows`, or a
+  // 1/limits::checkpoint_id_slices_min share of the checkpoint if that is more; all of them when more
   // than limits::pending_id_rows_max wait behind it (a writer that falls behind catches up in one
   // commit rather than holding without bound). Returns how many it wrote.
   std::size_t write_slice(WriteOps& ops, std::size_t max_rows);

@@ -132,9 +132,11 @@ TEST(PendingIdRows, ABurstPastTheBoundIsDueAtOnceAndWrittenWhole) {
   WriteOps ops;
   EXPECT_EQ(rows.write_slice(ops, 10), per_record) << "the checkpoint in progress, whole";
   EXPECT_TRUE(rows.due(t0 - 1h)) << "none in progress now: due by count, whatever the clock";
+  const std::size_t checkpoint = rows.size();
   ASSERT_TRUE(rows.begin());
   ops.clear();
-  EXPECT_EQ(rows.write_slice(ops, 10), 10u) << "the next one is back to slices: nothing waits behind it";
+  EXPECT_EQ(rows.write_slice(ops, 10), checkpoint / limits::checkpoint_id_slices_min)
+      << "the next one is back to slices (nothing waits behind it), each a fixed share of it, not 10 rows";
   EXPECT_EQ(rows.indexed_through(seq), 1u);
 }
 
