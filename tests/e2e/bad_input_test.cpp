@@ -17,6 +17,7 @@
 #include <set>
 #include <thread>
 
+#include "tests/e2e/beast_result.hpp"
 #include "tests/e2e/harness.hpp"
 
 namespace canopy::test {
@@ -782,19 +783,7 @@ HttpResult raw_exchange(std::uint16_t port, const std::string& bytes) {
   stream.expires_after(std::chrono::seconds(10));
   http::async_read(stream, buffer, parser, [&ec](beast::error_code e, std::size_t) { ec = e; });
   ioc.run();
-  if (ec) {
-    out.body = "no response: " + ec.message();
-    return out;
-  }
-  auto res = parser.release();
-  out.status = res.result_int();
-  out.body = res.body();
-  for (const auto& field : res) {
-    std::string name(field.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out.headers[name] = std::string(field.value());
-  }
-  return out;
+  return beast_result(ec, parser.get());
 }
 
 struct RawRow {
@@ -902,17 +891,10 @@ TEST_F(BadHttp, ATransferEncodingOtherThanChunkedIs400) {
 
 // Reads one response on `stream` (what the server said, or why nothing came).
 HttpResult read_answer(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
-  HttpResult out;
   beast::error_code ec;
   http::response<http::string_body> res;
   http::read(stream, buffer, res, ec);
-  if (ec) {
-    out.body = "no response: " + ec.message();
-    return out;
-  }
-  out.status = res.result_int();
-  out.body = res.body();
-  return out;
+  return beast_result(ec, res);
 }
 
 // On one keep-alive connection: sends `first` and reads its answer, then sends `second` in two writes

@@ -18,6 +18,7 @@
 #include <regex>
 #include <sstream>
 
+#include "tests/e2e/beast_result.hpp"
 #include "tests/e2e/harness.hpp"
 
 extern char** environ;
@@ -160,13 +161,7 @@ HttpResult http_call(const std::string& host, std::uint16_t port, const std::str
   http::response<http::string_body> res;
   if (!ec) http::async_read(stream, buffer, res, [&ec](beast::error_code e, std::size_t) { ec = e; });
   ioc.run();
-  if (ec) {
-    out.body = "no response: " + ec.message();
-    return out;
-  }
-  out.status = res.result_int();
-  out.body = res.body();
-  return out;
+  return beast_result(ec, res);
 }
 
 bool Launched::wait_ready(std::chrono::steady_clock::time_point until) {
