@@ -114,7 +114,6 @@ class Directory {
   };
 
  private:
-
   std::vector<OrgPtr> lineage_locked(domain::OrgId id) const;
   // Sets `entry`'s snapshot and keeps the indexes in step; returns the snapshot it replaces (for the
   // caller to release after unlocking).

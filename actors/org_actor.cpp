@@ -66,7 +66,6 @@ struct OrgActorState {
     std::size_t events_held = 0;           // in those batches, accepted or not
   };
   std::deque<Accepted> accepted;
-  std::size_t accepted_events_held = 0;
   bool prune_scheduled = false;
   std::unordered_set<std::string> keys_in_flight;  // top-up / transfer idempotency keys being decided
   std::unordered_set<InvitationId> accepting;      // invitations whose acceptance is being committed
@@ -276,7 +275,6 @@ void prune_indexed(OrgActor* self) {
   if (st.accepted.empty()) return;
   const std::uint64_t indexed = st.services->writer_stats.ids_indexed_seq.load(std::memory_order_acquire);
   while (!st.accepted.empty() && st.accepted.front().seq <= indexed) {
-    st.accepted_events_held -= st.accepted.front().events_held;
     st.services->unindexed_events_held.fetch_sub(st.accepted.front().events_held, std::memory_order_relaxed);
     st.accepted.pop_front();
   }
@@ -299,7 +297,10 @@ const OrgId* known_id(const OrgActorState& st, std::string_view id, std::uint64_
 // org under batches still ~0.2 us per event.
 void schedule_prune(OrgActor* self) {
   auto& st = self->state;
-  if (st.prune_scheduled || st.accepted_events_held <= limits::origin_unindexed_events_idle_max) return;
+  if (st.prune_scheduled) return;
+  std::size_t held = 0;  // over the few generations alive
+  for (const auto& generation : st.accepted) held += generation.events_held;
+  if (held <= limits::origin_unindexed_events_idle_max) return;
   st.prune_scheduled = true;
   self->delayed_send(self, limits::origin_prune_delay_intervals * st.services->options.checkpoint_interval,
                      prune_atom::value);
@@ -328,7 +329,6 @@ void settle_ids(OrgActor* self, Hop& hop) {
   generation->seq = st.services->writer_stats.committed_seq.load(std::memory_order_acquire);
   generation->events.push_back(hop.events);
   generation->events_held += hop.events->size();
-  st.accepted_events_held += hop.events->size();
   st.services->unindexed_events_held.fetch_add(hop.events->size(), std::memory_order_relaxed);
   schedule_prune(self);
 }

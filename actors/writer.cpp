@@ -17,11 +17,11 @@ using persistence::Table;
 using persistence::WriteOp;
 
 struct Waiting {
-  RecordPtr record;  // null for a meta write or a sync barrier
-  WriteOp meta;
-  std::vector<domain::OrgId> usage_of;  // orgs whose usage buckets a report is about to read
-  caf::response_promise promise;  // a request's answer, or
-  caf::actor sender;              // where `committed_atom, token, seq` goes
+  RecordPtr record{};  // null for a meta write or a sync barrier
+  WriteOp meta{};
+  std::vector<domain::OrgId> usage_of{};  // orgs whose usage buckets a report is about to read
+  caf::response_promise promise{};  // a request's answer, or
+  caf::actor sender{};              // where `committed_atom, token, seq` goes
   std::uint64_t token = 0;
 };
 
@@ -156,24 +156,24 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
   return {
       [=](append_atom, RecordPtr record) -> caf::result<std::uint64_t> {
         CANOPY_ASSERT(record != nullptr);
-        return enqueue(self, Waiting{std::move(record), {}, {}, {}, nullptr, 0});
+        return enqueue(self, Waiting{.record = std::move(record)});
       },
       [=](append_atom, RecordPtr record, std::uint64_t token) {
         CANOPY_ASSERT(record != nullptr);
-        push(self, Waiting{std::move(record), {}, {}, {}, caf::actor_cast<caf::actor>(self->current_sender()), token});
+        push(self, Waiting{.record = std::move(record), .sender = caf::actor_cast<caf::actor>(self->current_sender()), .token = token});
       },
       [=](meta_atom, std::string key, std::string value) -> caf::result<std::uint64_t> {
-        return enqueue(self, Waiting{nullptr, WriteOp{Table::meta, std::move(key), std::move(value)}, {}, {}, nullptr, 0});
+        return enqueue(self, Waiting{.meta = WriteOp{Table::meta, std::move(key), std::move(value)}});
       },
       // A barrier: answered once everything sent before it is committed.
-      [=](barrier_atom) -> caf::result<std::uint64_t> { return enqueue(self, Waiting{nullptr, {}, {}, {}, nullptr, 0}); },
+      [=](barrier_atom) -> caf::result<std::uint64_t> { return enqueue(self, Waiting{}); },
       [=](barrier_atom, std::uint64_t token) {
-        push(self, Waiting{nullptr, {}, {}, {}, caf::actor_cast<caf::actor>(self->current_sender()), token});
+        push(self, Waiting{.sender = caf::actor_cast<caf::actor>(self->current_sender()), .token = token});
       },
       // A barrier that also writes the usage buckets of `orgs` counted since their last checkpoint:
       // once answered, the store holds every acknowledged charge's usage for them.
       [=](usage_atom, std::vector<domain::OrgId> orgs) -> caf::result<std::uint64_t> {
-        return enqueue(self, Waiting{nullptr, {}, std::move(orgs), {}, nullptr, 0});
+        return enqueue(self, Waiting{.usage_of = std::move(orgs)});
       },
       // The same with a checkpoint (shutdown).
       [=](sync_atom) -> caf::result<std::uint64_t> {

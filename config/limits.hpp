@@ -204,7 +204,7 @@ inline constexpr std::size_t checkpoint_bucket_rows_per_commit_max = 1024;
 // origin actors keep the accepted events until indexed) under bursts the interval did not foresee.
 inline constexpr std::size_t pending_id_rows_max = 1'000'000;
 // Events an org actor holding accepted ids the index does not have yet (actors/org_actor.cpp) keeps
-// until its next charge; past this it looks again every checkpoint interval until the writer has
+// until its next charge; past this it looks again every few checkpoint intervals until the writer has
 // indexed them. Bounds what a quiet org holds (~150-400 bytes an event, ids and types up to 128 bytes)
 // without a timer per charge.
 inline constexpr std::size_t origin_unindexed_events_idle_max = 64;

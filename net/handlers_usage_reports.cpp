@@ -10,7 +10,6 @@
 
 #include "actors/messages.hpp"
 #include "config/limits.hpp"
-
 #include "domain/usage.hpp"
 #include "net/handler_support.hpp"
 #include "net/views.hpp"
@@ -39,8 +38,8 @@ struct ReportJob {
   Timestamp now = 0;
   std::vector<actors::OrgPtr> orgs;
   DayRange range;
-  // Shapes the answer from the reports, one per org.
-  std::function<std::string(const std::vector<UsageReport>&)> body;
+  // Shapes the answer from the reports, one per org of `orgs`.
+  std::function<std::string(const ReportJob&, const std::vector<UsageReport>&)> body;
 };
 
 // Reads the reports of the job's orgs from one snapshot of the store, so the numbers agree with each
@@ -87,7 +86,7 @@ void run_report(caf::event_based_actor* self, std::shared_ptr<const ReportJob> j
           [self, job](std::uint64_t) {
             std::vector<UsageReport> reports;
             if (read_reports(*job, reports)) {
-              job->respond(json_response(200, job->body(reports)));
+              job->respond(json_response(200, job->body(*job, reports)));
             } else {
               answer_unavailable(*job);
             }
@@ -100,7 +99,7 @@ void run_report(caf::event_based_actor* self, std::shared_ptr<const ReportJob> j
 }
 
 void start_report(Ctx& ctx, std::vector<actors::OrgPtr> orgs, DayRange range,
-                  std::function<std::string(const std::vector<UsageReport>&)> body) {
+                  std::function<std::string(const ReportJob&, const std::vector<UsageReport>&)> body) {
   auto job = std::make_shared<ReportJob>();
   job->services = &ctx.services;
   job->respond = ctx.respond;
@@ -149,7 +148,7 @@ void get_usage(Ctx& ctx) {
   if (!range) return;
   const OrgId id = view->org().id;
   const bool hide = hides_money(view->org(), view->access);
-  start_report(ctx, {view->lineage.front()}, *range, [id, hide](const std::vector<UsageReport>& reports) {
+  start_report(ctx, {view->lineage.front()}, *range, [id, hide](const ReportJob&, const std::vector<UsageReport>& reports) {
     JsonWriter w;
     w.begin_object().key("org_id").string(to_string(id));
     write_totals(w, reports.front(), hide);
@@ -159,13 +158,13 @@ void get_usage(Ctx& ctx) {
 }
 
 // The sub-org report: every descendant's totals summed, and each as a row.
-std::string sub_org_body(OrgId id, bool hide, const std::vector<actors::OrgPtr>& descendants, DayRange range,
-                         const std::vector<UsageReport>& reports) {
+std::string sub_org_body(OrgId id, bool hide, const ReportJob& job, const std::vector<UsageReport>& reports) {
+  const auto& descendants = job.orgs;
   struct OrgRow {
     const OrgState* org;
     Micros spend, credits;
   };
-  UsageReport total = persistence::empty_report(range);
+  UsageReport total = persistence::empty_report(job.range);
   std::vector<OrgRow> org_rows;
   org_rows.reserve(descendants.size());
   for (std::size_t k = 0; k < descendants.size(); ++k) {
@@ -213,10 +212,10 @@ void get_sub_org_usage(Ctx& ctx) {
   if (!range) return;
   const bool hide = hides_money(view->org(), view->access);
   const OrgId id = view->org().id;
-  auto descendants = ctx.services.directory.descendants(id);
-  start_report(ctx, descendants, *range, [id, hide, descendants, range = *range](const std::vector<UsageReport>& reports) {
-    return sub_org_body(id, hide, descendants, range, reports);
-  });
+  start_report(ctx, ctx.services.directory.descendants(id), *range,
+               [id, hide](const ReportJob& job, const std::vector<UsageReport>& reports) {
+                 return sub_org_body(id, hide, job, reports);
+               });
 }
 
 }  // namespace

@@ -1012,7 +1012,7 @@ std::optional<Bucket> decode_bucket(std::string_view bytes) {
 std::string encode(const EventIdRow& row) {
   CANOPY_ASSERT(row.at.has_value());  // every row written now says when
   std::string out;
-  out.reserve(24);
+  out.reserve(event_id_row_bytes);
   put_u64_be(out, row.seq);
   put_u64_be(out, raw(row.payer));
   put_u64_be(out, static_cast<std::uint64_t>(*row.at));
@@ -1020,11 +1020,11 @@ std::string encode(const EventIdRow& row) {
 }
 
 std::optional<EventIdRow> decode_event_id_row(std::string_view bytes) {
-  if (bytes.size() != 16 && bytes.size() != 24) return std::nullopt;
+  if (bytes.size() != 16 && bytes.size() != event_id_row_bytes) return std::nullopt;
   EventIdRow row;
   row.seq = get_u64_be(bytes);
   row.payer = OrgId{get_u64_be(bytes.substr(8))};
-  if (bytes.size() == 24) row.at = static_cast<Timestamp>(get_u64_be(bytes.substr(16)));
+  if (bytes.size() == event_id_row_bytes) row.at = static_cast<Timestamp>(get_u64_be(bytes.substr(16)));
   return row;
 }
 

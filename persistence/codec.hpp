@@ -101,6 +101,7 @@ struct EventIdRow {
   domain::OrgId payer = domain::OrgId::none;
   std::optional<domain::Timestamp> at;
 };
+inline constexpr std::size_t event_id_row_bytes = 24;  // as encoded now (rows without `at`: 16)
 std::string encode(const EventIdRow& row);
 std::optional<EventIdRow> decode_event_id_row(std::string_view bytes);
 

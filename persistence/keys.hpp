@@ -45,12 +45,20 @@ inline std::string u64_key(std::uint64_t v) {
   return out;
 }
 
+// The u64 (an org, mostly) that scoped keys and usage keys begin with.
+inline constexpr std::size_t scope_bytes = 8;
+
+// scoped_key() appended to `out` (an arena of keys: persistence/pending_id_rows.cpp).
+inline void append_scoped_key(std::string& out, std::uint64_t scope, std::string_view rest) {
+  put_u64_be(out, scope);
+  out.append(rest);
+}
+
 // scoped_key() into `out`, reusing its buffer (the hot path's idempotency lookups).
 inline void assign_scoped_key(std::string& out, std::uint64_t scope, std::string_view rest) {
   out.clear();
-  out.reserve(8 + rest.size());
-  put_u64_be(out, scope);
-  out.append(rest);
+  out.reserve(scope_bytes + rest.size());
+  append_scoped_key(out, scope, rest);
 }
 
 inline std::string scoped_key(std::uint64_t scope, std::string_view rest) {

@@ -48,7 +48,8 @@ class Materializer {
   // start): side-table rows may already be in `ops` and last_seq() has advanced. nullopt when applied.
   std::optional<std::string> add(std::uint64_t seq, const domain::Record& record, WriteOps& ops);
 
-  // Writes every dirty org and the checkpoint mark into `ops`; the cache is empty afterwards.
+  // Writes every dirty org, event-id row and usage bucket and the checkpoint mark into `ops`; the org
+  // cache is empty afterwards.
   void flush(WriteOps& ops);
   // Writes the next slice (at most `max_orgs`, in key order) of the checkpoint in progress, which
   // starts once some org has been dirty since `cutoff` or earlier and then takes every dirty org; the

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "config/limits.hpp"
+#include "persistence/codec.hpp"
 #include "persistence/keys.hpp"
 
 namespace canopy::persistence {
@@ -22,19 +23,16 @@ void PendingIdRows::add(std::uint64_t seq, const domain::ChargeBatch& batch, Clo
     g.first_seq = seq;
     g.since = now;
   }
-  // The same value for every event of the record: the encoding of EventIdRow (codec.hpp), once.
+  // The same value for every event of the record, once.
   const std::size_t value = g.arena.size();
-  put_u64_be(g.arena, seq);
-  put_u64_be(g.arena, raw(batch.payer()));
-  put_u64_be(g.arena, static_cast<std::uint64_t>(batch.at));
+  g.arena.append(encode(EventIdRow{seq, batch.payer(), batch.at}));
   const std::uint64_t origin = raw(batch.origin());
   for (const auto& e : batch.events) {
     const std::size_t key = g.arena.size();
-    put_u64_be(g.arena, origin);  // scoped_key(origin, id), as lookups build it
-    g.arena.append(e.id);
+    append_scoped_key(g.arena, origin, e.id);  // as lookups build it
     char prefix[8] = {};
     e.id.copy(prefix, sizeof prefix);
-    g.rows.push_back(Row{origin, get_u64_be(std::string_view(prefix, sizeof prefix)), key, 8 + e.id.size(), value});
+    g.rows.push_back(Row{origin, get_u64_be(std::string_view(prefix, sizeof prefix)), key, scope_bytes + e.id.size(), value});
   }
 }
 

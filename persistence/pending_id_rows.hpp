@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "domain/records.hpp"
+#include "persistence/codec.hpp"
 #include "persistence/write_ops.hpp"
 
 namespace canopy::persistence {
@@ -64,7 +65,7 @@ class PendingIdRows {
     std::uint64_t id_prefix;  // that order like the bytes: most comparisons of a sort end here
     std::size_t key_offset;
     std::size_t key_size;
-    std::size_t value_offset;  // EventIdRow, 24 bytes
+    std::size_t value_offset;  // an encoded EventIdRow (codec.hpp)
   };
   struct Generation {
     std::string arena;
@@ -72,7 +73,7 @@ class PendingIdRows {
     std::uint64_t first_seq = 0;  // of the first record with rows here; 0 while empty
     Clock::time_point since{};    // when that record was added
     std::string_view key(const Row& r) const { return {arena.data() + r.key_offset, r.key_size}; }
-    std::string_view value(const Row& r) const { return {arena.data() + r.value_offset, 24}; }
+    std::string_view value(const Row& r) const { return {arena.data() + r.value_offset, event_id_row_bytes}; }
     void clear();
   };
 

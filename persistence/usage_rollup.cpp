@@ -11,6 +11,8 @@ using namespace canopy::domain;
 
 namespace {
 constexpr std::uint8_t kind(BucketKind k) { return static_cast<std::uint8_t>(k); }
+// The org a bucket's key belongs to, as the key's bytes.
+std::string_view org_of(std::string_view key) { return key.substr(0, scope_bytes); }
 }  // namespace
 
 void UsageRollup::bump(std::string key, std::uint64_t seq, std::uint64_t count, std::uint64_t quantity,
@@ -125,7 +127,7 @@ std::size_t UsageRollup::write_due(WriteOps& ops, Clock::time_point cutoff, std:
   std::string_view org;
   while (epoch_next_ < epoch_.size()) {
     Node& node = *epoch_[epoch_next_];
-    const std::string_view node_org = std::string_view(node.first).substr(0, 8);
+    const std::string_view node_org = org_of(node.first);
     if (written >= max_rows && node_org != org) break;
     ++epoch_next_;
     org = node_org;
@@ -137,11 +139,8 @@ std::size_t UsageRollup::write_due(WriteOps& ops, Clock::time_point cutoff, std:
 }
 
 void UsageRollup::write_org(OrgId org, WriteOps& ops) {
-  std::string from;
-  put_u64_be(from, raw(org));
-  for (auto it = cache_.lower_bound(from); it != cache_.end() && std::string_view(it->first).substr(0, 8) == from; ++it) {
-    write(*it, ops);
-  }
+  const std::string prefix = u64_key(raw(org));
+  for (auto it = cache_.lower_bound(prefix); it != cache_.end() && org_of(it->first) == prefix; ++it) write(*it, ops);
 }
 
 void UsageRollup::write_all(WriteOps& ops) {

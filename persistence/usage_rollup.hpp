@@ -52,7 +52,6 @@ class UsageRollup {
   // store has them); dirty ones are never forgotten.
   void trim();
 
-  std::size_t cached() const { return cache_.size(); }
   std::size_t dirty() const { return dirty_; }
 
  private:
