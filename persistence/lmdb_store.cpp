@@ -123,23 +123,46 @@ class LmdbStore final : public Store {
     if (keys.empty()) return {};
     ReadTxn txn(env_);
     if (txn.rc()) return from_mdb(txn.rc(), "begin read");
-    // In key order through one cursor: a key on the leaf the cursor is on is found without a descent
-    // from the root (as in try_commit). A batch's ids for one org are neighbours in the index.
+    // In key order through one cursor, which MDB_SET_RANGE leaves on the first stored key not below
+    // the key asked. The next key asked that sorts below where the cursor stands is absent, answered
+    // without a call into LMDB: nothing is stored between the two. A batch's new ids for one org are
+    // neighbours that fall in one such gap (typically past the org's last id), so most cost a compare.
     thread_local std::vector<std::uint32_t> order;
     order.resize(keys.size());
     for (std::uint32_t i = 0; i < keys.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return keys[a] < keys[b]; });
+    const auto key_less = [&](std::uint32_t a, std::uint32_t b) { return keys[a] < keys[b]; };
+    if (!std::is_sorted(order.begin(), order.end(), key_less)) std::sort(order.begin(), order.end(), key_less);
     MDB_cursor* cursor = nullptr;
     if (int rc = mdb_cursor_open(txn.get(), dbi(table), &cursor); rc) return from_mdb(rc, "cursor");
+    bool positioned = false;     // the cursor stands on `stored` (or past the last key)
+    bool past_last = false;      // no stored key is at or above the last key asked
+    std::string_view stored;     // valid until the read transaction ends
+    std::string_view stored_value;
     for (const std::uint32_t i : order) {
-      MDB_val k = as_val(keys[i]), v;
-      const int rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_KEY);
-      if (rc == MDB_SUCCESS) {
-        values[i].emplace(as_view(v));
-      } else if (rc != MDB_NOTFOUND) {
+      const std::string_view key = keys[i];
+      if (positioned) {
+        if (past_last) break;  // every key from here on sorts at or above it: all absent
+        const int c = key.compare(stored);
+        if (c < 0) continue;  // in the gap below `stored`: absent
+        if (c == 0) {
+          values[i].emplace(stored_value);
+          continue;
+        }
+      }
+      MDB_val k = as_val(key), v;
+      const int rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+      positioned = true;
+      if (rc == MDB_NOTFOUND) {
+        past_last = true;
+        continue;
+      }
+      if (rc != MDB_SUCCESS) {
         mdb_cursor_close(cursor);
         return from_mdb(rc, "get");
       }
+      stored = as_view(k);
+      stored_value = as_view(v);
+      if (stored == key) values[i].emplace(stored_value);
     }
     mdb_cursor_close(cursor);
     return {};

@@ -263,6 +263,31 @@ TEST_F(StoreTest, GetManyAnswersEachKeyAsGetWould) {
   EXPECT_LT(found, keys.size());
 }
 
+// A key asked just past an absent one, or equal to the last key found, is still found: get_many skips
+// the lookups of keys that fall in a gap between stored keys, never those of stored keys beside it.
+TEST_F(StoreTest, GetManyFindsTheStoredKeysBesideTheGaps) {
+  store_ = open(dir_);
+  std::vector<std::optional<std::string>> values;
+  ASSERT_TRUE(store_->get_many(Table::event_ids, std::vector<std::string>{scoped_key(1, "a"), scoped_key(1, "b")}, values).ok());
+  EXPECT_EQ(values, (std::vector<std::optional<std::string>>{std::nullopt, std::nullopt}));  // an empty table
+
+  std::vector<WriteOp> ops;
+  for (const char* id : {"b", "d", "e", "h"}) ops.push_back(put_op(Table::event_ids, scoped_key(5, id), id));
+  ASSERT_TRUE(store_->commit(ops).ok());
+  // Sorted as a batch of one org's ids usually is: gaps, neighbours, repeats, and keys past the last.
+  const std::vector<std::string> keys = {scoped_key(4, "z"), scoped_key(5, "a"), scoped_key(5, "b"), scoped_key(5, "b"),
+                                         scoped_key(5, "c"), scoped_key(5, "d"), scoped_key(5, "e"), scoped_key(5, "f"),
+                                         scoped_key(5, "g"), scoped_key(5, "h"), scoped_key(5, "i"), scoped_key(6, "a")};
+  ASSERT_TRUE(store_->get_many(Table::event_ids, keys, values).ok());
+  const std::vector<std::optional<std::string>> expected = {std::nullopt, std::nullopt, "b", "b", std::nullopt, "d", "e",
+                                                            std::nullopt, std::nullopt, "h", std::nullopt, std::nullopt};
+  EXPECT_EQ(values, expected);
+  // The same keys in reverse order: each answer stays with its key.
+  const std::vector<std::string> reversed(keys.rbegin(), keys.rend());
+  ASSERT_TRUE(store_->get_many(Table::event_ids, reversed, values).ok());
+  EXPECT_EQ(values, std::vector<std::optional<std::string>>(expected.rbegin(), expected.rend()));
+}
+
 // --- atomicity ----------------------------------------------------------------------------------------
 
 TEST_F(StoreTest, OpListWithOneBadOpAppliesNothing) {
