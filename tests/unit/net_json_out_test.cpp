@@ -50,6 +50,23 @@ TEST(JsonWriter, EveryByteRoundTripsThroughAStandardParser) {
   EXPECT_EQ(std::string(parsed.as_string()), all);
 }
 
+// Plain text is scanned a word at a time: a character to escape is found at any place in a word,
+// next to bytes whose high bit is set (UTF-8) and to bytes just above the control range.
+TEST(JsonWriter, ACharacterToEscapeIsFoundAtEveryPlaceInALongString) {
+  const std::vector<std::pair<char, std::string>> escapes = {
+      {'"', R"(\")"}, {'\\', R"(\\)"}, {'\n', R"(\n)"}, {'\0', R"(\u0000)"}, {'\x1f', R"(\u001f)"}};
+  const std::string filler = "\xc3\xa9 !~\x7f#$%&'()*+,-./0123456789";  // all plain: 0x20 and up, UTF-8
+  for (const auto& [c, escaped] : escapes) {
+    for (std::size_t at = 0; at < 24; ++at) {
+      std::string s = filler.substr(0, 24);
+      s[at] = c;
+      std::string expected = "\"";  // appended, not concatenated: GCC 12's -Wrestrict false positive
+      expected.append(s, 0, at).append(escaped).append(s, at + 1).append("\"");
+      EXPECT_EQ(as_json(s), expected) << "escape at " << at;
+    }
+  }
+}
+
 TEST(JsonWriter, ObjectsAndArraysGetTheirCommas) {
   JsonWriter w;
   w.begin_object().key("results").begin_array();
