@@ -103,7 +103,9 @@ void journal(OrgActor* self, RecordPtr record, F then) {
   auto& st = self->state;
   const std::uint64_t token = st.next_token++;
   st.awaiting_commit.emplace(token, std::move(then));
-  self->send(st.services->writer, append_atom::value, std::move(record), token);
+  // Encoded here, on a scheduler thread: the writer's time is every commit's, so it only stores bytes.
+  std::string bytes = persistence::encode(*record);
+  self->send(st.services->writer, append_atom::value, std::move(record), std::move(bytes), token);
 }
 
 // Journals a change already applied here, without waiting: later records depend on it through the

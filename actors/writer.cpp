@@ -18,6 +18,7 @@ using persistence::WriteOp;
 
 struct Waiting {
   RecordPtr record{};  // null for a meta write or a sync barrier
+  std::string encoded{};  // the record's bytes when its sender encoded it (empty: encoded here)
   WriteOp meta{};
   std::vector<domain::OrgId> usage_of{};  // orgs whose usage buckets a report is about to read
   caf::response_promise promise{};  // a request's answer, or
@@ -76,7 +77,7 @@ void commit(WriterActor* self, bool force_checkpoint) {
     seqs[i] = seq;
     WriteOp& journal = st.ops.add(Table::journal);
     journal.key = persistence::u64_key(seq);
-    journal.value = persistence::encode(*w.record);
+    journal.value = w.encoded.empty() ? persistence::encode(*w.record) : std::move(w.encoded);
     // Actors only journal records that apply: anything else is a bug that must not reach disk.
     if (auto problem = st.materializer->add(seq, *w.record, st.ops)) domain::invariant_failed(problem->c_str(), __FILE__, __LINE__);
   }
@@ -158,9 +159,13 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
         CANOPY_ASSERT(record != nullptr);
         return enqueue(self, Waiting{.record = std::move(record)});
       },
-      [=](append_atom, RecordPtr record, std::uint64_t token) {
-        CANOPY_ASSERT(record != nullptr);
-        push(self, Waiting{.record = std::move(record), .sender = caf::actor_cast<caf::actor>(self->current_sender()), .token = token});
+      // The org actors' form: encoded by the sender, answered with `committed_atom, token, seq`.
+      [=](append_atom, RecordPtr& record, std::string& encoded, std::uint64_t token) {
+        CANOPY_ASSERT(record != nullptr && !encoded.empty());
+        push(self, Waiting{.record = std::move(record),
+                           .encoded = std::move(encoded),
+                           .sender = caf::actor_cast<caf::actor>(self->current_sender()),
+                           .token = token});
       },
       [=](meta_atom, std::string key, std::string value) -> caf::result<std::uint64_t> {
         return enqueue(self, Waiting{.meta = WriteOp{Table::meta, std::move(key), std::move(value)}});

@@ -2,7 +2,8 @@
 //
 // A detached actor (its own thread, because fsync blocks). Every durable change arrives as
 // `append_atom, RecordPtr` (a request, answered with the record's journal sequence number) or, on the
-// hot path, `append_atom, RecordPtr, token` (answered with `committed_atom, token, seq` to the sender:
+// hot path, `append_atom, RecordPtr, bytes, token` (the record encoded by the org actor that sends it,
+// so the writer's thread only stores it; answered with `committed_atom, token, seq` to the sender:
 // no CAF request timer per charge). Either answer comes only after the commit that holds the record
 // returned: it is the actors' licence to reply to a client.
 //
