@@ -4,16 +4,19 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <optional>
 
 #include "config/limits.hpp"
 #include "net/metrics.hpp"
+#include "net/response_head.hpp"
 #include "net/router.hpp"
 #include "net/ws_session.hpp"
 
@@ -188,19 +191,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     write(std::move(answer));
   }
 
+  // Head and body go out in one gather write (net/response_head.hpp); both stay alive in the session
+  // until it completes.
   void write(HttpResponse answer) {
     metrics().count_status(answer.status);
-    response_ = {};
-    response_.version(11);
-    response_.result(static_cast<http::status>(answer.status));
-    response_.set(http::field::server, "canopy");
-    if (!answer.content_type.empty()) response_.set(http::field::content_type, answer.content_type);
-    for (const auto& [name, value] : answer.headers) response_.set(name, value);
-    response_.keep_alive(keep_alive_);
-    response_.body() = std::move(answer.body);
-    response_.prepare_payload();
+    head_.clear();
+    append_response_head(head_, answer, keep_alive_);
+    body_ = std::move(answer.body);
     stream_.expires_after(limits::request_read_timeout);
-    http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
+    asio::async_write(stream_, buffers, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_write(ec);
     });
   }
@@ -231,7 +231,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   beast::flat_buffer buffer_;
   std::size_t header_bytes_ = 0;  // of the request being read: what the parser consumed of its header
   std::optional<http::request_parser<http::string_body>> parser_;
-  http::response<http::string_body> response_;
+  std::string head_;  // of the response being written
+  std::string body_;
   HttpRequest request_;
   const Router& router_;
   StreamHub& hub_;
