@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "domain/access.hpp"
+#include "domain/keyed_hash.hpp"
 #include "domain/org.hpp"
 #include "persistence/store.hpp"
 
@@ -124,7 +125,7 @@ class Directory {
   mutable std::shared_mutex mutex_;
   std::unordered_map<domain::OrgId, Entry> orgs_;
   std::unordered_map<domain::UserId, UserInfo> users_;
-  std::unordered_map<std::string, domain::UserId> emails_;
+  std::unordered_map<std::string, domain::UserId, domain::KeyedHash> emails_;  // chosen by clients
   std::unordered_map<domain::UserId, std::unordered_set<domain::OrgId>> memberships_;
   std::unordered_map<std::string, Principal> tokens_;  // key: the 32 hash bytes
   std::unordered_map<std::string, InvitationRef> invitations_;  // key: the 32 hash bytes

@@ -14,19 +14,20 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "domain/ids.hpp"
+#include "domain/keyed_hash.hpp"
 #include "domain/org.hpp"  // CANOPY_ASSERT
 
 namespace canopy::actors {
 
 class RecentIds {
  public:
-  static std::uint64_t hash(std::string_view id) { return std::hash<std::string_view>{}(id); }
+  // Keyed (domain/keyed_hash.hpp): ids are the client's, and crafted ones must not share a probe run.
+  static std::uint64_t hash(std::string_view id) { return domain::keyed_hash(id); }
 
   // Null when the id is not known here; else the payer it was accepted for, OrgId::none while it is
   // still being decided.

@@ -3,6 +3,7 @@
 #include <unordered_set>
 
 #include "actors/messages.hpp"
+#include "domain/keyed_hash.hpp"
 #include "actors/services.hpp"
 #include "config/limits.hpp"
 #include "domain/apply.hpp"
@@ -15,7 +16,7 @@ using namespace canopy::domain;
 
 struct RegistryState {
   Services* services = nullptr;
-  std::unordered_set<std::string> emails_in_flight;
+  std::unordered_set<std::string, domain::KeyedHash> emails_in_flight;
   std::unordered_set<UserId> owners_in_flight;  // a root being created for this owner
   static constexpr const char* name = "canopy.registry";
 };
