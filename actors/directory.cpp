@@ -217,7 +217,7 @@ std::optional<UserInfo> Directory::user(UserId id) const {
 
 std::optional<UserId> Directory::user_by_email(std::string_view email) const {
   std::shared_lock lock(mutex_);
-  auto it = emails_.find(std::string(email));
+  auto it = emails_.find(email);
   return it == emails_.end() ? std::nullopt : std::optional<UserId>(it->second);
 }
 

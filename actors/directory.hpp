@@ -125,7 +125,7 @@ class Directory {
   mutable std::shared_mutex mutex_;
   std::unordered_map<domain::OrgId, Entry> orgs_;
   std::unordered_map<domain::UserId, UserInfo> users_;
-  std::unordered_map<std::string, domain::UserId, domain::KeyedHash> emails_;  // chosen by clients
+  std::unordered_map<std::string, domain::UserId, domain::KeyedHash, std::equal_to<>> emails_;  // chosen by clients
   std::unordered_map<domain::UserId, std::unordered_set<domain::OrgId>> memberships_;
   std::unordered_map<std::string, Principal> tokens_;  // key: the 32 hash bytes
   std::unordered_map<std::string, InvitationRef> invitations_;  // key: the 32 hash bytes

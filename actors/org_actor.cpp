@@ -68,7 +68,7 @@ struct OrgActorState {
   };
   std::deque<Accepted> accepted;
   bool prune_scheduled = false;
-  std::unordered_set<std::string, KeyedHash> keys_in_flight;  // top-up / transfer idempotency keys being decided
+  std::unordered_set<std::string, KeyedHash, std::equal_to<>> keys_in_flight;  // top-up / transfer idempotency keys being decided
   std::unordered_set<InvitationId> accepting;      // invitations whose acceptance is being committed
   // Commands run one at a time: each is decided against the state every earlier one left (two admins
   // demoting each other must not both pass the last-admin rule). Charges are not commands and never wait.

@@ -16,7 +16,7 @@ using namespace canopy::domain;
 
 struct RegistryState {
   Services* services = nullptr;
-  std::unordered_set<std::string, domain::KeyedHash> emails_in_flight;
+  std::unordered_set<std::string, domain::KeyedHash, std::equal_to<>> emails_in_flight;
   std::unordered_set<UserId> owners_in_flight;  // a root being created for this owner
   static constexpr const char* name = "canopy.registry";
 };

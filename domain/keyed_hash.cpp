@@ -1,5 +1,8 @@
 #include "domain/keyed_hash.hpp"
 
+#include <sys/random.h>
+
+#include <cerrno>
 #include <cstring>
 #include <random>
 
@@ -62,9 +65,22 @@ std::uint64_t siphash24(const HashKey& key, std::string_view bytes) {
 
 const HashKey& process_hash_key() {
   static const HashKey key = [] {
-    std::random_device device;  // getrandom(2) on Linux
-    const auto draw = [&] { return (static_cast<std::uint64_t>(device()) << 32) | device(); };
-    return HashKey{draw(), draw()};
+    // The kernel's generator (getrandom(2), which waits only until it is seeded at boot); a kernel
+    // without it leaves std::random_device.
+    HashKey k;
+    char* out = reinterpret_cast<char*>(&k);
+    std::size_t got = 0;
+    while (got < sizeof k) {
+      const ssize_t n = getrandom(out + got, sizeof k - got, 0);
+      if (n > 0) {
+        got += static_cast<std::size_t>(n);
+      } else if (n < 0 && errno != EINTR) {
+        std::random_device device;
+        const auto draw = [&] { return (static_cast<std::uint64_t>(device()) << 32) | device(); };
+        return HashKey{draw(), draw()};
+      }
+    }
+    return k;
   }();
   return key;
 }

@@ -26,7 +26,8 @@ const HashKey& process_hash_key();
 
 inline std::uint64_t keyed_hash(std::string_view bytes) { return siphash24(process_hash_key(), bytes); }
 
-// For std::unordered_map / set of strings or string views.
+// For std::unordered_map / set of strings or string views. With std::equal_to<> as the equality, a
+// table of std::string is searched with a string_view, without a copy.
 struct KeyedHash {
   using is_transparent = void;
   std::size_t operator()(std::string_view bytes) const { return keyed_hash(bytes); }
