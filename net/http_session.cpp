@@ -33,6 +33,7 @@ std::atomic<std::size_t> in_flight{0};
 Method to_method(http::verb verb) {
   switch (verb) {
     case http::verb::get: return Method::get;
+    case http::verb::head: return Method::get;  // routed as GET; only the head is sent (write())
     case http::verb::post: return Method::post;
     case http::verb::put: return Method::put;
     case http::verb::patch: return Method::patch;
@@ -72,6 +73,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_->header_limit(static_cast<std::uint32_t>(limits::header_bytes_max));
     parser_->body_limit(body_limit_);
     header_bytes_ = 0;
+    announce_keep_alive_ = false;
+    head_only_ = false;
     stream_.expires_after(limits::keep_alive_idle_timeout);
     read_header();
   }
@@ -132,6 +135,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (beast::websocket::is_upgrade(message) && message.target() == "/v1/stream") return upgrade(std::move(message));
     keep_alive_ = message.keep_alive();
+    announce_keep_alive_ = keep_alive_ && message.version() == 10;
+    head_only_ = message.method() == http::verb::head;
     HttpRequest& req = request_;
     req = HttpRequest{};
     req.method = to_method(message.method());
@@ -192,12 +197,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   // Head and body go out in one gather write (net/response_head.hpp); both stay alive in the session
-  // until it completes.
+  // until it completes. An answer to HEAD is its head alone.
   void write(HttpResponse answer) {
     metrics().count_status(answer.status);
     head_.clear();
-    append_response_head(head_, answer, keep_alive_);
-    body_ = std::move(answer.body);
+    append_response_head(head_, answer,
+                         !keep_alive_           ? Connection::close
+                         : announce_keep_alive_ ? Connection::keep_alive_announced
+                                                : Connection::keep_alive);
+    body_ = head_only_ ? std::string() : std::move(answer.body);
     stream_.expires_after(limits::request_read_timeout);
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
     asio::async_write(stream_, buffers, [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -239,6 +247,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   const std::size_t body_limit_;
   asio::steady_timer deadline_;
   bool keep_alive_ = false;
+  bool announce_keep_alive_ = false;  // an HTTP/1.0 client asked for keep-alive: say it is kept
+  bool head_only_ = false;            // the request is a HEAD
   bool awaiting_ = false;
   std::uint64_t generation_ = 0;
 };

@@ -27,7 +27,7 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
 
 }  // namespace
 
-void append_response_head(std::string& out, const HttpResponse& response, bool keep_alive) {
+void append_response_head(std::string& out, const HttpResponse& response, Connection connection) {
   out.append("HTTP/1.1 ");
   append_number(out, response.status);
   out.push_back(' ');
@@ -35,7 +35,8 @@ void append_response_head(std::string& out, const HttpResponse& response, bool k
   out.append("\r\nServer: canopy\r\n");
   if (!response.content_type.empty()) append_field(out, "Content-Type", response.content_type);
   for (const auto& [name, value] : response.headers) append_field(out, name, value);
-  if (!keep_alive) out.append("Connection: close\r\n");
+  if (connection == Connection::close) out.append("Connection: close\r\n");
+  if (connection == Connection::keep_alive_announced) out.append("Connection: keep-alive\r\n");
   // A 1xx, 204 or 304 has no body and must not send a length (RFC 9110 §8.6).
   const bool bodiless = response.status < 200 || response.status == 204 || response.status == 304;
   if (bodiless) {

@@ -5,15 +5,25 @@
 // the I/O thread per single-event charge (measured; see docs/benchmarks.md).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "net/http.hpp"
 
 namespace canopy::net {
 
+// What the connection does after the response, as the head says it.
+enum class Connection : std::uint8_t {
+  keep_alive,            // HTTP/1.1's default: no field
+  keep_alive_announced,  // an HTTP/1.0 client asked to keep it: "Connection: keep-alive"
+  close,                 // "Connection: close"
+};
+
 // Appends "HTTP/1.1 <status> <reason>", Server, Content-Type (unless empty), the response's own
-// fields, "Connection: close" unless `keep_alive`, and Content-Length: the body's size (none for a
-// 1xx, 204 or 304, whose body must be empty); then the blank line. REQUIRES: no field name or value holds CR or LF (they are Canopy's own, never a client's).
-void append_response_head(std::string& out, const HttpResponse& response, bool keep_alive);
+// fields, the Connection field `connection` calls for, and Content-Length: the body's size (none for
+// a 1xx, 204 or 304, whose body must be empty); then the blank line. An answer to HEAD is this head
+// alone, its length the body's that GET would have had. REQUIRES: no field name or value holds CR or
+// LF (they are Canopy's own, never a client's).
+void append_response_head(std::string& out, const HttpResponse& response, Connection connection);
 
 }  // namespace canopy::net

@@ -988,6 +988,44 @@ TEST_F(BadHttp, ABodyWithoutAContentTypeIs415) {
   });
 }
 
+// HEAD is answered as GET would be, head only: the length GET's body has, no body, and the keep-alive
+// connection goes on to the request after it (a body sent anyway would be read as the next response).
+TEST_F(BadHttp, AHeadRequestGetsTheHeadOfTheGetAnswerAndTheConnectionGoesOn) {
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  ASSERT_TRUE(connect_to(stream, server_->port()));
+  const std::string request = " /v1/orgs/" + root_ + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                              std::string(operator_token) + "\r\n\r\n";
+  beast::error_code ec;
+  asio::write(stream.socket(), asio::buffer("HEAD" + request + "GET" + request), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> head;
+  head.skip(true);  // what a client does for a HEAD: no body, whatever the length says
+  http::read(stream, buffer, head, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  http::response<http::string_body> get;
+  http::read(stream, buffer, get, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(head.get().result_int(), 200u);
+  ASSERT_EQ(get.result_int(), 200u) << get.body();
+  EXPECT_EQ(head.get()[http::field::content_length], std::to_string(get.body().size()));
+  EXPECT_EQ(head.get()[http::field::content_type], get[http::field::content_type]);
+  EXPECT_EQ(buffer.size(), 0u);  // nothing after the GET's answer: the HEAD's had no body
+}
+
+// An HTTP/1.0 request is answered and the connection closed, unless it asked to keep it: then the
+// answer says it is kept, and the next request on it is answered too.
+TEST_F(BadHttp, AnHttp10ClientGetsItsConnectionClosedUnlessItAskedToKeepIt) {
+  const auto once = raw_exchange(server_->port(), "GET /healthz HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(once.status, 200u) << once.body;
+  EXPECT_EQ(once.headers.count("connection") ? once.headers.at("connection") : "", "close");
+  const std::string kept = "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+  const auto second = second_answer(server_->port(), kept, kept, 5);
+  EXPECT_EQ(second.status, 200u) << second.body;
+  EXPECT_EQ(second.headers.count("connection") ? second.headers.at("connection") : "", "keep-alive");
+}
+
 class SmallBodyLimit : public BadInput {
  protected:
   void SetUp() override { start({"--body-limit-bytes", "2048"}); }

@@ -11,6 +11,7 @@
 
 namespace http = boost::beast::http;
 using canopy::net::append_response_head;
+using canopy::net::Connection;
 using canopy::net::HttpResponse;
 
 namespace {
@@ -18,9 +19,9 @@ namespace {
 HttpResponse json(unsigned status, std::string body) { return HttpResponse{status, std::move(body), "application/json", {}}; }
 
 // Head and body as they go on the wire, read back by Beast; the parser must consume every byte.
-http::response<http::string_body> read_back(const HttpResponse& response, bool keep_alive) {
+http::response<http::string_body> read_back(const HttpResponse& response, Connection connection) {
   std::string wire;
-  append_response_head(wire, response, keep_alive);
+  append_response_head(wire, response, connection);
   wire += response.body;
   http::response_parser<http::string_body> parser;
   parser.eager(true);
@@ -36,7 +37,7 @@ http::response<http::string_body> read_back(const HttpResponse& response, bool k
 
 TEST(ResponseHead, AnAnswerKeepsItsStatusTypeAndBodyAndTheConnectionStaysOpen) {
   const std::string body = R"({"id":"e1","status":"accepted"})";
-  const auto r = read_back(json(200, body), true);
+  const auto r = read_back(json(200, body), Connection::keep_alive);
   EXPECT_EQ(r.result_int(), 200u);
   EXPECT_EQ(r.reason(), "OK");
   EXPECT_EQ(r.version(), 11u);
@@ -51,7 +52,7 @@ TEST(ResponseHead, AnErrorCarriesItsOwnFieldsAndCanCloseTheConnection) {
   HttpResponse answer = json(401, R"({"error":{}})");
   answer.headers.emplace_back("WWW-Authenticate", "Bearer");
   answer.headers.emplace_back("Allow", "GET, POST");
-  const auto r = read_back(answer, false);
+  const auto r = read_back(answer, Connection::close);
   EXPECT_EQ(r.result_int(), 401u);
   EXPECT_EQ(r.reason(), "Unauthorized");
   EXPECT_EQ(r[http::field::www_authenticate], "Bearer");
@@ -60,9 +61,18 @@ TEST(ResponseHead, AnErrorCarriesItsOwnFieldsAndCanCloseTheConnection) {
   EXPECT_FALSE(r.keep_alive());
 }
 
+TEST(ResponseHead, AnHttp10ClientThatAskedToKeepTheConnectionIsToldItIsKept) {
+  std::string wire;
+  append_response_head(wire, json(200, "{}"), Connection::keep_alive_announced);
+  EXPECT_NE(wire.find("\r\nConnection: keep-alive\r\n"), std::string::npos);
+  wire.clear();
+  append_response_head(wire, json(200, "{}"), Connection::keep_alive);
+  EXPECT_EQ(wire.find("Connection"), std::string::npos);  // HTTP/1.1 keeps it without saying so
+}
+
 TEST(ResponseHead, NoContentHasNoLengthAndTheNextResponseFollowsIt) {
   std::string wire;
-  append_response_head(wire, HttpResponse{204, {}, {}, {}}, true);
+  append_response_head(wire, HttpResponse{204, {}, {}, {}}, Connection::keep_alive);
   EXPECT_EQ(wire.find("Content-Length"), std::string::npos);
   EXPECT_EQ(wire.find("Content-Type"), std::string::npos);  // no body, no type
   const std::string next = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
@@ -78,8 +88,8 @@ TEST(ResponseHead, NoContentHasNoLengthAndTheNextResponseFollowsIt) {
 }
 
 TEST(ResponseHead, EveryStatusCanopySendsHasItsReason) {
-  for (const unsigned status : {200u, 201u, 202u, 400u, 402u, 403u, 404u, 405u, 409u, 410u, 413u, 422u, 429u, 500u, 503u}) {
-    const auto r = read_back(json(status, "{}"), true);
+  for (const unsigned status : {200u, 201u, 202u, 400u, 402u, 403u, 404u, 405u, 409u, 410u, 413u, 415u, 422u, 429u, 500u, 503u}) {
+    const auto r = read_back(json(status, "{}"), Connection::keep_alive);
     EXPECT_EQ(r.result_int(), status);
     EXPECT_EQ(r.reason(), http::obsolete_reason(static_cast<http::status>(status))) << status;
     EXPECT_FALSE(r.reason().empty()) << status;
