@@ -214,6 +214,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void on_write(beast::error_code ec) {
+    body_ = std::string();  // an idle connection does not hold its last answer (a report can be MBs)
     if (ec || !keep_alive_) return close();
     do_read();
   }
