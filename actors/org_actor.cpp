@@ -388,9 +388,10 @@ void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes f
   answer(self, std::move(hop), std::move(committed), std::move(outcomes));
 }
 
-// For each event whose id known_id() does not know: its payer if the id was accepted before, else none.
-// An accepted id is in `accepted` from its answer until the writer has indexed it, and in the store's
-// event-id index from then on (WriterStats::ids_indexed_seq); one read transaction answers the batch.
+// For each event: its payer if the id was accepted before, else none (also for an id being decided,
+// which the caller finds in ids_in_flight). An accepted id is in `accepted` from its answer until the
+// writer has indexed it, and in the store's event-id index from then on (WriterStats::ids_indexed_seq);
+// one read transaction answers the ids memory does not know.
 std::vector<std::optional<OrgId>> accepted_before(OrgActorState& st, const std::vector<ChargeEvent>& events,
                                                   const std::vector<std::uint64_t>& id_hashes) {
   std::vector<std::optional<OrgId>> payers(events.size());
@@ -400,7 +401,10 @@ std::vector<std::optional<OrgId>> accepted_before(OrgActorState& st, const std::
   thread_local std::vector<std::optional<std::string>> values;
   asked.clear();
   for (std::size_t i = 0; i < events.size(); ++i) {
-    if (known_id(st, events[i].id, id_hashes[i])) continue;  // answered from memory
+    if (const OrgId* known = known_id(st, events[i].id, id_hashes[i])) {  // answered from memory
+      if (*known != OrgId::none) payers[i] = *known;
+      continue;
+    }
     if (keys.size() <= asked.size()) keys.emplace_back();
     persistence::assign_scoped_key(keys[asked.size()], raw(st.org.id), events[i].id);
     asked.push_back(i);
@@ -439,10 +443,9 @@ void on_charge(OrgActor* self, ChargeRequest& request) {
   const auto earlier = accepted_before(st, events, id_hashes);
   for (std::uint32_t i = 0; i < events.size(); ++i) {
     const auto& event = events[i];
-    if (const OrgId* known = known_id(st, event.id, id_hashes[i])) {
-      hop.origin_outcomes[i] = *known == OrgId::none
-                                   ? ChargeOutcome{ChargeStatus::refused, Refusal::none, true, st.org.id}  // in flight
-                                   : accepted(*known);  // a retry of an id not indexed yet: the first answer
+    // Looked up again, not taken from `earlier`: an id twice in this batch is in flight from its first.
+    if (st.ids_in_flight.find(event.id, id_hashes[i])) {
+      hop.origin_outcomes[i] = ChargeOutcome{ChargeStatus::refused, Refusal::none, true, st.org.id};
     } else if (const auto& payer = earlier[i]) {
       hop.origin_outcomes[i] = accepted(*payer);  // a retry: the first answer, nothing charged
     } else if (auto module = module_of_event_type(event.type); !module || !(effective & bit(*module))) {

@@ -3,10 +3,10 @@
 #include <unordered_set>
 
 #include "actors/messages.hpp"
-#include "domain/keyed_hash.hpp"
 #include "actors/services.hpp"
 #include "config/limits.hpp"
 #include "domain/apply.hpp"
+#include "domain/keyed_hash.hpp"
 #include "domain/validation.hpp"
 
 namespace canopy::actors {

@@ -31,6 +31,10 @@ std::optional<DayRange> read_range(Ctx& ctx) {
   return std::get<DayRange>(r);
 }
 
+struct ReportJob;
+// Shapes a report's answer from the reports, one per org of the job.
+using ReportBody = std::function<std::string(const ReportJob&, const std::vector<UsageReport>&)>;
+
 // What a report needs once the writer has answered (the Ctx is gone by then).
 struct ReportJob {
   actors::Services* services = nullptr;
@@ -38,8 +42,7 @@ struct ReportJob {
   Timestamp now = 0;
   std::vector<actors::OrgPtr> orgs;
   DayRange range;
-  // Shapes the answer from the reports, one per org of `orgs`.
-  std::function<std::string(const ReportJob&, const std::vector<UsageReport>&)> body;
+  ReportBody body;
 };
 
 // Reads the reports of the job's orgs from one snapshot of the store, so the numbers agree with each
@@ -98,8 +101,7 @@ void run_report(caf::event_based_actor* self, std::shared_ptr<const ReportJob> j
           });
 }
 
-void start_report(Ctx& ctx, std::vector<actors::OrgPtr> orgs, DayRange range,
-                  std::function<std::string(const ReportJob&, const std::vector<UsageReport>&)> body) {
+void start_report(Ctx& ctx, std::vector<actors::OrgPtr> orgs, DayRange range, ReportBody body) {
   auto job = std::make_shared<ReportJob>();
   job->services = &ctx.services;
   job->respond = ctx.respond;
