@@ -227,6 +227,14 @@ inline constexpr std::size_t usage_rollup_cache_max = 100'000;
 inline constexpr std::size_t lmdb_map_bytes_initial = std::size_t{256} << 30;
 // Readers at once: every I/O thread, CAF worker and the audit may hold a read transaction.
 inline constexpr unsigned lmdb_readers_max = 512;
+// Batches of state-part ops (checkpoint slices) waiting for the state committer beyond which the
+// writer waits for it (actors/state_committer.hpp): the checkpoints then fall back to the pace the
+// state part's commits keep, and the writer's memory stays bounded. The committer takes every batch
+// waiting into one commit, so a few suffice to keep it busy.
+inline constexpr std::size_t state_batches_waiting_max = 32;
+// Rows per commit when a data folder from before the parts has its state tables moved into the
+// state part (persistence/lmdb_store.cpp): a few MB a commit however large the tables are.
+inline constexpr std::size_t legacy_rows_per_commit = 1u << 16;
 
 // --- threads ------------------------------------------------------------------------------------
 inline constexpr unsigned io_threads_default = 1;       // measured on 2 cores: see docs/benchmarks.md

@@ -1,21 +1,25 @@
 // Key layout. All integers are big-endian so LMDB's byte order is numeric order.
 //
-//   meta         "schema" -> u64 version | "checkpoint_seq" -> u64
+// Journal part (store.hpp):
+//   meta         "schema" -> u64 version
 //                "operator_token_hash" -> 32 bytes | "manual_clock" -> i64 seconds
 //   journal      u64 seq -> record (codec.hpp); seq starts at 1, no gaps
-//   orgs         u64 org -> OrgState as of meta.checkpoint_seq
 //   users        u64 user -> user row (email, name, created_at, token hash)
 //   emails       lower-cased email -> u64 user
 //   tokens       32-byte SHA-256 of a token -> u8 kind + u64 owner, then by kind (TokenRow in codec.hpp):
 //                user: nothing | api_key: u64 key id | invitation: u64 invitation id + u8 used
-//   event_ids    u64 org + event id bytes -> u64 journal seq of the accepted charge + u64 payer
-//                + i64 accepted at (EventIdRow in codec.hpp); forgotten after the retention (id_purge.hpp)
 //   payments     u64 org + u64 (UINT64_MAX - seq) -> payment row (newest first when scanned)
 //   payment_keys u64 org + idempotency key -> u64 journal seq of the payment
-//   usage        u64 org + u8 BucketKind + u32 period (day or cycle, + 2^31) + event type (usage kinds)
-//                -> Bucket (codec.hpp): an org's buckets of one kind are contiguous and in time order
 //   webhook_outbox      u64 delivery id (alert id x webhook) -> OutboxRow: deliveries not finished yet
 //   webhook_deliveries  u64 webhook + u64 (UINT64_MAX - seq) -> DeliveryRow: attempts, newest first
+// State part:
+//   checkpoint   "checkpoint_seq" -> u64: every record up to it is in the state part's tables
+//                (in a folder from before the parts, this key was in meta)
+//   orgs         u64 org -> OrgState and the seq it is as of (materializer.hpp)
+//   event_ids    u64 org + event id bytes -> u64 journal seq of the accepted charge + u64 payer
+//                + i64 accepted at (EventIdRow in codec.hpp); forgotten after the retention (id_purge.hpp)
+//   usage        u64 org + u8 BucketKind + u32 period (day or cycle, + 2^31) + event type (usage kinds)
+//                -> Bucket (codec.hpp): an org's buckets of one kind are contiguous and in time order
 #pragma once
 
 #include <cstdint>
@@ -98,7 +102,7 @@ inline std::string usage_key(std::uint64_t org, std::uint8_t kind, std::int32_t 
 inline constexpr std::size_t usage_key_type_offset = 13;  // org, kind, period
 
 inline constexpr std::string_view meta_schema = "schema";
-inline constexpr std::string_view meta_checkpoint_seq = "checkpoint_seq";
+inline constexpr std::string_view checkpoint_mark_key = "checkpoint_seq";
 inline constexpr std::string_view meta_operator_token_hash = "operator_token_hash";
 inline constexpr std::string_view meta_manual_clock = "manual_clock";
 

@@ -1,6 +1,7 @@
 // LMDB implementation of Store.
 //
-// One environment, one named sub-database per Table. Flags are spelled out:
+// Two environments, one per part (store.hpp): the journal part in the data folder, the state part in
+// its `state` folder; one named sub-database per Table in its part's environment. Flags are spelled out:
 //   MDB_NOSUBDIR off  – the data folder holds data.mdb and lock.mdb;
 //   MDB_NOTLS         – read transactions are not tied to threads (CAF workers and Asio threads read);
 //   no MDB_NOSYNC / MDB_NOMETASYNC / MDB_WRITEMAP – every commit is fully fsynced: durability is the point.
@@ -17,6 +18,8 @@
 #include <vector>
 
 #include "config/limits.hpp"
+#include "domain/org.hpp"
+#include "persistence/keys.hpp"
 #include "persistence/store.hpp"
 
 namespace canopy::persistence {
@@ -35,7 +38,7 @@ Status Store::read(const std::function<Status(const Snapshot&)>& read) const {
 std::string_view table_name(Table table) {
   static constexpr std::array<std::string_view, table_count> names = {
       "meta", "journal", "orgs", "users", "emails", "tokens", "event_ids", "payments", "payment_keys",
-      "usage", "webhook_outbox", "webhook_deliveries"};
+      "usage", "webhook_outbox", "webhook_deliveries", "checkpoint"};
   return names[static_cast<std::size_t>(table)];
 }
 
@@ -71,13 +74,20 @@ class ReadTxn {
   int rc_ = 0;
 };
 
-class LmdbStore final : public Store {
+// A table and the name of its sub-database in an environment.
+struct TableName {
+  Table table;
+  std::string_view name;
+};
+
+// One LMDB environment holding some of the tables.
+class LmdbEnv final : public Store {
  public:
-  ~LmdbStore() override {
+  ~LmdbEnv() override {
     if (env_) mdb_env_close(env_);
   }
 
-  Status open(const std::string& dir, const LmdbOptions& options) {
+  Status open(const std::string& dir, const LmdbOptions& options, std::span<const TableName> tables) {
     map_bytes_ = options.map_bytes ? options.map_bytes : limits::lmdb_map_bytes_initial;
     if (int rc = mdb_env_create(&env_); rc != MDB_SUCCESS) return from_mdb(rc, "mdb_env_create");
     if (int rc = mdb_env_set_maxdbs(env_, static_cast<MDB_dbi>(table_count)); rc) return from_mdb(rc, "set_maxdbs");
@@ -94,13 +104,15 @@ class LmdbStore final : public Store {
     if (int rc = mdb_txn_begin(env_, nullptr, options.read_only ? MDB_RDONLY : 0u, &txn); rc) {
       return from_mdb(rc, "begin");
     }
-    for (std::size_t i = 0; i < table_count; ++i) {
-      const std::string name(table_name(static_cast<Table>(i)));
+    for (const auto& [table, table_name] : tables) {
+      const std::string name(table_name);
       const unsigned dbi_flags = options.read_only ? 0u : MDB_CREATE;
+      const auto i = static_cast<std::size_t>(table);
       if (int rc = mdb_dbi_open(txn, name.c_str(), dbi_flags, &dbis_[i]); rc) {
         mdb_txn_abort(txn);
         return from_mdb(rc, "open table " + name);
       }
+      held_[i] = true;
     }
     if (int rc = mdb_txn_commit(txn); rc) return from_mdb(rc, "commit tables");
     return {};
@@ -179,9 +191,9 @@ class LmdbStore final : public Store {
     ReadTxn txn(env_);
     if (txn.rc()) return from_mdb(txn.rc(), "begin read");
     struct View final : Snapshot {
-      const LmdbStore& store;
+      const LmdbEnv& store;
       MDB_txn* txn;
-      View(const LmdbStore& s, MDB_txn* t) : store(s), txn(t) {}
+      View(const LmdbEnv& s, MDB_txn* t) : store(s), txn(t) {}
       Status scan(Table table, std::string_view prefix, std::string_view from, const ScanVisitor& visit) const override {
         return store.scan_in(txn, table, prefix, from, visit);
       }
@@ -212,8 +224,75 @@ class LmdbStore final : public Store {
     return from_mdb(mdb_env_copy2(env_, dir.c_str(), MDB_CP_COMPACT), "copy to " + dir);
   }
 
+  bool holds(Table table) const { return held_[static_cast<std::size_t>(table)]; }
+
+  // --- Folders from before the parts: their state tables, still in this (the journal part's) environment.
+
+  // Whether the sub-database `name` exists here.
+  Status has_table(std::string_view name, bool& exists) const {
+    ReadTxn txn(env_);
+    if (txn.rc()) return from_mdb(txn.rc(), "begin read");
+    MDB_dbi legacy = 0;
+    const int rc = mdb_dbi_open(txn.get(), std::string(name).c_str(), 0, &legacy);
+    exists = rc == MDB_SUCCESS;
+    return rc == MDB_NOTFOUND ? Status{} : from_mdb(rc, "open table " + std::string(name));
+  }
+
+  // Copies every row of the sub-database `name` into `into`'s `table`, limits::legacy_rows_per_commit
+  // rows per commit.
+  Status copy_table(std::string_view name, Table table, Store& into) const {
+    ReadTxn txn(env_);
+    if (txn.rc()) return from_mdb(txn.rc(), "begin read");
+    MDB_dbi legacy = 0;
+    if (int rc = mdb_dbi_open(txn.get(), std::string(name).c_str(), 0, &legacy); rc) {
+      return rc == MDB_NOTFOUND ? Status{} : from_mdb(rc, "open table " + std::string(name));
+    }
+    MDB_cursor* cursor = nullptr;
+    if (int rc = mdb_cursor_open(txn.get(), legacy, &cursor); rc) return from_mdb(rc, "cursor");
+    std::vector<WriteOp> ops;
+    Status status;
+    MDB_val k, v;
+    int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+    while (rc == MDB_SUCCESS && status.ok()) {
+      ops.push_back(WriteOp{table, std::string(as_view(k)), std::string(as_view(v))});
+      if (ops.size() == limits::legacy_rows_per_commit) {
+        status = into.commit(ops);
+        ops.clear();
+      }
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    if (!status.ok()) return status;
+    if (rc != MDB_NOTFOUND) return from_mdb(rc, "scan " + std::string(name));
+    return ops.empty() ? Status{} : into.commit(ops);
+  }
+
+  // Deletes the sub-databases `names` (those that exist) and the key `meta_key` of meta, in one commit.
+  Status drop_tables(std::span<const std::string_view> names, std::string_view meta_key) {
+    MDB_txn* txn = nullptr;
+    if (int rc = mdb_txn_begin(env_, nullptr, 0, &txn); rc) return from_mdb(rc, "begin write");
+    for (const auto name : names) {
+      MDB_dbi legacy = 0;
+      int rc = mdb_dbi_open(txn, std::string(name).c_str(), 0, &legacy);
+      if (rc == MDB_SUCCESS) rc = mdb_drop(txn, legacy, 1);
+      if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return from_mdb(rc, "drop table " + std::string(name));
+      }
+    }
+    MDB_val k = as_val(meta_key);
+    if (int rc = mdb_del(txn, dbi(Table::meta), &k, nullptr); rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+      mdb_txn_abort(txn);
+      return from_mdb(rc, "delete " + std::string(meta_key));
+    }
+    return from_mdb(mdb_txn_commit(txn), "commit");
+  }
+
  private:
-  MDB_dbi dbi(Table table) const { return dbis_[static_cast<std::size_t>(table)]; }
+  MDB_dbi dbi(Table table) const {
+    CANOPY_ASSERT(holds(table));
+    return dbis_[static_cast<std::size_t>(table)];
+  }
 
   // Applies the ops in (table, key) order through one cursor per table. Ops on different keys
   // commute, and a stable sort keeps those on one key in the caller's order, so the result is the
@@ -299,17 +378,161 @@ class LmdbStore final : public Store {
   std::vector<std::uint32_t> order_;  // try_commit's op order, reused (commit runs on one thread)
   std::vector<std::size_t> runs_;     // sort_ops' run boundaries, reused
   std::array<MDB_dbi, table_count> dbis_{};
+  std::array<bool, table_count> held_{};
   std::size_t map_bytes_ = 0;
 };
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// The two parts as one Store: reads go to the table's part; a commit of both parts commits the
+// journal part first.
+class PartedStore final : public Store {
+ public:
+  PartedStore(std::unique_ptr<LmdbEnv> journal, std::unique_ptr<LmdbEnv> state)
+      : journal_(std::move(journal)), state_(std::move(state)) {}
+
+  Status commit(std::span<const WriteOp> ops) override {
+    const auto in_state = [](const WriteOp& op) { return part_of(op.table) == Part::state; };
+    const std::size_t state_ops = static_cast<std::size_t>(std::count_if(ops.begin(), ops.end(), in_state));
+    if (state_ops == 0) return journal_->commit(ops);
+    if (state_ops == ops.size()) return state_->commit(ops);
+    // Both parts (recovery, shutdown, tests): copied apart, each part's ops in their order.
+    std::vector<WriteOp> journal_part, state_part;
+    for (const auto& op : ops) (in_state(op) ? state_part : journal_part).push_back(op);
+    if (Status s = journal_->commit(journal_part); !s.ok()) return s;
+    return state_->commit(state_part);
+  }
+  Status get(Table table, std::string_view key, std::string& value) const override {
+    return env(table).get(table, key, value);
+  }
+  Status get_many(Table table, std::span<const std::string> keys,
+                  std::vector<std::optional<std::string>>& values) const override {
+    return env(table).get_many(table, keys, values);
+  }
+  Status scan(Table table, std::string_view prefix, std::string_view from, const ScanVisitor& visit) const override {
+    return env(table).scan(table, prefix, from, visit);
+  }
+  // One read transaction per part, the state part's begun first (so it is never ahead of the journal
+  // part read with it).
+  Status read(const std::function<Status(const Snapshot&)>& read) const override {
+    return state_->read([&](const Snapshot& state) {
+      return journal_->read([&](const Snapshot& journal) {
+        struct View final : Snapshot {
+          const Snapshot& journal;
+          const Snapshot& state;
+          View(const Snapshot& j, const Snapshot& s) : journal(j), state(s) {}
+          Status scan(Table table, std::string_view prefix, std::string_view from,
+                      const ScanVisitor& visit) const override {
+            return (part_of(table) == Part::state ? state : journal).scan(table, prefix, from, visit);
+          }
+        };
+        return read(View(journal, state));
+      });
+    });
+  }
+  // The state part first: the copy's journal then holds at least every record its state part does.
+  // Refused where a store is already (LMDB would refuse the journal part's copy only after the state
+  // part's had been written beside that store's own tables).
+  Status copy_compacted(const std::string& dir) const override {
+    const std::string state_dir = dir + "/" + std::string(state_part_folder);
+    if (exists(dir + "/data.mdb") || exists(state_dir + "/data.mdb")) {
+      return Status{Status::Code::io_error, "copy to " + dir + ": a store is there already"};
+    }
+    ::mkdir(dir.c_str(), 0700);
+    if (Status s = state_->copy_compacted(state_dir); !s.ok()) return s;
+    return journal_->copy_compacted(dir);
+  }
+
+ private:
+  const LmdbEnv& env(Table table) const { return part_of(table) == Part::state ? *state_ : *journal_; }
+
+  std::unique_ptr<LmdbEnv> journal_;
+  std::unique_ptr<LmdbEnv> state_;
+};
+
+constexpr std::array<std::string_view, 3> state_table_names = {"orgs", "event_ids", "usage"};
+
+std::vector<TableName> part_tables(Part part) {
+  std::vector<TableName> tables;
+  for (std::size_t i = 0; i < table_count; ++i) {
+    const auto table = static_cast<Table>(i);
+    if (part_of(table) == part) tables.push_back({table, table_name(table)});
+  }
+  return tables;
+}
+
+// A folder from before the parts, as it is: every table in one environment, the checkpoint mark in
+// meta (read-only opens: `canopy check` and `canopy backup` must not write).
+std::unique_ptr<Store> open_unparted(const std::string& dir, const LmdbOptions& options, Status& status) {
+  std::vector<TableName> tables;
+  for (std::size_t i = 0; i < table_count; ++i) {
+    const auto table = static_cast<Table>(i);
+    tables.push_back({table, table == Table::checkpoint ? table_name(Table::meta) : table_name(table)});
+  }
+  auto env = std::make_unique<LmdbEnv>();
+  status = env->open(dir, options, tables);
+  if (!status.ok()) return nullptr;
+  return env;
+}
+
+// Moves the state tables of a folder from before the parts into the state part: every row copied,
+// then the checkpoint mark (its presence says the copy is whole), then the old tables dropped. A
+// crash at any point repeats or finishes the move at the next open; nothing is lost.
+Status move_state_tables(LmdbEnv& journal, LmdbEnv& state) {
+  std::string mark;
+  Status s = state.get(Table::checkpoint, checkpoint_mark_key, mark);
+  if (!s.ok() && !s.is_not_found()) return s;
+  if (s.is_not_found()) {
+    bool any = false;
+    for (const auto name : state_table_names) {
+      bool found = false;
+      if (s = journal.has_table(name, found); !s.ok()) return s;
+      any = any || found;
+    }
+    if (!any) return {};  // a new folder, or one moved already
+    if (s = journal.copy_table("orgs", Table::orgs, state); !s.ok()) return s;
+    if (s = journal.copy_table("event_ids", Table::event_ids, state); !s.ok()) return s;
+    if (s = journal.copy_table("usage", Table::usage, state); !s.ok()) return s;
+    if (s = journal.get(Table::meta, checkpoint_mark_key, mark); s.is_not_found()) {
+      mark = u64_key(0);
+    } else if (!s.ok()) {
+      return s;
+    }
+    const WriteOp op{Table::checkpoint, std::string(checkpoint_mark_key), mark};
+    if (s = state.commit(std::span<const WriteOp>(&op, 1)); !s.ok()) return s;
+  }
+  return journal.drop_tables(state_table_names, checkpoint_mark_key);
+}
 
 }  // namespace
 
 std::unique_ptr<Store> open_lmdb_store(const std::string& dir, const LmdbOptions& options, Status& status) {
   if (!options.read_only) ::mkdir(dir.c_str(), 0700);
-  auto store = std::make_unique<LmdbStore>();
-  status = store->open(dir, options);
+  auto journal = std::make_unique<LmdbEnv>();
+  status = journal->open(dir, options, part_tables(Part::journal));
   if (!status.ok()) return nullptr;
-  return store;
+  const std::string state_dir = dir + "/" + std::string(state_part_folder);
+  if (options.read_only) {
+    // Unmoved (or moved halfway when a start crashed): read as it was written.
+    bool unmoved = false;
+    if (status = journal->has_table("orgs", unmoved); !status.ok()) return nullptr;
+    if (unmoved || !exists(state_dir + "/data.mdb")) {
+      journal.reset();
+      return open_unparted(dir, options, status);
+    }
+  } else {
+    ::mkdir(state_dir.c_str(), 0700);
+  }
+  auto state = std::make_unique<LmdbEnv>();
+  status = state->open(state_dir, options, part_tables(Part::state));
+  if (!status.ok()) return nullptr;
+  if (!options.read_only) {
+    if (status = move_state_tables(*journal, *state); !status.ok()) return nullptr;
+  }
+  return std::make_unique<PartedStore>(std::move(journal), std::move(state));
 }
 
 }  // namespace canopy::persistence

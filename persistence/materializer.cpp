@@ -81,7 +81,7 @@ void Materializer::put_mark(WriteOps& ops) {
   const std::uint64_t mark = low_water_mark();
   if (mark == mark_written_) return;
   mark_written_ = mark;
-  ops.push_back(WriteOp{Table::meta, std::string(meta_checkpoint_seq), u64_key(mark)});
+  ops.push_back(WriteOp{Table::checkpoint, std::string(checkpoint_mark_key), u64_key(mark)});
 }
 
 namespace {
@@ -245,6 +245,7 @@ void Materializer::flush(WriteOps& ops) {
     if (entry.dirty_since != 0) write(id, entry, ops);
   }
   entries_.clear();
+  ++forgets_;
   dirty_order_.clear();
   epoch_.clear();
   epoch_next_ = 0;
@@ -253,7 +254,7 @@ void Materializer::flush(WriteOps& ops) {
   usage_.trim();
   ids_.write_all(ops);
   mark_written_ = last_seq_;
-  ops.push_back(WriteOp{Table::meta, std::string(meta_checkpoint_seq), u64_key(last_seq_)});
+  ops.push_back(WriteOp{Table::checkpoint, std::string(checkpoint_mark_key), u64_key(last_seq_)});
 }
 
 std::size_t Materializer::flush_due(WriteOps& ops, std::chrono::steady_clock::time_point cutoff,
@@ -287,6 +288,7 @@ std::size_t Materializer::flush_due(WriteOps& ops, std::chrono::steady_clock::ti
   // all): a scan of the cache every bound/2 orgs written, not every commit.
   if (entries_.size() - dirty_ > limits::materializer_orgs_cached_max) {
     forget_clean(entries_, dirty_, limits::materializer_orgs_cached_max / 2);
+    ++forgets_;
   }
   // The event-id rows accepted since the last checkpoint of them, on the same clock as the orgs'.
   if (ids_.due(cutoff) && ids_.begin()) written += ids_.write_slice(ops, limits::checkpoint_id_rows_per_commit_max);

@@ -77,6 +77,10 @@ class Materializer {
   // The same for every org.
   void write_all_usage(WriteOps& ops);
   std::size_t usage_buckets_dirty() const { return usage_.dirty(); }
+  // How many times written orgs or usage buckets were dropped from memory (past their cache bounds,
+  // or all of them by flush()). Until the ops that wrote them are committed, reading them back from
+  // the store would find an older state: the writer makes such reads wait (SettledStore).
+  std::uint64_t forgets() const { return forgets_ + usage_.forgets(); }
   void set_last_seq(std::uint64_t seq) { last_seq_ = seq; }
 
  private:
@@ -114,6 +118,7 @@ class Materializer {
   PendingIdRows ids_;
   std::vector<domain::Alert> alerts_;
   std::uint64_t last_seq_ = 0;
+  std::uint64_t forgets_ = 0;
 };
 
 // Reads an org's stored snapshot (and the seq it is as of, if asked).

@@ -16,7 +16,7 @@ namespace {
 
 std::uint64_t read_checkpoint(const Store& store) {
   std::string bytes;
-  return store.get(Table::meta, meta_checkpoint_seq, bytes).ok() ? get_u64_be(bytes) : 0;
+  return store.get(Table::checkpoint, checkpoint_mark_key, bytes).ok() ? get_u64_be(bytes) : 0;
 }
 
 Status check_schema(Store& store) {

@@ -3,8 +3,18 @@
 // The production implementation is LMDB (lmdb_store.cpp). Tests swap in wrappers that fail commits or
 // lose everything after a chosen commit, to prove that nothing acknowledged is lost.
 //
-// Thread-safety: commit() is called by one thread at a time (the persistence writer); get() and
-// scan() may be called from any thread at any time and see the last committed state.
+// The tables live in two parts, each an LMDB environment of its own with its own commits and fsyncs:
+//   journal part: the journal and the rows a client may read as soon as its request is answered
+//                 (users, tokens, payments, ...). Every acknowledgement waits for a commit here.
+//   state part:   what the checkpoints write (org snapshots, the event-id index, usage buckets) and
+//                 the checkpoint mark saying how much of the journal they hold. Committed behind the
+//                 acknowledgements, on a thread of its own (actors/state_committer.hpp), never ahead of
+//                 the journal: recovery replays the journal after the mark.
+// The split keeps a checkpoint's thousands of pages out of the commits that clients wait for.
+//
+// Thread-safety: commit() is called by one thread at a time per part (the persistence writer for the
+// journal part, the state committer for the state part); get() and scan() may be called from any
+// thread at any time and see the last committed state.
 #pragma once
 
 #include <cstdint>
@@ -20,9 +30,22 @@ namespace canopy::persistence {
 
 // Named sub-databases. Key layouts: keys.hpp.
 enum class Table : std::uint8_t { meta, journal, orgs, users, emails, tokens, event_ids, payments, payment_keys, usage,
-                                  webhook_outbox, webhook_deliveries };
-inline constexpr std::size_t table_count = 12;
+                                  webhook_outbox, webhook_deliveries, checkpoint };
+inline constexpr std::size_t table_count = 13;
 std::string_view table_name(Table table);
+
+enum class Part : std::uint8_t { journal, state };
+inline constexpr Part part_of(Table table) {
+  switch (table) {
+    case Table::orgs:
+    case Table::event_ids:
+    case Table::usage:
+    case Table::checkpoint:
+      return Part::state;
+    default:
+      return Part::journal;
+  }
+}
 
 // I/O results as values.
 struct Status {
@@ -56,8 +79,9 @@ class Snapshot {
 class Store {
  public:
   virtual ~Store() = default;
-  // Applies every op in one atomic transaction, durable (fsynced) when it returns ok.
-  // On any error nothing was applied.
+  // Applies the ops of each part in one atomic transaction, durable (fsynced) when it returns ok: the
+  // journal part's first, so a crash between the two leaves the state part behind the journal, never
+  // ahead of it. On an error in a part nothing of that part (and of the state part after it) was applied.
   virtual Status commit(std::span<const WriteOp> ops) = 0;
   virtual Status get(Table table, std::string_view key, std::string& value) const = 0;
   // Reads many keys from one consistent snapshot; values[i] is empty when keys[i] is absent. The LMDB
@@ -86,10 +110,14 @@ class Store {
 };
 
 struct LmdbOptions {
-  std::size_t map_bytes = 0;  // 0: limits::lmdb_map_bytes_initial
+  std::size_t map_bytes = 0;  // 0: limits::lmdb_map_bytes_initial, per part
   bool read_only = false;
 };
 
+// The journal part in `dir`, the state part in `dir`/state. A data folder written before the parts
+// existed (every table in `dir`) has its state tables moved into the state part when opened for
+// writing, and is read as it is when opened read-only.
 std::unique_ptr<Store> open_lmdb_store(const std::string& dir, const LmdbOptions& options, Status& status);
+inline constexpr std::string_view state_part_folder = "state";
 
 }  // namespace canopy::persistence

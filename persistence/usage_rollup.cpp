@@ -156,6 +156,7 @@ void UsageRollup::trim() {
   epoch_next_ = 0;
   std::erase_if(epoch_, [](const Node* n) { return n->second.dirty_since == 0; });
   forget_clean(cache_, dirty_, limits::usage_rollup_cache_max / 2);
+  ++forgets_;
 }
 
 }  // namespace canopy::persistence

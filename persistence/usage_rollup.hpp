@@ -53,6 +53,9 @@ class UsageRollup {
   void trim();
 
   std::size_t dirty() const { return dirty_; }
+  // How many times trim() has forgotten buckets: a bucket forgotten may be read back from the store,
+  // which must have it by then (actors/state_committer.hpp, SettledStore).
+  std::uint64_t forgets() const { return forgets_; }
 
  private:
   struct Cached {
@@ -77,6 +80,7 @@ class UsageRollup {
   // The checkpoint being written: the buckets dirty when it began, in key order.
   std::vector<Node*> epoch_;
   std::size_t epoch_next_ = 0;
+  std::uint64_t forgets_ = 0;
 };
 
 }  // namespace canopy::persistence

@@ -37,6 +37,27 @@ class WriteOps {
     }
   }
 
+  // Moves the ops on the tables of `part` to the end of `out`, in order; the others stay, in order.
+  // Buffers are swapped, not copied, so both keep memory for their next commits.
+  void move_part(Part part, WriteOps& out) {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < size_; ++i) {
+      WriteOp& op = ops_[i];
+      if (part_of(op.table) == part) {
+        take(out.add(op.table, op.erase), op);
+      } else {
+        if (kept != i) take(ops_[kept], op);
+        ++kept;
+      }
+    }
+    size_ = kept;
+  }
+  // Moves every op to the end of `out`, in order; this is empty afterwards.
+  void move_all(WriteOps& out) {
+    for (std::size_t i = 0; i < size_; ++i) take(out.add(ops_[i].table, ops_[i].erase), ops_[i]);
+    size_ = 0;
+  }
+
   std::size_t size() const { return size_; }
   // Ops whose buffers are kept for the next commits, in use or not.
   std::size_t kept() const { return ops_.size(); }
@@ -48,6 +69,13 @@ class WriteOps {
   std::span<const WriteOp> span() const { return {ops_.data(), size_}; }
 
  private:
+  static void take(WriteOp& to, WriteOp& from) {
+    to.table = from.table;
+    to.erase = from.erase;
+    to.key.swap(from.key);
+    to.value.swap(from.value);
+  }
+
   std::vector<WriteOp> ops_;  // [0, size_) in use; the rest kept for their buffers
   std::size_t size_ = 0;
 };

@@ -236,7 +236,7 @@ class RecoveryTest : public ::testing::Test {
 
   std::uint64_t checkpoint_seq(const Store& store) {
     std::string bytes;
-    if (!store.get(Table::meta, meta_checkpoint_seq, bytes).ok()) return 0;
+    if (!store.get(Table::checkpoint, checkpoint_mark_key, bytes).ok()) return 0;
     return get_u64_be(bytes);
   }
 

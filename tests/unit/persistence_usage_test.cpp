@@ -578,7 +578,7 @@ TEST_F(UsageStoreTest, BucketsWaitForTheirCheckpointAndACrashBeforeThenCountsThe
     EXPECT_FALSE(bucket(root_r, BucketKind::credits_day, day(2026, 11, 26))) << "the grant's buckets are not due";
     EXPECT_EQ(m.usage_buckets_dirty(), 2u);
     std::string mark;
-    ASSERT_TRUE(store_->get(Table::meta, meta_checkpoint_seq, mark).ok());
+    ASSERT_TRUE(store_->get(Table::checkpoint, checkpoint_mark_key, mark).ok());
     EXPECT_EQ(get_u64_be(mark), grant_seq - 1) << "R's snapshot holds the grant, its buckets do not";
   }  // the process is gone
   store_.reset();
