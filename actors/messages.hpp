@@ -38,6 +38,7 @@ using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
 using decide_atom = caf::atom_constant<caf::atom("decide")>;
 using prune_atom = caf::atom_constant<caf::atom("prune")>;
 using usage_atom = caf::atom_constant<caf::atom("usage")>;
+using state_done_atom = caf::atom_constant<caf::atom("statedone")>;
 using command_atom = caf::atom_constant<caf::atom("command")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;

@@ -1,9 +1,10 @@
 #include "actors/writer.hpp"
 
-#include <cstdio>
-#include <cstdlib>
+#include <deque>
+#include <utility>
 
 #include "actors/messages.hpp"
+#include "actors/state_committer.hpp"
 #include "config/limits.hpp"
 #include "persistence/codec.hpp"
 #include "persistence/id_purge.hpp"
@@ -21,6 +22,7 @@ struct Waiting {
   std::string encoded{};  // the record's bytes when its sender encoded it (empty: encoded here)
   WriteOp meta{};
   std::vector<domain::OrgId> usage_of{};  // orgs whose usage buckets a report is about to read
+  bool usage = false;                     // answered once the state part holds them
   caf::response_promise promise{};  // a request's answer, or
   caf::actor sender{};              // where `committed_atom, token, seq` goes
   std::uint64_t token = 0;
@@ -28,6 +30,9 @@ struct Waiting {
 
 struct WriterState {
   persistence::Store* store = nullptr;
+  // Destroyed after everything that reads through it: its destructor commits what still waits.
+  std::unique_ptr<StateCommitter> committer;
+  std::unique_ptr<SettledStore> settled;  // the store as the materializer reads it
   std::unique_ptr<persistence::Materializer> materializer;
   std::unique_ptr<persistence::IdPurge> id_purge;
   WriterConfig config;
@@ -35,28 +40,26 @@ struct WriterState {
   std::uint64_t last_seq = 0;
   std::vector<Waiting> waiting;
   bool flush_scheduled = false;
-  persistence::WriteOps ops;  // reused across commits, buffers and all
+  persistence::WriteOps ops;        // reused across commits, buffers and all
+  persistence::WriteOps state_ops;  // the state part's of them, handed to the committer
+  StateCommitter::Progress submitted;  // the progress of the last batch submitted
+  std::uint64_t forgets_seen = 0;     // Materializer::forgets() when last looked at
+  // Usage barriers, each answered once the committer has committed its batch.
+  std::deque<std::pair<std::uint64_t, caf::response_promise>> usage_waiters;
   static inline const char* name = "canopy.writer";
 };
 
 using WriterActor = caf::stateful_actor<WriterState>;
 
-[[noreturn]] void fatal(const persistence::Status& status) {
-  std::fprintf(stderr, "canopy: storage commit failed, stopping so nothing unacknowledged is trusted: %s\n",
-               status.message.c_str());
-  std::fflush(stderr);
-  std::abort();
-}
-
 // What the org actors read once a commit is durable, before any of its records is answered.
 void publish_progress(WriterState& st) {
   st.stats->event_ids_unindexed.store(st.materializer->id_rows_pending(), std::memory_order_relaxed);
-  st.stats->ids_indexed_seq.store(st.materializer->ids_indexed_through(), std::memory_order_release);
   st.stats->committed_seq.store(st.last_seq, std::memory_order_release);
 }
 
-// Commits up to commit_window_records_max waiting records (and a checkpoint when one is due), then
-// answers each sender with its sequence number.
+// Commits up to commit_window_records_max waiting records (and a checkpoint slice when one is due) in
+// the journal part, answers each sender with its sequence number, then hands the state part's ops to
+// the committer.
 void commit(WriterActor* self, bool force_checkpoint) {
   auto& st = self->state;
   st.ops.clear();
@@ -66,10 +69,12 @@ void commit(WriterActor* self, bool force_checkpoint) {
   const std::size_t forgotten = st.id_purge->step(st.config.clock->now(), limits::id_purge_rows_per_commit, st.ops);
   const std::size_t n = std::min(st.waiting.size(), limits::commit_window_records_max);
   std::vector<std::uint64_t> seqs(n, 0);
+  bool notify = false;  // a usage barrier waits for this commit's state part
   for (std::size_t i = 0; i < n; ++i) {
     auto& w = st.waiting[i];
     if (!w.record) {
       if (!w.meta.key.empty()) st.ops.push_back(w.meta);
+      notify = notify || w.usage;
       for (const auto org : w.usage_of) st.materializer->write_usage_of(org, st.ops);
       continue;
     }
@@ -89,15 +94,15 @@ void commit(WriterActor* self, bool force_checkpoint) {
                                         limits::checkpoint_orgs_per_commit_max) > 0) {
     st.stats->checkpoints.fetch_add(1, std::memory_order_relaxed);
   }
+  st.ops.move_part(persistence::Part::state, st.state_ops);
   if (!st.ops.empty()) {
     const auto started = std::chrono::steady_clock::now();
-    if (auto status = st.store->commit(st.ops.span()); !status.ok()) fatal(status);
+    if (auto status = st.store->commit(st.ops.span()); !status.ok()) commit_failed(status);
     const auto micros = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count());
     auto& stats = *st.stats;
     stats.commits.fetch_add(1, std::memory_order_relaxed);
     stats.records.fetch_add(n, std::memory_order_relaxed);
-    stats.event_ids_forgotten.fetch_add(forgotten, std::memory_order_relaxed);
     stats.commit_micros_total.fetch_add(micros, std::memory_order_relaxed);
     if (micros > stats.commit_micros_max.load(std::memory_order_relaxed)) {
       stats.commit_micros_max.store(micros, std::memory_order_relaxed);
@@ -108,12 +113,27 @@ void commit(WriterActor* self, bool force_checkpoint) {
     auto& w = st.waiting[i];
     if (w.sender) {
       caf::anon_send(w.sender, committed_atom::value, w.token, seqs[i]);
-    } else {
+    } else if (!w.usage) {
       w.promise.deliver(seqs[i]);
     }
   }
+  // The state part after the journal part's commit returned, never before: it must not get ahead.
+  const StateCommitter::Progress progress{st.materializer->ids_indexed_through(), forgotten,
+                                          st.id_purge->sweeps_finished()};
+  if (!st.state_ops.empty() || notify || progress != st.submitted) {
+    const std::uint64_t batch = st.committer->submit(st.state_ops, progress, notify);
+    st.submitted = progress;
+    st.submitted.event_ids_forgotten = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (st.waiting[i].usage) st.usage_waiters.emplace_back(batch, std::move(st.waiting[i].promise));
+    }
+  }
+  // Orgs or buckets forgotten: whatever wrote them is in the batches submitted so far.
+  if (const std::uint64_t forgets = st.materializer->forgets(); forgets != st.forgets_seen) {
+    st.forgets_seen = forgets;
+    st.settled->settle_through(st.committer->submitted());
+  }
   st.waiting.erase(st.waiting.begin(), st.waiting.begin() + static_cast<std::ptrdiff_t>(n));
-  st.stats->event_id_sweeps.store(st.id_purge->sweeps_finished(), std::memory_order_relaxed);
   if (auto alerts = st.materializer->take_alerts(); !alerts.empty() && st.config.alerts) st.config.alerts->deliver(alerts);
 }
 
@@ -146,13 +166,20 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
   auto& st = self->state;
   st.stats = stats;
   st.store = store;
-  st.materializer = std::make_unique<persistence::Materializer>(*store);
+  st.committer = std::make_unique<StateCommitter>(
+      *store, *stats, [writer = caf::actor_cast<caf::weak_actor_ptr>(self)](std::uint64_t batch) {
+        if (auto alive = caf::actor_cast<caf::actor>(writer.lock())) caf::anon_send(alive, state_done_atom::value, batch);
+      });
+  st.settled = std::make_unique<SettledStore>(*store, *st.committer);
+  st.materializer = std::make_unique<persistence::Materializer>(*st.settled);
   st.materializer->set_last_seq(last_seq);
   CANOPY_ASSERT(config.clock != nullptr && config.id_retention_seconds > 0);
   st.id_purge = std::make_unique<persistence::IdPurge>(*store, config.id_retention_seconds, limits::id_purge_interval_seconds);
   st.config = config;
   st.last_seq = last_seq;
-  publish_progress(st);  // recovery indexed every id it replayed
+  publish_progress(st);
+  st.submitted.ids_indexed_through = st.materializer->ids_indexed_through();  // recovery indexed every id it replayed
+  stats->ids_indexed_seq.store(st.submitted.ids_indexed_through, std::memory_order_release);
   self->delayed_send(self, config.checkpoint_interval, checkpoint_atom::value);
   return {
       [=](append_atom, RecordPtr record) -> caf::result<std::uint64_t> {
@@ -178,13 +205,22 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
       // A barrier that also writes the usage buckets of `orgs` counted since their last checkpoint:
       // once answered, the store holds every acknowledged charge's usage for them.
       [=](usage_atom, std::vector<domain::OrgId> orgs) -> caf::result<std::uint64_t> {
-        return enqueue(self, Waiting{.usage_of = std::move(orgs)});
+        return enqueue(self, Waiting{.usage_of = std::move(orgs), .usage = true});
+      },
+      // The state committer has committed batch `batch` and every one before it.
+      [=](state_done_atom, std::uint64_t batch) {
+        auto& waiters = self->state.usage_waiters;
+        while (!waiters.empty() && waiters.front().first <= batch) {
+          waiters.front().second.deliver(std::uint64_t{0});
+          waiters.pop_front();
+        }
       },
       // The same with a checkpoint (shutdown).
       [=](sync_atom) -> caf::result<std::uint64_t> {
         auto promise = self->make_response_promise();
         while (!self->state.waiting.empty()) commit(self, false);
         commit(self, true);
+        self->state.committer->wait_idle();
         promise.deliver(self->state.last_seq);
         return caf::delegated<std::uint64_t>{};
       },

@@ -15,12 +15,15 @@
 //
 // Org state, event-id index rows and usage buckets reach LMDB in checkpoint slices
 // (Materializer::flush_due): once one has waited for `checkpoint_interval`, every one waiting is
-// written, a bounded slice per commit (limits::checkpoint_*_per_commit_max), in the same transactions
-// as those windows' journal records; recovery replays the journal after the checkpoint mark. Shutdown
-// writes everything (Materializer::flush). After each commit the writer publishes how far the journal
-// and the id index are (WriterStats::committed_seq, ids_indexed_seq): origin actors answer retries of
-// ids accepted beyond the index themselves. `usage_atom, orgs` is a barrier that also writes those
-// orgs' waiting buckets, so a usage report read after its answer sees every acknowledged charge.
+// written, a bounded slice per commit (limits::checkpoint_*_per_commit_max). They belong to the state
+// part of the store (persistence/store.hpp): the writer commits each window's journal-part ops, answers,
+// and hands the state part's to the state committer (actors/state_committer.hpp), which commits them
+// on its own thread; recovery replays the journal after the checkpoint mark. Shutdown writes
+// everything (Materializer::flush) and waits for the committer. After each commit the writer publishes
+// how far the journal is (WriterStats::committed_seq), the committer how far the id index is
+// (ids_indexed_seq): origin actors answer retries of ids accepted beyond the index themselves.
+// `usage_atom, orgs` is a barrier that also writes those orgs' waiting buckets, answered once the
+// state part has them, so a usage report read after its answer sees every acknowledged charge.
 //
 // Event ids older than the idempotency retention are erased by a sweep riding on the same commits, a
 // bounded slice per commit (persistence/id_purge.hpp); an idle writer sweeps on its own.
@@ -75,14 +78,18 @@ struct WriterStats {
   std::atomic<std::uint64_t> commits{0};
   std::atomic<std::uint64_t> records{0};
   std::atomic<std::uint64_t> checkpoints{0};  // commits that carried checkpoint slices
-  std::atomic<std::uint64_t> commit_micros_total{0};  // time inside Store::commit
+  std::atomic<std::uint64_t> commit_micros_total{0};  // time inside the journal part's commits
   std::atomic<std::uint64_t> commit_micros_max{0};
+  std::atomic<std::uint64_t> state_commits{0};  // the state part's (actors/state_committer.hpp)
+  std::atomic<std::uint64_t> state_commit_micros_total{0};
+  std::atomic<std::uint64_t> state_commit_micros_max{0};
   std::atomic<std::uint64_t> event_ids_forgotten{0};  // erased past the idempotency retention
   std::atomic<std::uint64_t> event_id_sweeps{0};      // sweeps of the event-id index finished
   std::atomic<std::uint64_t> event_ids_unindexed{0};  // accepted, journaled, waiting for a checkpoint
   // Progress the org actors rely on (stored with release order after the commit, before anyone hears
   // of it): the last record committed, and the last up to which every accepted event id is in the
-  // store's index. An origin actor answers for the ids it accepted after that (actors/recent_ids.hpp).
+  // store's index (stored by the state committer). An origin actor answers for the ids it accepted
+  // after that (actors/recent_ids.hpp).
   std::atomic<std::uint64_t> committed_seq{0};
   std::atomic<std::uint64_t> ids_indexed_seq{0};
 };

@@ -77,7 +77,7 @@ void prometheus(Ctx& ctx) {
             m.accept_pauses);
   t.counter("canopy_journal_commits_total", "LMDB write transactions committed (group commits).", ws.commits);
   t.counter("canopy_journal_records_total", "Journal records committed.", ws.records);
-  t.counter("canopy_checkpoints_total", "Commits that carried checkpoint slices (org snapshots, event-id rows, usage buckets).", ws.checkpoints);
+  t.counter("canopy_checkpoints_total", "Writer commits whose state-part batch carried checkpoint slices (org snapshots, event-id rows, usage buckets).", ws.checkpoints);
   t.counter("canopy_event_ids_forgotten_total", "Accepted event ids erased past the idempotency retention.",
             ws.event_ids_forgotten);
   t.counter("canopy_event_id_sweeps_total", "Sweeps of the event-id index for expired ids finished.", ws.event_id_sweeps);
@@ -87,8 +87,15 @@ void prometheus(Ctx& ctx) {
   t.gauge("canopy_unindexed_events_held",
           "Events org actors hold so they can answer retries of accepted ids not yet indexed.",
           load(ctx.services.unindexed_events_held));
-  t.counter("canopy_commit_microseconds_total", "Time spent inside LMDB commits.", ws.commit_micros_total);
-  t.gauge("canopy_commit_microseconds_max", "The longest LMDB commit so far.", load(ws.commit_micros_max));
+  t.counter("canopy_commit_microseconds_total", "Time spent inside the journal part's LMDB commits.", ws.commit_micros_total);
+  t.gauge("canopy_commit_microseconds_max", "The longest journal-part commit so far.", load(ws.commit_micros_max));
+  t.counter("canopy_state_commits_total",
+            "Commits of the state part (org snapshots, event-id index, usage buckets), behind the journal's.",
+            ws.state_commits);
+  t.counter("canopy_state_commit_microseconds_total", "Time spent inside the state part's LMDB commits.",
+            ws.state_commit_micros_total);
+  t.gauge("canopy_state_commit_microseconds_max", "The longest state-part commit so far.",
+          load(ws.state_commit_micros_max));
   t.gauge("canopy_stream_connections", "Open WebSocket stream connections.", load(m.stream_connections));
   t.counter("canopy_stream_pushes_total", "Balance pushes sent on the stream.", m.stream_pushes);
   t.counter("canopy_stream_slow_closes_total", "Stream connections closed (1008) because their queue filled.",

@@ -3,9 +3,12 @@
 // them, and what the actors acknowledged is what a fresh Runtime recovers from the store.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "actors/messages.hpp"
@@ -13,20 +16,42 @@
 #include "config/limits.hpp"
 #include "persistence/codec.hpp"
 #include "persistence/keys.hpp"
+#include "persistence/recovery.hpp"
 
 namespace canopy::actors {
 namespace {
 
 using namespace canopy::domain;
 
-// Forwards to LMDB and counts commits and the records in them.
+// Forwards to LMDB and counts the journal part's commits and the records in them. The state part's
+// commits can be held back (until release_state()) or dropped as if the process died before them.
 class CountingStore final : public persistence::Store {
  public:
   explicit CountingStore(std::unique_ptr<persistence::Store> inner) : inner_(std::move(inner)) {}
   persistence::Status commit(std::span<const persistence::WriteOp> ops) override {
-    commits.fetch_add(1);
+    const bool journal_part = std::any_of(ops.begin(), ops.end(), [](const persistence::WriteOp& op) {
+      return persistence::part_of(op.table) == persistence::Part::journal;
+    });
+    if (journal_part) {
+      commits.fetch_add(1);
+    } else {
+      std::unique_lock lock(gate_);
+      opened_.wait(lock, [this] { return !state_held_; });
+      if (drop_state) return {};
+    }
     for (const auto& op : ops) journal_records.fetch_add(op.table == persistence::Table::journal ? 1 : 0);
     return inner_->commit(ops);
+  }
+  void hold_state() {
+    std::lock_guard lock(gate_);
+    state_held_ = true;
+  }
+  void release_state() {
+    {
+      std::lock_guard lock(gate_);
+      state_held_ = false;
+    }
+    opened_.notify_all();
   }
   persistence::Status get(persistence::Table t, std::string_view k, std::string& v) const override {
     return inner_->get(t, k, v);
@@ -39,9 +64,13 @@ class CountingStore final : public persistence::Store {
 
   std::atomic<std::uint64_t> commits{0};
   std::atomic<std::uint64_t> journal_records{0};
+  std::atomic<bool> drop_state{false};
 
  private:
   std::unique_ptr<persistence::Store> inner_;
+  std::mutex gate_;
+  std::condition_variable opened_;
+  bool state_held_ = false;
 };
 
 class ChainTest : public ::testing::Test {
@@ -59,6 +88,7 @@ class ChainTest : public ::testing::Test {
     start();
   }
   void TearDown() override {
+    if (store_) store_->release_state();
     runtime_.reset();
     std::filesystem::remove_all(dir_);
   }
@@ -295,6 +325,66 @@ TEST_F(ChainTest, AnAcceptedIdMovesFromItsOriginToTheIndexAndStillAnswersRetries
   EXPECT_EQ(retry[0].status, ChargeStatus::accepted);
   EXPECT_EQ(retry[0].org, r);
   EXPECT_EQ(org(r).balance_micros, 4'000);
+}
+
+// The state part (snapshots, the id index, usage buckets) commits behind the acknowledgements: while
+// its commits are held back, charges are still answered, but the index is not said to hold their ids
+// and a usage barrier is not answered until the state part has what it covers.
+TEST_F(ChainTest, ChargesAreAnsweredWhileTheStatePartIsBehindButTheIndexWaitsForIt) {
+  const OrgId r = root(user());
+  const OrgId a = sub(r);
+  ASSERT_TRUE(command(r, Grant{5'000, "t"}).ok);
+  store_->hold_state();
+  ASSERT_EQ(charge(a, {event("e1", 1'000)})[0].status, ChargeStatus::accepted);
+  const std::uint64_t accepted_seq = services().writer_stats.committed_seq.load(std::memory_order_acquire);
+  auto usage_barrier = std::async(std::launch::async, [this, a] {
+    caf::scoped_actor self{services().system};
+    bool answered = false;
+    self->request(services().writer, caf::infinite, usage_atom::value, std::vector<OrgId>{a})
+        .receive([&](std::uint64_t) { answered = true; }, [](caf::error&) {});
+    return answered;
+  });
+  EXPECT_EQ(usage_barrier.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
+      << "a usage report must not read before the state part has the org's buckets";
+  EXPECT_LT(services().writer_stats.ids_indexed_seq.load(std::memory_order_acquire), accepted_seq)
+      << "the id is not in the state part yet, so the index must not be said to hold it";
+  ASSERT_EQ(charge(a, {event("e1", 1'000)})[0].org, r) << "a retry is still answered, by the origin";
+  store_->release_state();
+  EXPECT_TRUE(usage_barrier.get());
+  for (int i = 0; i < 1000 && services().writer_stats.ids_indexed_seq.load(std::memory_order_acquire) < accepted_seq; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::string row;
+  EXPECT_TRUE(store_->get(persistence::Table::event_ids, persistence::scoped_key(raw(a), "e1"), row).ok());
+  EXPECT_EQ(org(r).balance_micros, 4'000);
+}
+
+// Nothing acknowledged depends on the state part: a runtime whose state commits were all lost (the
+// process died before each) recovers every org from the journal alone.
+TEST_F(ChainTest, LosingEveryStatePartCommitLosesNothingAcknowledged) {
+  store_->drop_state = true;
+  const OrgId r = root(user());
+  const OrgId a = sub(r);
+  const OrgId b = sub(a);
+  ASSERT_TRUE(command(r, Grant{50'000, "t"}).ok);
+  ASSERT_TRUE(command(a, SetLimit{20'000}).ok);
+  for (int i = 0; i < 20; ++i) {
+    const std::string id = "e" + std::to_string(i);
+    ASSERT_EQ(charge(i % 2 ? a : b, {event(id, 500)})[0].status, ChargeStatus::accepted);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // checkpoints come (and are lost)
+  const OrgState before_r = org(r), before_a = org(a), before_b = org(b);
+  runtime_.reset();  // the final checkpoint is lost too
+  start();
+  EXPECT_EQ(org(r), before_r);
+  EXPECT_EQ(org(a), before_a);
+  EXPECT_EQ(org(b), before_b);
+  EXPECT_EQ(org(r).balance_micros, 50'000 - 20 * 500);
+  EXPECT_EQ(charge(b, {event("e0", 500)})[0].status, ChargeStatus::accepted) << "a retry";
+  EXPECT_EQ(org(r).balance_micros, 50'000 - 20 * 500) << "charged once";
+  persistence::AuditResult audit;
+  ASSERT_TRUE(persistence::audit(*store_, audit).ok());
+  EXPECT_TRUE(audit.problems.empty()) << audit.problems.front();
 }
 
 }  // namespace
