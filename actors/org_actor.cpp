@@ -390,7 +390,7 @@ void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes f
 
 // For each event: its payer if the id was accepted before, else none (also for an id being decided,
 // which the caller finds in ids_in_flight). An accepted id is in `accepted` from its answer until the
-// writer has indexed it, and in the store's event-id index from then on (WriterStats::ids_indexed_seq);
+// state committer has indexed it, and in the store's event-id index from then on (WriterStats::ids_indexed_seq);
 // one read transaction answers the ids memory does not know.
 std::vector<std::optional<OrgId>> accepted_before(OrgActorState& st, const std::vector<ChargeEvent>& events,
                                                   const std::vector<std::uint64_t>& id_hashes) {

@@ -67,7 +67,7 @@ void StateCommitter::run() {
       // Give back the buffers of the batches just committed, then wait for more.
       for (auto& batch : taken) {
         committed_ = batch.number;
-        if (spare_.size() < limits::state_batches_waiting_max) {
+        if (spare_.size() < limits::state_buffers_kept) {
           batch.ops.clear();
           spare_.push_back(std::move(batch.ops));
         }
@@ -107,6 +107,7 @@ void StateCommitter::commit(std::deque<Batch>& batches) {
   for (const auto& batch : batches) forgotten += batch.progress.event_ids_forgotten;
   stats_.event_ids_forgotten.fetch_add(forgotten, std::memory_order_relaxed);
   stats_.event_id_sweeps.store(last.event_id_sweeps, std::memory_order_relaxed);
+  stats_.event_id_rows_indexed.store(last.id_rows_written, std::memory_order_release);
   stats_.ids_indexed_seq.store(last.ids_indexed_through, std::memory_order_release);
   for (auto it = batches.rbegin(); it != batches.rend(); ++it) {
     if (it->notify) {

@@ -49,6 +49,7 @@ class StateCommitter {
   // What a batch makes true once committed, published then (WriterStats).
   struct Progress {
     std::uint64_t ids_indexed_through = 0;  // every event id accepted up to this seq is in the index
+    std::uint64_t id_rows_written = 0;      // event-id rows in this batch and every one before it
     std::uint64_t event_ids_forgotten = 0;  // rows the batch erases past the retention
     std::uint64_t event_id_sweeps = 0;      // sweeps of the index finished with it
     bool operator==(const Progress&) const = default;
@@ -84,7 +85,7 @@ class StateCommitter {
   std::condition_variable room_;  // fewer batches wait than the bound
   std::condition_variable idle_;  // a commit finished
   std::deque<Batch> waiting_;
-  std::vector<persistence::WriteOps> spare_;  // emptied batches' buffers, for submit() to hand back
+  std::vector<persistence::WriteOps> spare_;  // emptied batches' buffers (a few), for submit() to hand back
   std::uint64_t submitted_ = 0;
   std::uint64_t committed_ = 0;  // the number of the last batch committed
   bool busy_ = false;
@@ -121,19 +122,22 @@ class SettledStore final : public persistence::Store {
     return store_.scan(table, prefix, from, visit);
   }
   persistence::Status read(const std::function<persistence::Status(const persistence::Snapshot&)>& read) const override {
-    committer_.wait_committed(settle_through_);
+    settle(persistence::Table::orgs);
     return store_.read(read);
   }
   persistence::Status copy_compacted(const std::string& dir) const override { return store_.copy_compacted(dir); }
 
  private:
   void settle(persistence::Table table) const {
-    if (persistence::part_of(table) == persistence::Part::state) committer_.wait_committed(settle_through_);
+    if (persistence::part_of(table) != persistence::Part::state || settle_through_ <= settled_) return;
+    committer_.wait_committed(settle_through_);
+    settled_ = settle_through_;
   }
 
   persistence::Store& store_;
   StateCommitter& committer_;
   std::uint64_t settle_through_ = 0;
+  mutable std::uint64_t settled_ = 0;  // a batch known committed: reads up to it need no lock
 };
 
 }  // namespace canopy::actors

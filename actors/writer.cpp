@@ -53,7 +53,8 @@ using WriterActor = caf::stateful_actor<WriterState>;
 
 // What the org actors read once a commit is durable, before any of its records is answered.
 void publish_progress(WriterState& st) {
-  st.stats->event_ids_unindexed.store(st.materializer->id_rows_pending(), std::memory_order_relaxed);
+  st.stats->event_id_rows_accepted.store(st.materializer->id_rows_written() + st.materializer->id_rows_pending(),
+                                        std::memory_order_release);
   st.stats->committed_seq.store(st.last_seq, std::memory_order_release);
 }
 
@@ -118,8 +119,8 @@ void commit(WriterActor* self, bool force_checkpoint) {
     }
   }
   // The state part after the journal part's commit returned, never before: it must not get ahead.
-  const StateCommitter::Progress progress{st.materializer->ids_indexed_through(), forgotten,
-                                          st.id_purge->sweeps_finished()};
+  const StateCommitter::Progress progress{st.materializer->ids_indexed_through(), st.materializer->id_rows_written(),
+                                          forgotten, st.id_purge->sweeps_finished()};
   if (!st.state_ops.empty() || notify || progress != st.submitted) {
     const std::uint64_t batch = st.committer->submit(st.state_ops, progress, notify);
     st.submitted = progress;

@@ -25,8 +25,9 @@
 // `usage_atom, orgs` is a barrier that also writes those orgs' waiting buckets, answered once the
 // state part has them, so a usage report read after its answer sees every acknowledged charge.
 //
-// Event ids older than the idempotency retention are erased by a sweep riding on the same commits, a
-// bounded slice per commit (persistence/id_purge.hpp); an idle writer sweeps on its own.
+// Event ids older than the idempotency retention are erased by a sweep riding on the same windows, a
+// bounded slice per window, its erases in the state part's batch (persistence/id_purge.hpp); an idle
+// writer sweeps on its own.
 //
 // A failed commit is fatal: the process logs and aborts. Nothing unacknowledged is lost by that, and
 // after a failed fsync the kernel's page state cannot be trusted (the PostgreSQL fsync lesson).
@@ -85,7 +86,15 @@ struct WriterStats {
   std::atomic<std::uint64_t> state_commit_micros_max{0};
   std::atomic<std::uint64_t> event_ids_forgotten{0};  // erased past the idempotency retention
   std::atomic<std::uint64_t> event_id_sweeps{0};      // sweeps of the event-id index finished
-  std::atomic<std::uint64_t> event_ids_unindexed{0};  // accepted, journaled, waiting for a checkpoint
+  // Event-id rows accepted (journaled) and indexed (committed in the state part), ever: the difference
+  // waits for a checkpoint. Indexed is stored by the state committer.
+  std::atomic<std::uint64_t> event_id_rows_accepted{0};
+  std::atomic<std::uint64_t> event_id_rows_indexed{0};
+  std::uint64_t event_ids_unindexed() const {
+    const std::uint64_t indexed = event_id_rows_indexed.load(std::memory_order_acquire);  // first: never ahead
+    const std::uint64_t accepted = event_id_rows_accepted.load(std::memory_order_acquire);
+    return accepted > indexed ? accepted - indexed : 0;
+  }
   // Progress the org actors rely on (stored with release order after the commit, before anyone hears
   // of it): the last record committed, and the last up to which every accepted event id is in the
   // store's index (stored by the state committer). An origin actor answers for the ids it accepted

@@ -177,6 +177,10 @@ inline constexpr std::size_t write_ops_kept_max = 1u << 16;
 // An org's state is written to LMDB once it has been dirty this long (checkpoints are incremental:
 // persistence/materializer.hpp); recovery replays about this much journal.
 inline constexpr std::chrono::milliseconds checkpoint_interval_default{1000};
+// The slice bounds below (orgs, event-id rows, buckets "per commit") are per writer window. They were
+// measured while the slices shared the acknowledgements' commits; since the state part has commits of
+// its own (actors/state_committer.hpp), which take every window's slices waiting at once, they pace a
+// checkpoint over the windows rather than bound what one commit holds.
 // Org snapshots one commit carries at most. A whole checkpoint in one commit (15,000 orgs, ~4 MB)
 // held every charge behind it for 20-30 ms; 256 snapshots add well under a millisecond to a commit,
 // and at a few hundred commits a second still write ~100,000 orgs a second, far more than get dirty.
@@ -229,9 +233,13 @@ inline constexpr std::size_t lmdb_map_bytes_initial = std::size_t{256} << 30;
 inline constexpr unsigned lmdb_readers_max = 512;
 // Batches of state-part ops (checkpoint slices) waiting for the state committer beyond which the
 // writer waits for it (actors/state_committer.hpp): the checkpoints then fall back to the pace the
-// state part's commits keep, and the writer's memory stays bounded. The committer takes every batch
-// waiting into one commit, so a few suffice to keep it busy.
+// state part's commits keep, and the writer's memory stays bounded (a batch is one window's slices,
+// at most a few MB). The committer takes every batch waiting into one commit; under batches a state
+// commit (10-100 ms) spans 5-30 writer windows, and 8 made the writer wait now and then.
 inline constexpr std::size_t state_batches_waiting_max = 32;
+// Emptied batches' op buffers the state committer keeps for the writer to fill again. A coalesced
+// batch's buffers hold up to limits::write_ops_kept_max ops each: two bound what a burst leaves held.
+inline constexpr std::size_t state_buffers_kept = 2;
 // Rows per commit when a data folder from before the parts has its state tables moved into the
 // state part (persistence/lmdb_store.cpp): a few MB a commit however large the tables are.
 inline constexpr std::size_t legacy_rows_per_commit = 1u << 16;

@@ -75,7 +75,7 @@ void prometheus(Ctx& ctx) {
             "Accepts failed for want of file descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), each "
             "followed by a short pause in accepting.",
             m.accept_pauses);
-  t.counter("canopy_journal_commits_total", "LMDB write transactions committed (group commits).", ws.commits);
+  t.counter("canopy_journal_commits_total", "Journal-part commits (group commits; each answers the records in it).", ws.commits);
   t.counter("canopy_journal_records_total", "Journal records committed.", ws.records);
   t.counter("canopy_checkpoints_total", "Writer commits whose state-part batch carried checkpoint slices (org snapshots, event-id rows, usage buckets).", ws.checkpoints);
   t.counter("canopy_event_ids_forgotten_total", "Accepted event ids erased past the idempotency retention.",
@@ -83,7 +83,7 @@ void prometheus(Ctx& ctx) {
   t.counter("canopy_event_id_sweeps_total", "Sweeps of the event-id index for expired ids finished.", ws.event_id_sweeps);
   t.gauge("canopy_event_ids_unindexed",
           "Accepted event ids journaled but not yet in the event-id index (written with the next checkpoints).",
-          load(ws.event_ids_unindexed));
+          ws.event_ids_unindexed());
   t.gauge("canopy_unindexed_events_held",
           "Events org actors hold so they can answer retries of accepted ids not yet indexed.",
           load(ctx.services.unindexed_events_held));

@@ -9,10 +9,13 @@
 // manual clock moved forward by tests starts one at once); an id is therefore forgotten between the
 // retention and the retention plus one interval and a sweep after it was accepted, never earlier.
 //
-// Owned by the persistence writer, the only thread that writes the store: the rows a slice erases
-// are still there when its commit applies, and the writer puts a slice's erases ahead of its records'
-// rows, so an id accepted anew in the same commit stays. Ids charged meanwhile are new rows, accepted
-// now, which no sweep running now erases.
+// Owned by the persistence writer. Its erases go to the state part with the writer's window
+// (actors/state_committer.hpp), ahead of that window's own rows and behind every earlier window's, in
+// order; it scans the committed state part, which may be behind those windows. That is safe: a row it
+// sees and finds expired can be accepted anew only after a lookup missed it, that is once the erase
+// is committed, and the new row comes in a later window; a row it does not see yet is new, accepted
+// now, and not expired. (An expired row seen by two sweeps, the second starting before the first's
+// erase is committed, is erased twice: harmless, and counted twice in canopy_event_ids_forgotten_total.)
 //
 // Times are the service clock's, as the charges' are: a clock stepped forward (an NTP correction, a
 // resumed VM) forgets ids early by as much, and that cannot be undone.

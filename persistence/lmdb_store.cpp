@@ -9,10 +9,13 @@
 // resize it while no transaction is open in the process, and our readers never stop. A full map is a
 // commit error, which the writer treats as fatal.
 #include <lmdb.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -53,6 +56,25 @@ Status from_mdb(int rc, std::string_view what) {
                                                                                     : Status::Code::io_error;
   s.message = std::string(what) + ": " + mdb_strerror(rc);
   return s;
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// A new file's name is durable once its folder is synced (a state part created and then lost to a
+// power cut would cost a full replay of the journal).
+void sync_dir(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+// A store (either part) already in `dir`: a copy must not go there.
+bool holds_store(const std::string& dir) {
+  return exists(dir + "/data.mdb") || exists(dir + "/" + std::string(state_part_folder) + "/data.mdb");
 }
 
 MDB_val as_val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
@@ -219,12 +241,17 @@ class LmdbEnv final : public Store {
     return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? Status{} : from_mdb(rc, "scan");
   }
 
+  // A part's copy relies on LMDB refusing an existing data.mdb; the whole store of a folder from
+  // before the parts also refuses a folder with a state part (it would be taken for the copy's own).
   Status copy_compacted(const std::string& dir) const override {
+    if (whole_store_ && holds_store(dir)) return Status{Status::Code::io_error, "copy to " + dir + ": a store is there already"};
     ::mkdir(dir.c_str(), 0700);
     return from_mdb(mdb_env_copy2(env_, dir.c_str(), MDB_CP_COMPACT), "copy to " + dir);
   }
 
   bool holds(Table table) const { return held_[static_cast<std::size_t>(table)]; }
+  // This environment is a whole store (a folder from before the parts), not one part of one.
+  void set_whole_store() { whole_store_ = true; }
 
   // --- Folders from before the parts: their state tables, still in this (the journal part's) environment.
 
@@ -379,13 +406,9 @@ class LmdbEnv final : public Store {
   std::vector<std::size_t> runs_;     // sort_ops' run boundaries, reused
   std::array<MDB_dbi, table_count> dbis_{};
   std::array<bool, table_count> held_{};
+  bool whole_store_ = false;
   std::size_t map_bytes_ = 0;
 };
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
 
 // The two parts as one Store: reads go to the table's part; a commit of both parts commits the
 // journal part first.
@@ -436,14 +459,19 @@ class PartedStore final : public Store {
   // The state part first: the copy's journal then holds at least every record its state part does.
   // Refused where a store is already (LMDB would refuse the journal part's copy only after the state
   // part's had been written beside that store's own tables).
+  // A copy that fails halfway takes its state part away again: alone, it would be ahead of any journal
+  // later copied beside it.
   Status copy_compacted(const std::string& dir) const override {
     const std::string state_dir = dir + "/" + std::string(state_part_folder);
-    if (exists(dir + "/data.mdb") || exists(state_dir + "/data.mdb")) {
-      return Status{Status::Code::io_error, "copy to " + dir + ": a store is there already"};
-    }
+    if (holds_store(dir)) return Status{Status::Code::io_error, "copy to " + dir + ": a store is there already"};
     ::mkdir(dir.c_str(), 0700);
-    if (Status s = state_->copy_compacted(state_dir); !s.ok()) return s;
-    return journal_->copy_compacted(dir);
+    Status s = state_->copy_compacted(state_dir);
+    if (s.ok()) s = journal_->copy_compacted(dir);
+    if (!s.ok()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(state_dir, ignored);
+    }
+    return s;
   }
 
  private:
@@ -475,6 +503,7 @@ std::unique_ptr<Store> open_unparted(const std::string& dir, const LmdbOptions& 
   auto env = std::make_unique<LmdbEnv>();
   status = env->open(dir, options, tables);
   if (!status.ok()) return nullptr;
+  env->set_whole_store();
   return env;
 }
 
@@ -485,14 +514,15 @@ Status move_state_tables(LmdbEnv& journal, LmdbEnv& state) {
   std::string mark;
   Status s = state.get(Table::checkpoint, checkpoint_mark_key, mark);
   if (!s.ok() && !s.is_not_found()) return s;
-  if (s.is_not_found()) {
-    bool any = false;
-    for (const auto name : state_table_names) {
-      bool found = false;
-      if (s = journal.has_table(name, found); !s.ok()) return s;
-      any = any || found;
-    }
-    if (!any) return {};  // a new folder, or one moved already
+  const bool marked = s.ok();
+  bool any = false;
+  for (const auto name : state_table_names) {
+    bool found = false;
+    if (s = journal.has_table(name, found); !s.ok()) return s;
+    any = any || found;
+  }
+  if (!any) return {};  // a new folder, or one moved already
+  if (!marked) {
     if (s = journal.copy_table("orgs", Table::orgs, state); !s.ok()) return s;
     if (s = journal.copy_table("event_ids", Table::event_ids, state); !s.ok()) return s;
     if (s = journal.copy_table("usage", Table::usage, state); !s.ok()) return s;
@@ -503,6 +533,15 @@ Status move_state_tables(LmdbEnv& journal, LmdbEnv& state) {
     }
     const WriteOp op{Table::checkpoint, std::string(checkpoint_mark_key), mark};
     if (s = state.commit(std::span<const WriteOp>(&op, 1)); !s.ok()) return s;
+  }
+  // Never drop the old tables for a state part that does not belong to this journal.
+  if (const std::uint64_t at = get_u64_be(mark); at > 0) {
+    std::string record;
+    if (s = journal.get(Table::journal, u64_key(at), record); s.is_not_found()) {
+      return Status{Status::Code::corruption, "the state part's checkpoint mark is record " + std::to_string(at) +
+                                                  ", which the journal does not hold"};
+    }
+    if (!s.ok()) return s;
   }
   return journal.drop_tables(state_table_names, checkpoint_mark_key);
 }
@@ -519,9 +558,13 @@ std::unique_ptr<Store> open_lmdb_store(const std::string& dir, const LmdbOptions
     // Unmoved (or moved halfway when a start crashed): read as it was written.
     bool unmoved = false;
     if (status = journal->has_table("orgs", unmoved); !status.ok()) return nullptr;
-    if (unmoved || !exists(state_dir + "/data.mdb")) {
+    if (unmoved) {
       journal.reset();
       return open_unparted(dir, options, status);
+    }
+    if (!exists(state_dir + "/data.mdb")) {
+      status = Status{Status::Code::not_found, state_dir + ": no state part (a server has not started on this folder yet)"};
+      return nullptr;
     }
   } else {
     ::mkdir(state_dir.c_str(), 0700);
@@ -529,6 +572,10 @@ std::unique_ptr<Store> open_lmdb_store(const std::string& dir, const LmdbOptions
   auto state = std::make_unique<LmdbEnv>();
   status = state->open(state_dir, options, part_tables(Part::state));
   if (!status.ok()) return nullptr;
+  if (!options.read_only) {
+    sync_dir(state_dir);
+    sync_dir(dir);
+  }
   if (!options.read_only) {
     if (status = move_state_tables(*journal, *state); !status.ok()) return nullptr;
   }

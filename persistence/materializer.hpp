@@ -39,8 +39,9 @@ class Materializer {
  public:
   explicit Materializer(const Store& store) : store_(store), usage_(store) {}
 
-  // REQUIRES: records are added in journal order, seq increasing by one; the ops of an earlier flush()
-  // or flush_due() are committed before the next add() (orgs not cached are read back from the store).
+  // REQUIRES: records are added in journal order, seq increasing by one; a read of an org or bucket
+  // not in memory sees the ops of every earlier flush(), flush_due() and write_usage_of() committed
+  // (the writer reads through SettledStore, actors/state_committer.hpp, once forgets() has moved).
   // A record's CycleRolled precedes any charge its org admitted in that cycle (the actors journal the
   // rollover ahead of the charge): a hop whose cycle the org has not reached adds no spend.
   // Returns what makes the record impossible to apply (an org that does not exist, a balance that
@@ -71,6 +72,8 @@ class Materializer {
   // so far are committed; later ones wait for a checkpoint (pending_id_rows.hpp).
   std::uint64_t ids_indexed_through() const { return ids_.indexed_through(last_seq_); }
   std::size_t id_rows_pending() const { return ids_.size(); }
+  // Event-id rows written into ops so far, ever (indexed once those ops are committed).
+  std::uint64_t id_rows_written() const { return ids_.written_total(); }
   // Writes the usage buckets of `org` that wait for a checkpoint, and the mark if it moved: a report
   // of the org reads the store once these ops are committed.
   void write_usage_of(domain::OrgId org, WriteOps& ops);

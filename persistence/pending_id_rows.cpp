@@ -72,6 +72,7 @@ std::size_t PendingIdRows::write_slice(WriteOps& ops, std::size_t max_rows) {
   const std::size_t n = pending_.rows.size() > limits::pending_id_rows_max ? left : std::min(left, slice);
   for (std::size_t i = 0; i < n; ++i) put(ops, writing_.rows[next_ + i]);
   next_ += n;
+  written_total_ += n;
   return n;
 }
 

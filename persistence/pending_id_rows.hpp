@@ -58,6 +58,8 @@ class PendingIdRows {
   std::uint64_t indexed_through(std::uint64_t last_seq) const;
   // Rows not yet written into ops.
   std::size_t size() const { return writing_.rows.size() - next_ + pending_.rows.size(); }
+  // Rows written into ops so far, ever.
+  std::uint64_t written_total() const { return written_total_; }
 
  private:
   struct Row {
@@ -82,6 +84,7 @@ class PendingIdRows {
   Generation pending_;  // rows no checkpoint has taken yet
   Generation writing_;  // the checkpoint in progress, in journal order; rows [0, next_) written
   std::size_t next_ = 0;
+  std::uint64_t written_total_ = 0;
 };
 
 }  // namespace canopy::persistence

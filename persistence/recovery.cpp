@@ -14,9 +14,14 @@ using namespace canopy::domain;
 
 namespace {
 
-std::uint64_t read_checkpoint(const Store& store) {
-  std::string bytes;
-  return store.get(Table::checkpoint, checkpoint_mark_key, bytes).ok() ? get_u64_be(bytes) : 0;
+// `Reader`: a Store, or a Snapshot of one (the audit reads one consistent view).
+template <class Reader>
+Status read_checkpoint(const Reader& store, std::uint64_t& mark) {
+  mark = 0;
+  return store.scan(Table::checkpoint, checkpoint_mark_key, {}, [&](std::string_view key, std::string_view value) {
+    if (key == checkpoint_mark_key) mark = get_u64_be(value);
+    return false;
+  });
 }
 
 Status check_schema(Store& store) {
@@ -37,7 +42,8 @@ Status check_schema(Store& store) {
 }
 
 // Visits journal records with seq > after, in order. Stops at the first that does not decode.
-Status for_each_record(const Store& store, std::uint64_t after,
+template <class Reader>
+Status for_each_record(const Reader& store, std::uint64_t after,
                        const std::function<bool(std::uint64_t, const Record&)>& visit) {
   Status bad;
   Status s = store.scan(Table::journal, {}, u64_key(after + 1), [&](std::string_view key, std::string_view value) {
@@ -56,7 +62,15 @@ Status for_each_record(const Store& store, std::uint64_t after,
 
 Status recover(Store& store, RecoveryResult& result) {
   if (Status s = check_schema(store); !s.ok()) return s;
-  const std::uint64_t checkpoint = read_checkpoint(store);
+  std::uint64_t checkpoint = 0;
+  if (Status s = read_checkpoint(store, checkpoint); !s.ok()) return s;
+  // The state part must belong to this journal and not be ahead of it (a folder put together from
+  // two, a journal restored alone): replaying after a mark the journal never reached would leave the
+  // snapshots holding records it lacks.
+  if (std::string record; checkpoint > 0 && store.get(Table::journal, u64_key(checkpoint), record).is_not_found()) {
+    return Status{Status::Code::corruption, "the checkpoint mark is record " + std::to_string(checkpoint) +
+                                                ", which the journal does not hold: the state part does not belong to it"};
+  }
   Materializer materializer(store);
   materializer.set_last_seq(checkpoint);
   WriteOps ops;
@@ -108,7 +122,10 @@ std::string describe(OrgId id) { return format_id(org_prefix, raw(id)); }
 
 }  // namespace
 
-Status audit(const Store& store, AuditResult& result) {
+namespace {
+
+// The audit over one view: the stored state it compares is one the server could recover from.
+Status audit_view(const Snapshot& store, AuditResult& result) {
   std::map<std::uint64_t, OrgState> expected;  // full replay, ordered for stable reports
   std::unordered_map<OrgId, Ledger> ledgers;
   std::uint64_t last = 0;
@@ -153,7 +170,9 @@ Status audit(const Store& store, AuditResult& result) {
     return true;
   });
   if (!s.ok()) return s;
-  s = for_each_record(store, read_checkpoint(store), [&](std::uint64_t seq, const Record& record) {
+  std::uint64_t checkpoint = 0;
+  if (s = read_checkpoint(store, checkpoint); !s.ok()) return s;
+  s = for_each_record(store, checkpoint, [&](std::uint64_t seq, const Record& record) {
     if (const auto* created = std::get_if<OrgCreated>(&record)) {
       if (as_of[raw(created->org)] < seq) stored[raw(created->org)] = make_org(*created);
       return true;
@@ -190,6 +209,12 @@ Status audit(const Store& store, AuditResult& result) {
     if (!expected.count(id)) result.problems.push_back(describe(OrgId{id}) + ": stored but never created");
   }
   return {};
+}
+
+}  // namespace
+
+Status audit(const Store& store, AuditResult& result) {
+  return store.read([&](const Snapshot& view) { return audit_view(view, result); });
 }
 
 }  // namespace canopy::persistence

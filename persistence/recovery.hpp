@@ -6,7 +6,8 @@
 //
 // audit(): `canopy check`. Recomputes every org from the whole journal, and independently sums each
 // org's balance (credits in, transfers, charges paid) and cycle spend, then compares both with what is
-// stored (checkpoint + replayed tail). Every difference is reported; nothing is written.
+// stored (checkpoint + replayed tail), all read from one view of the store (Store::read), so it may
+// run beside a live server. Every difference is reported; nothing is written.
 #pragma once
 
 #include <cstdint>

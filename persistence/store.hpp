@@ -68,7 +68,8 @@ struct WriteOp {
 
 using ScanVisitor = std::function<bool(std::string_view key, std::string_view value)>;
 
-// A consistent view of the store: every read through it sees the same committed state.
+// A consistent view of the store: every read through it sees the same committed state of each part,
+// the state part's taken first (so it is never ahead of the journal part's).
 class Snapshot {
  public:
   virtual ~Snapshot() = default;

@@ -56,6 +56,13 @@ class CountingStore final : public persistence::Store {
   persistence::Status get(persistence::Table t, std::string_view k, std::string& v) const override {
     return inner_->get(t, k, v);
   }
+  persistence::Status get_many(persistence::Table t, std::span<const std::string> keys,
+                               std::vector<std::optional<std::string>>& values) const override {
+    return inner_->get_many(t, keys, values);
+  }
+  persistence::Status read(const std::function<persistence::Status(const persistence::Snapshot&)>& r) const override {
+    return inner_->read(r);
+  }
   persistence::Status scan(persistence::Table t, std::string_view p, std::string_view f,
                            const std::function<bool(std::string_view, std::string_view)>& visit) const override {
     return inner_->scan(t, p, f, visit);
@@ -101,6 +108,7 @@ class ChainTest : public ::testing::Test {
     store_ = counting.get();
     std::string error, token;
     runtime_ = Runtime::start(options_, std::move(counting), error, token);
+    if (!runtime_) store_ = nullptr;  // it went with the runtime that failed to start
     ASSERT_TRUE(runtime_) << error;
   }
   Services& services() { return runtime_->services(); }
@@ -296,7 +304,7 @@ TEST_F(ChainTest, ARetryOfAnIdNotYetIndexedGetsTheFirstAnswerFromItsOrigin) {
   std::string row;
   EXPECT_FALSE(store_->get(persistence::Table::event_ids, persistence::scoped_key(raw(a), "e1"), row).ok())
       << "not in the index yet";
-  EXPECT_EQ(services().writer_stats.event_ids_unindexed.load(), 1u);
+  EXPECT_EQ(services().writer_stats.event_ids_unindexed(), 1u);
   caf::anon_send(services().directory.actor_of(a), prune_atom::value);  // nothing is indexed: nothing forgotten
   const auto retry = charge(a, {event("e1", 1'000), event("big", 500)});
   EXPECT_EQ(retry[0].status, ChargeStatus::accepted);
@@ -340,10 +348,16 @@ TEST_F(ChainTest, ChargesAreAnsweredWhileTheStatePartIsBehindButTheIndexWaitsFor
   auto usage_barrier = std::async(std::launch::async, [this, a] {
     caf::scoped_actor self{services().system};
     bool answered = false;
-    self->request(services().writer, caf::infinite, usage_atom::value, std::vector<OrgId>{a})
+    self->request(services().writer, std::chrono::seconds(30), usage_atom::value, std::vector<OrgId>{a})
         .receive([&](std::uint64_t) { answered = true; }, [](caf::error&) {});
     return answered;
   });
+  // Declared after the future, so destroyed before it: a failed assertion below releases the state
+  // part before the future's destructor waits for the barrier.
+  struct Release {
+    CountingStore* store;
+    ~Release() { store->release_state(); }
+  } release{store_};
   EXPECT_EQ(usage_barrier.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
       << "a usage report must not read before the state part has the org's buckets";
   EXPECT_LT(services().writer_stats.ids_indexed_seq.load(std::memory_order_acquire), accepted_seq)
@@ -354,8 +368,10 @@ TEST_F(ChainTest, ChargesAreAnsweredWhileTheStatePartIsBehindButTheIndexWaitsFor
   for (int i = 0; i < 1000 && services().writer_stats.ids_indexed_seq.load(std::memory_order_acquire) < accepted_seq; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  ASSERT_GE(services().writer_stats.ids_indexed_seq.load(std::memory_order_acquire), accepted_seq);
   std::string row;
-  EXPECT_TRUE(store_->get(persistence::Table::event_ids, persistence::scoped_key(raw(a), "e1"), row).ok());
+  EXPECT_TRUE(store_->get(persistence::Table::event_ids, persistence::scoped_key(raw(a), "e1"), row).ok())
+      << "said to be indexed, so it must be in the state part";
   EXPECT_EQ(org(r).balance_micros, 4'000);
 }
 

@@ -17,6 +17,7 @@
 
 #include "config/limits.hpp"
 #include "persistence/keys.hpp"
+#include "persistence/recovery.hpp"
 #include "persistence/store.hpp"
 
 using namespace canopy;
@@ -125,7 +126,7 @@ class PartsTest : public ::testing::Test {
       t[empty] = {};
     }
     t["meta"] = {{std::string(meta_schema), u64_key(schema_version)}, {std::string(checkpoint_mark_key), u64_key(7)}};
-    t["journal"] = {{u64_key(1), "record-1"}, {u64_key(8), "record-8"}};
+    for (std::uint64_t seq = 1; seq <= 8; ++seq) t["journal"][u64_key(seq)] = "record-" + std::to_string(seq);
     t["payments"] = {{"p", "payment"}};
     t["orgs"] = {{u64_key(42), "org-42"}};
     t["usage"] = {{"bucket", "b"}};
@@ -210,13 +211,13 @@ TEST_F(PartsTest, AMoveCutShortAfterTheMarkOnlyDropsTheOldTables) {
   Tables old = unparted(3);
   old["orgs"][u64_key(42)] = "stale";  // the state part's copy is the one that counts once marked
   write_env(dir_, old);
-  write_env(state_dir_, {{"checkpoint", {{std::string(checkpoint_mark_key), u64_key(9)}}},
+  write_env(state_dir_, {{"checkpoint", {{std::string(checkpoint_mark_key), u64_key(8)}}},
                          {"orgs", {{u64_key(42), "moved"}}}});
   {
     auto store = open();
     ASSERT_NE(store, nullptr);
     EXPECT_EQ(get(*store, Table::orgs, u64_key(42)), "moved");
-    EXPECT_EQ(get(*store, Table::checkpoint, checkpoint_mark_key), u64_key(9));
+    EXPECT_EQ(get(*store, Table::checkpoint, checkpoint_mark_key), u64_key(8));
   }
   EXPECT_EQ(read_env(dir_)->count("orgs"), 0u);
 }
@@ -233,6 +234,40 @@ TEST_F(PartsTest, ReadOnlyReadsAFolderFromBeforeThePartsAsItIsAndWritesNothing) 
   EXPECT_EQ(read_env(dir_)->count("orgs"), 1u);
 }
 
+TEST_F(PartsTest, ReadOnlyReadsAFolderWhoseMoveWasCutShortAsItWas) {
+  write_env(dir_, unparted(5));
+  write_env(state_dir_, {{"event_ids", {{scoped_key(42, "id-0"), "row"}}}});  // copied in part, no mark
+  auto store = open(/*read_only=*/true);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(count(*store, Table::event_ids), 5u);
+  EXPECT_EQ(get(*store, Table::checkpoint, checkpoint_mark_key), u64_key(7));
+}
+
+TEST_F(PartsTest, AStatePartAheadOfItsJournalIsRefusedByRecovery) {
+  {
+    auto store = open();
+    ASSERT_NE(store, nullptr);
+    const std::vector<WriteOp> ops = {{Table::journal, u64_key(1), "r"},
+                                      {Table::checkpoint, std::string(checkpoint_mark_key), u64_key(5)}};
+    ASSERT_TRUE(store->commit(ops).ok());
+  }
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  RecoveryResult result;
+  const Status s = recover(*store, result);
+  EXPECT_EQ(s.code, Status::Code::corruption);
+  EXPECT_NE(s.message.find("record 5"), std::string::npos) << s.message;
+}
+
+TEST_F(PartsTest, OldTablesAreNotDroppedForAStatePartFromAnotherJournal) {
+  write_env(dir_, unparted(2));  // its journal ends at record 8
+  write_env(state_dir_, {{"checkpoint", {{std::string(checkpoint_mark_key), u64_key(500)}}}});
+  Status status;
+  EXPECT_EQ(open_lmdb_store(dir_, {}, status), nullptr);
+  EXPECT_EQ(status.code, Status::Code::corruption) << status.message;
+  EXPECT_EQ(read_env(dir_)->at("orgs").at(u64_key(42)), "org-42") << "the old tables are still there";
+}
+
 TEST_F(PartsTest, ABackupHoldsBothPartsAndOpensOnItsOwn) {
   {
     auto store = open();
@@ -246,6 +281,16 @@ TEST_F(PartsTest, ABackupHoldsBothPartsAndOpensOnItsOwn) {
   ASSERT_NE(copy, nullptr);
   EXPECT_EQ(get(*copy, Table::journal, u64_key(1)), "r");
   EXPECT_EQ(get(*copy, Table::orgs, u64_key(42)), "org");
+}
+
+TEST_F(PartsTest, ABackupOfAFolderFromBeforeThePartsIsRefusedWhereAStatePartIs) {
+  write_env(dir_, unparted(2));
+  auto legacy = open(/*read_only=*/true);
+  ASSERT_NE(legacy, nullptr);
+  const std::string out = root_ + "/out";
+  write_env(out + "/" + std::string(state_part_folder), {{"checkpoint", {{std::string(checkpoint_mark_key), u64_key(1)}}}});
+  EXPECT_FALSE(legacy->copy_compacted(out).ok());
+  EXPECT_FALSE(std::filesystem::exists(out + "/data.mdb"));
 }
 
 TEST_F(PartsTest, ABackupIntoAFolderFromBeforeThePartsIsRefusedAndChangesNothing) {
