@@ -5,10 +5,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <filesystem>
 #include <future>
-#include <mutex>
 #include <thread>
 
 #include "actors/messages.hpp"
@@ -17,6 +15,7 @@
 #include "persistence/codec.hpp"
 #include "persistence/keys.hpp"
 #include "persistence/recovery.hpp"
+#include "tests/support/commit_gate.hpp"
 
 namespace canopy::actors {
 namespace {
@@ -35,24 +34,14 @@ class CountingStore final : public persistence::Store {
     if (journal_part) {
       commits.fetch_add(1);
     } else {
-      std::unique_lock lock(gate_);
-      opened_.wait(lock, [this] { return !state_held_; });
+      state_gate_.wait();
       if (drop_state) return {};
     }
     for (const auto& op : ops) journal_records.fetch_add(op.table == persistence::Table::journal ? 1 : 0);
     return inner_->commit(ops);
   }
-  void hold_state() {
-    std::lock_guard lock(gate_);
-    state_held_ = true;
-  }
-  void release_state() {
-    {
-      std::lock_guard lock(gate_);
-      state_held_ = false;
-    }
-    opened_.notify_all();
-  }
+  void hold_state() { state_gate_.hold(); }
+  void release_state() { state_gate_.release(); }
   persistence::Status get(persistence::Table t, std::string_view k, std::string& v) const override {
     return inner_->get(t, k, v);
   }
@@ -75,9 +64,7 @@ class CountingStore final : public persistence::Store {
 
  private:
   std::unique_ptr<persistence::Store> inner_;
-  std::mutex gate_;
-  std::condition_variable opened_;
-  bool state_held_ = false;
+  test::CommitGate state_gate_;
 };
 
 class ChainTest : public ::testing::Test {

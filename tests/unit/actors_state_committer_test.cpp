@@ -5,21 +5,19 @@
 // state-part commits can be held back to decide what is in flight (a fault a real store cannot make
 // on demand).
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <filesystem>
 #include <future>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "actors/state_committer.hpp"
 #include "config/limits.hpp"
 #include "persistence/store.hpp"
+#include "tests/support/commit_gate.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace canopy::actors {
 namespace {
@@ -32,11 +30,7 @@ class HeldStore final : public persistence::Store {
  public:
   explicit HeldStore(std::unique_ptr<persistence::Store> inner) : inner_(std::move(inner)) {}
   persistence::Status commit(std::span<const persistence::WriteOp> ops) override {
-    {
-      std::unique_lock lock(mutex_);
-      ++commits_started;
-      opened_.wait(lock, [this] { return !held_; });
-    }
+    gate.wait();
     return inner_->commit(ops);
   }
   persistence::Status get(Table t, std::string_view k, std::string& v) const override { return inner_->get(t, k, v); }
@@ -46,47 +40,25 @@ class HeldStore final : public persistence::Store {
   }
   persistence::Status copy_compacted(const std::string& dir) const override { return inner_->copy_compacted(dir); }
 
-  void hold() {
-    std::lock_guard lock(mutex_);
-    held_ = true;
-  }
-  void release() {
-    {
-      std::lock_guard lock(mutex_);
-      held_ = false;
-    }
-    opened_.notify_all();
-  }
-  int started() {
-    std::lock_guard lock(mutex_);
-    return commits_started;
-  }
+  test::CommitGate gate;
 
  private:
   std::unique_ptr<persistence::Store> inner_;
-  std::mutex mutex_;
-  std::condition_variable opened_;
-  bool held_ = false;
-  int commits_started = 0;
 };
 
 class StateCommitterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/canopy_state_committer_test_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
     persistence::Status status;
-    auto lmdb = persistence::open_lmdb_store(dir_ + "/data", {}, status);
+    auto lmdb = persistence::open_lmdb_store(dir_.str("data"), {}, status);
     ASSERT_TRUE(lmdb) << status.message;
     store_ = std::make_unique<HeldStore>(std::move(lmdb));
     committer_ = std::make_unique<StateCommitter>(*store_, stats_, [this](std::uint64_t n) { notified_ = n; });
   }
   void TearDown() override {
-    if (store_) store_->release();
+    if (store_) store_->gate.release();
     committer_.reset();
     store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   std::uint64_t submit(std::vector<persistence::WriteOp> ops, std::uint64_t ids_through = 0, bool notify = false) {
@@ -101,11 +73,11 @@ class StateCommitterTest : public ::testing::Test {
   }
   // Until the committer has taken what waits and is inside the store's commit (held).
   void until_committing(int commits) {
-    for (int i = 0; i < 500 && store_->started() < commits; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    ASSERT_GE(store_->started(), commits);
+    for (int i = 0; i < 500 && store_->gate.arrived() < commits; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    ASSERT_GE(store_->gate.arrived(), commits);
   }
 
-  std::string dir_;
+  test::TempDir dir_;
   WriterStats stats_;
   std::unique_ptr<HeldStore> store_;
   std::unique_ptr<StateCommitter> committer_;
@@ -116,39 +88,39 @@ persistence::WriteOp put(std::string key, std::string value) { return {Table::or
 persistence::WriteOp erase(std::string key) { return {Table::orgs, std::move(key), {}, true}; }
 
 TEST_F(StateCommitterTest, BatchesTakenIntoOneCommitEndAsIfCommittedInTheOrderSubmitted) {
-  store_->hold();
+  store_->gate.hold();
   submit({put("first", "x")});
   until_committing(1);  // the first alone; the next three wait and go in one commit
   submit({put("k", "a"), put("gone", "1")});
   submit({erase("k"), erase("gone")});
   submit({put("k", "b")});
-  store_->release();
+  store_->gate.release();
   committer_->wait_idle();
   EXPECT_EQ(get("k"), "b") << "the put after the erase wins";
   EXPECT_EQ(get("gone"), std::nullopt) << "the erase after the put wins";
-  EXPECT_EQ(store_->started(), 2) << "the three waiting batches in one commit";
+  EXPECT_EQ(store_->gate.arrived(), 2) << "the three waiting batches in one commit";
 }
 
 TEST_F(StateCommitterTest, TheIndexProgressIsPublishedOnlyOnceItsBatchIsCommitted) {
-  store_->hold();
+  store_->gate.hold();
   submit({put("row", "x")}, /*ids_through=*/42);
   until_committing(1);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(stats_.ids_indexed_seq.load(), 0u) << "the rows are not durable yet";
-  store_->release();
+  store_->gate.release();
   committer_->wait_idle();
   EXPECT_EQ(stats_.ids_indexed_seq.load(), 42u);
   EXPECT_EQ(get("row"), "x");
 }
 
 TEST_F(StateCommitterTest, ABatchWithoutOpsStillPublishesItsProgressInOrder) {
-  store_->hold();
+  store_->gate.hold();
   submit({put("row", "x")}, 5);
   until_committing(1);
   submit({}, 9);  // nothing to write, but it may only be said once the batch before it is durable
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(stats_.ids_indexed_seq.load(), 0u);
-  store_->release();
+  store_->gate.release();
   committer_->wait_idle();
   EXPECT_EQ(stats_.ids_indexed_seq.load(), 9u);
 }
@@ -162,7 +134,7 @@ TEST_F(StateCommitterTest, NotifyNamesTheLastCommittedBatchThatAskedForIt) {
 }
 
 TEST_F(StateCommitterTest, SubmitWaitsOncePastTheBoundOfWaitingBatches) {
-  store_->hold();
+  store_->gate.hold();
   submit({put("first", "x")});
   until_committing(1);
   for (std::size_t i = 0; i < limits::state_batches_waiting_max; ++i) {
@@ -173,7 +145,7 @@ TEST_F(StateCommitterTest, SubmitWaitsOncePastTheBoundOfWaitingBatches) {
   auto one_more = std::async(std::launch::async, [this] { return submit({put("over", "v")}); });
   EXPECT_EQ(one_more.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout)
       << "the writer must wait for the committer";
-  store_->release();
+  store_->gate.release();
   EXPECT_EQ(one_more.get(), limits::state_batches_waiting_max + 2);
   committer_->wait_idle();
   EXPECT_EQ(get("over"), "v");
@@ -187,7 +159,7 @@ TEST_F(StateCommitterTest, ItsEndCommitsWhatStillWaits) {
 
 TEST_F(StateCommitterTest, ASettledReadWaitsForTheBatchesNamedAndOnlyThen) {
   SettledStore settled(*store_, *committer_);
-  store_->hold();
+  store_->gate.hold();
   const auto batch = submit({put("org", "new")});
   until_committing(1);
   std::string value;
@@ -200,7 +172,7 @@ TEST_F(StateCommitterTest, ASettledReadWaitsForTheBatchesNamedAndOnlyThen) {
     return settled.get(Table::orgs, "org", v).ok() ? v : std::string("absent");
   });
   EXPECT_EQ(read.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
-  store_->release();
+  store_->gate.release();
   EXPECT_EQ(read.get(), "new");
 }
 

@@ -6,7 +6,6 @@
 // Folders are inspected and written with LMDB itself, as an older Canopy left them.
 #include <gtest/gtest.h>
 #include <lmdb.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <map>
@@ -19,6 +18,7 @@
 #include "persistence/keys.hpp"
 #include "persistence/recovery.hpp"
 #include "persistence/store.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace canopy;
 using namespace canopy::persistence;
@@ -90,14 +90,6 @@ std::optional<Tables> read_env(const std::string& dir) {
 
 class PartsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/canopy_parts_test_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    dir_ = root_ + "/data";
-    state_dir_ = dir_ + "/" + std::string(state_part_folder);
-  }
-  void TearDown() override { std::filesystem::remove_all(root_); }
 
   std::unique_ptr<Store> open(bool read_only = false) {
     Status status;
@@ -134,7 +126,10 @@ class PartsTest : public ::testing::Test {
     return t;
   }
 
-  std::string root_, dir_, state_dir_;
+  test::TempDir temp_;
+  std::string root_ = temp_.str();
+  std::string dir_ = temp_.str("data");
+  std::string state_dir_ = dir_ + "/" + std::string(state_part_folder);
 };
 
 TEST_F(PartsTest, StateTablesAreInTheStateFolderAndTheRestBesideIt) {
