@@ -77,7 +77,13 @@ void StateCommitter::run() {
       busy_ = false;
       work_.wait(lock, [this] { return stopping_ || !waiting_.empty(); });
       if (waiting_.empty()) return;  // stopping, and everything submitted is committed
-      std::swap(taken, waiting_);
+      // Every batch waiting, up to a bound on the ops of one commit (at least one batch).
+      std::size_t ops = 0;
+      do {
+        ops += waiting_.front().ops.size();
+        taken.push_back(std::move(waiting_.front()));
+        waiting_.pop_front();
+      } while (!waiting_.empty() && ops + waiting_.front().ops.size() <= limits::state_commit_ops_max);
       busy_ = true;
     }
     room_.notify_all();

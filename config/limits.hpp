@@ -237,6 +237,10 @@ inline constexpr unsigned lmdb_readers_max = 512;
 // at most a few MB). The committer takes every batch waiting into one commit; under batches a state
 // commit (10-100 ms) spans 5-30 writer windows, and 8 made the writer wait now and then.
 inline constexpr std::size_t state_batches_waiting_max = 32;
+// Ops one state commit takes at most when it takes several waiting batches (a single batch may be
+// larger). A journal commit that meets a state commit's fsync on the disk waits for it: this bounds
+// how long.
+inline constexpr std::size_t state_commit_ops_max = 16'384;
 // Emptied batches' op buffers the state committer keeps for the writer to fill again. A coalesced
 // batch's buffers hold up to limits::write_ops_kept_max ops each: two bound what a burst leaves held.
 inline constexpr std::size_t state_buffers_kept = 2;

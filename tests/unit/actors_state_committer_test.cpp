@@ -101,6 +101,28 @@ TEST_F(StateCommitterTest, BatchesTakenIntoOneCommitEndAsIfCommittedInTheOrderSu
   EXPECT_EQ(store_->gate.arrived(), 2) << "the three waiting batches in one commit";
 }
 
+// A journal commit that meets a state commit's fsync waits for it: one commit takes waiting batches
+// only up to limits::state_commit_ops_max ops.
+TEST_F(StateCommitterTest, ACommitTakesWaitingBatchesOnlyUpToItsBoundOnOps) {
+  store_->gate.hold();
+  submit({put("first", "x")});
+  until_committing(1);
+  const std::size_t half = limits::state_commit_ops_max / 2 + 1;  // two of these do not fit in one commit
+  for (int b = 0; b < 3; ++b) {
+    std::vector<persistence::WriteOp> ops;
+    for (std::size_t i = 0; i < half; ++i) {
+      std::string key = std::to_string(b);
+      key.append("-").append(std::to_string(i));
+      ops.push_back(put(std::move(key), "v"));
+    }
+    submit(std::move(ops));
+  }
+  store_->gate.release();
+  committer_->wait_idle();
+  EXPECT_EQ(store_->gate.arrived(), 4) << "each big batch in a commit of its own";
+  EXPECT_EQ(get("2-0"), "v");
+}
+
 TEST_F(StateCommitterTest, TheIndexProgressIsPublishedOnlyOnceItsBatchIsCommitted) {
   store_->gate.hold();
   submit({put("row", "x")}, /*ids_through=*/42);
