@@ -174,9 +174,15 @@ inline constexpr std::size_t commit_sort_run_length_min = 8;
 // ~16,000 ops). A commit of thousands of 10,000-event batches is possible, and after one the writer
 // gives back all but these (~100 bytes each) instead of keeping gigabytes for the rest of its life.
 inline constexpr std::size_t write_ops_kept_max = 1u << 16;
-// An org's state is written to LMDB once it has been dirty this long (checkpoints are incremental:
-// persistence/materializer.hpp); recovery replays about this much journal.
-inline constexpr std::chrono::milliseconds checkpoint_interval_default{1000};
+// An org's state, an accepted event id and a usage bucket are written to LMDB once they have waited
+// this long (checkpoints are incremental: persistence/materializer.hpp); recovery replays about this
+// much journal. Since checkpoints commit behind the acknowledgements (the state part), a longer
+// interval costs only memory and replay: single charges' ids land on random leaves of the index, and
+// a checkpoint of ten seconds' ids shares each leaf among more of them than one of a second's. 10 s
+// against 1 s, 20 s runs: 1,450-1,650 bytes written per single charge against 2,800-2,900, p99 11.3-11.9
+// against 16.9-18.9 ms; batches +6-11% (docs/benchmarks.md). The memory it costs is bounded by
+// limits::pending_id_rows_max, which starts a checkpoint early.
+inline constexpr std::chrono::milliseconds checkpoint_interval_default{10'000};
 // The slice bounds below (orgs, event-id rows, buckets "per commit") are per writer window. They were
 // measured while the slices shared the acknowledgements' commits; since the state part has commits of
 // its own (actors/state_committer.hpp), which take every window's slices waiting at once, they pace a

@@ -157,7 +157,7 @@ std::vector<Setting> serve_settings() {
                  o.commit_window = std::chrono::microseconds(*n);
                  return std::nullopt;
                }});
-  s.push_back({"checkpoint_interval_ms", "how often dirty org state and accepted event ids are folded into LMDB", false,
+  s.push_back({"checkpoint_interval_ms", "how long dirty org state, accepted event ids and usage buckets may wait before they are written to LMDB", false,
                [](Options& o, const std::string& v) -> std::optional<std::string> {
                  const auto n = parse_number<long>(v);
                  if (!n || *n < 1 || *n > 600000) return "must be 1 to 600000, got '" + v + "'";
