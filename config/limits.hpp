@@ -178,11 +178,13 @@ inline constexpr std::size_t write_ops_kept_max = 1u << 16;
 // this long (checkpoints are incremental: persistence/materializer.hpp); recovery replays about this
 // much journal. Since checkpoints commit behind the acknowledgements (the state part), a longer
 // interval costs only memory and replay: single charges' ids land on random leaves of the index, and
-// a checkpoint of ten seconds' ids shares each leaf among more of them than one of a second's. 10 s
-// against 1 s, 20 s runs: 1,450-1,650 bytes written per single charge against 2,800-2,900, p99 11.3-11.9
-// against 16.9-18.9 ms; batches +6-11% (docs/benchmarks.md). The memory it costs is bounded by
-// limits::pending_id_rows_max, which starts a checkpoint early.
-inline constexpr std::chrono::milliseconds checkpoint_interval_default{10'000};
+// a checkpoint of five seconds' ids shares each leaf among more of them than one of a second's. 5 s
+// against 1 s, 20 s runs: ~1,860 bytes written per single charge against ~2,970, p99 11.2-12.7 against
+// 15.7-17.7 ms (docs/benchmarks.md). 10 s did as well and wrote less, but its checkpoints pass
+// pending_id_rows_sorted_max from ~13,000 single charges a second, and an unsorted checkpoint of
+// random ids rewrites a leaf per id; and sorting 131,072 rows holds the writer ~34 ms. The memory a
+// longer interval costs is bounded by pending_id_rows_max, which starts a checkpoint early.
+inline constexpr std::chrono::milliseconds checkpoint_interval_default{5'000};
 // The slice bounds below (orgs, event-id rows, buckets "per commit") are per writer window. They were
 // measured while the slices shared the acknowledgements' commits; since the state part has commits of
 // its own (actors/state_committer.hpp), which take every window's slices waiting at once, they pace a

@@ -557,7 +557,7 @@ TEST_F(Charging, TheSameIdInAnotherOrgIsAnotherEvent) {
 
 class IdRetention : public ManualClockServer {
  protected:
-  // Checkpoints every 200 ms (not every 10 s): the tests wait for an id to reach the index.
+  // Checkpoints every 200 ms (not every 5 s): the tests wait for an id to reach the index.
   void SetUp() override { boot({"--clock", "manual", "--checkpoint-interval-ms", "200"}); }
   // "YYYY-MM-DDTHH:MM:SSZ" moved by `seconds`.
   static std::string later(const std::string& rfc3339, std::int64_t seconds) {
