@@ -108,28 +108,28 @@ class SettledStore final : public persistence::Store {
 
   persistence::Status commit(std::span<const persistence::WriteOp> ops) override { return store_.commit(ops); }
   persistence::Status get(persistence::Table table, std::string_view key, std::string& value) const override {
-    settle(table);
+    settle(persistence::part_of(table));
     return store_.get(table, key, value);
   }
   persistence::Status get_many(persistence::Table table, std::span<const std::string> keys,
                                std::vector<std::optional<std::string>>& values) const override {
-    settle(table);
+    settle(persistence::part_of(table));
     return store_.get_many(table, keys, values);
   }
   persistence::Status scan(persistence::Table table, std::string_view prefix, std::string_view from,
                            const persistence::ScanVisitor& visit) const override {
-    settle(table);
+    settle(persistence::part_of(table));
     return store_.scan(table, prefix, from, visit);
   }
   persistence::Status read(const std::function<persistence::Status(const persistence::Snapshot&)>& read) const override {
-    settle(persistence::Table::orgs);
+    settle(persistence::Part::state);
     return store_.read(read);
   }
   persistence::Status copy_compacted(const std::string& dir) const override { return store_.copy_compacted(dir); }
 
  private:
-  void settle(persistence::Table table) const {
-    if (persistence::part_of(table) != persistence::Part::state || settle_through_ <= settled_) return;
+  void settle(persistence::Part part) const {
+    if (part != persistence::Part::state || settle_through_ <= settled_) return;
     committer_.wait_committed(settle_through_);
     settled_ = settle_through_;
   }

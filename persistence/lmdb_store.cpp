@@ -255,24 +255,26 @@ class LmdbEnv final : public Store {
 
   // --- Folders from before the parts: their state tables, still in this (the journal part's) environment.
 
-  // Whether the sub-database `name` exists here.
-  Status has_table(std::string_view name, bool& exists) const {
+  // Whether `table`'s sub-database (by its name, the same in both layouts) exists here.
+  Status has_table(Table table, bool& found) const {
     ReadTxn txn(env_);
     if (txn.rc()) return from_mdb(txn.rc(), "begin read");
+    const std::string name(table_name(table));
     MDB_dbi legacy = 0;
-    const int rc = mdb_dbi_open(txn.get(), std::string(name).c_str(), 0, &legacy);
-    exists = rc == MDB_SUCCESS;
-    return rc == MDB_NOTFOUND ? Status{} : from_mdb(rc, "open table " + std::string(name));
+    const int rc = mdb_dbi_open(txn.get(), name.c_str(), 0, &legacy);
+    found = rc == MDB_SUCCESS;
+    return rc == MDB_NOTFOUND ? Status{} : from_mdb(rc, "open table " + name);
   }
 
-  // Copies every row of the sub-database `name` into `into`'s `table`, limits::legacy_rows_per_commit
-  // rows per commit.
-  Status copy_table(std::string_view name, Table table, Store& into) const {
+  // Copies every row of `table`'s sub-database here into the same table of `into`,
+  // limits::legacy_rows_per_commit rows per commit.
+  Status copy_table(Table table, Store& into) const {
     ReadTxn txn(env_);
     if (txn.rc()) return from_mdb(txn.rc(), "begin read");
+    const std::string name(table_name(table));
     MDB_dbi legacy = 0;
-    if (int rc = mdb_dbi_open(txn.get(), std::string(name).c_str(), 0, &legacy); rc) {
-      return rc == MDB_NOTFOUND ? Status{} : from_mdb(rc, "open table " + std::string(name));
+    if (int rc = mdb_dbi_open(txn.get(), name.c_str(), 0, &legacy); rc) {
+      return rc == MDB_NOTFOUND ? Status{} : from_mdb(rc, "open table " + name);
     }
     MDB_cursor* cursor = nullptr;
     if (int rc = mdb_cursor_open(txn.get(), legacy, &cursor); rc) return from_mdb(rc, "cursor");
@@ -290,21 +292,22 @@ class LmdbEnv final : public Store {
     }
     mdb_cursor_close(cursor);
     if (!status.ok()) return status;
-    if (rc != MDB_NOTFOUND) return from_mdb(rc, "scan " + std::string(name));
+    if (rc != MDB_NOTFOUND) return from_mdb(rc, "scan " + name);
     return ops.empty() ? Status{} : into.commit(ops);
   }
 
-  // Deletes the sub-databases `names` (those that exist) and the key `meta_key` of meta, in one commit.
-  Status drop_tables(std::span<const std::string_view> names, std::string_view meta_key) {
+  // Deletes the sub-databases of `tables` (those that exist) and the key `meta_key` of meta, in one commit.
+  Status drop_tables(std::span<const Table> tables, std::string_view meta_key) {
     MDB_txn* txn = nullptr;
     if (int rc = mdb_txn_begin(env_, nullptr, 0, &txn); rc) return from_mdb(rc, "begin write");
-    for (const auto name : names) {
+    for (const Table table : tables) {
+      const std::string name(table_name(table));
       MDB_dbi legacy = 0;
-      int rc = mdb_dbi_open(txn, std::string(name).c_str(), 0, &legacy);
+      int rc = mdb_dbi_open(txn, name.c_str(), 0, &legacy);
       if (rc == MDB_SUCCESS) rc = mdb_drop(txn, legacy, 1);
       if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
         mdb_txn_abort(txn);
-        return from_mdb(rc, "drop table " + std::string(name));
+        return from_mdb(rc, "drop table " + name);
       }
     }
     MDB_val k = as_val(meta_key);
@@ -481,7 +484,8 @@ class PartedStore final : public Store {
   std::unique_ptr<LmdbEnv> state_;
 };
 
-constexpr std::array<std::string_view, 3> state_table_names = {"orgs", "event_ids", "usage"};
+// The state part's tables that a folder from before the parts holds (the mark was a key of meta).
+constexpr std::array<Table, 3> moved_tables = {Table::orgs, Table::event_ids, Table::usage};
 
 std::vector<TableName> part_tables(Part part) {
   std::vector<TableName> tables;
@@ -516,16 +520,16 @@ Status move_state_tables(LmdbEnv& journal, LmdbEnv& state) {
   if (!s.ok() && !s.is_not_found()) return s;
   const bool marked = s.ok();
   bool any = false;
-  for (const auto name : state_table_names) {
+  for (const Table table : moved_tables) {
     bool found = false;
-    if (s = journal.has_table(name, found); !s.ok()) return s;
+    if (s = journal.has_table(table, found); !s.ok()) return s;
     any = any || found;
   }
   if (!any) return {};  // a new folder, or one moved already
   if (!marked) {
-    if (s = journal.copy_table("orgs", Table::orgs, state); !s.ok()) return s;
-    if (s = journal.copy_table("event_ids", Table::event_ids, state); !s.ok()) return s;
-    if (s = journal.copy_table("usage", Table::usage, state); !s.ok()) return s;
+    for (const Table table : moved_tables) {
+      if (s = journal.copy_table(table, state); !s.ok()) return s;
+    }
     if (s = journal.get(Table::meta, checkpoint_mark_key, mark); s.is_not_found()) {
       mark = u64_key(0);
     } else if (!s.ok()) {
@@ -543,7 +547,7 @@ Status move_state_tables(LmdbEnv& journal, LmdbEnv& state) {
     }
     if (!s.ok()) return s;
   }
-  return journal.drop_tables(state_table_names, checkpoint_mark_key);
+  return journal.drop_tables(moved_tables, checkpoint_mark_key);
 }
 
 }  // namespace
@@ -557,7 +561,7 @@ std::unique_ptr<Store> open_lmdb_store(const std::string& dir, const LmdbOptions
   if (options.read_only) {
     // Unmoved (or moved halfway when a start crashed): read as it was written.
     bool unmoved = false;
-    if (status = journal->has_table("orgs", unmoved); !status.ok()) return nullptr;
+    if (status = journal->has_table(Table::orgs, unmoved); !status.ok()) return nullptr;
     if (unmoved) {
       journal.reset();
       return open_unparted(dir, options, status);

@@ -120,10 +120,6 @@ void sum_record(const Record& record, std::unordered_map<OrgId, Ledger>& ledgers
 
 std::string describe(OrgId id) { return format_id(org_prefix, raw(id)); }
 
-}  // namespace
-
-namespace {
-
 // The audit over one view: the stored state it compares is one the server could recover from.
 Status audit_view(const Snapshot& store, AuditResult& result) {
   std::map<std::uint64_t, OrgState> expected;  // full replay, ordered for stable reports
