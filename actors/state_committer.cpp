@@ -112,7 +112,7 @@ void StateCommitter::commit(std::deque<Batch>& batches) {
   std::uint64_t forgotten = 0;
   for (const auto& batch : batches) forgotten += batch.progress.event_ids_forgotten;
   stats_.event_ids_forgotten.fetch_add(forgotten, std::memory_order_relaxed);
-  stats_.event_id_sweeps.store(last.event_id_sweeps, std::memory_order_relaxed);
+  stats_.event_id_sweeps.store(last.event_id_sweeps, std::memory_order_release);  // IdPurge reads after it
   stats_.event_id_rows_indexed.store(last.id_rows_written, std::memory_order_release);
   stats_.ids_indexed_seq.store(last.ids_indexed_through, std::memory_order_release);
   for (auto it = batches.rbegin(); it != batches.rend(); ++it) {

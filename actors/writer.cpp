@@ -58,6 +58,12 @@ void publish_progress(WriterState& st) {
   st.stats->committed_seq.store(st.last_seq, std::memory_order_release);
 }
 
+// Sweeps of the event-id index whose erases the state committer has committed (IdPurge waits for
+// them before it starts another sweep).
+std::uint64_t sweeps_committed(const WriterState& st) {
+  return st.stats->event_id_sweeps.load(std::memory_order_acquire);
+}
+
 // Commits up to commit_window_records_max waiting records (and a checkpoint slice when one is due) in
 // the journal part, answers each sender with its sequence number, then hands the state part's ops to
 // the committer.
@@ -67,7 +73,8 @@ void commit(WriterActor* self, bool force_checkpoint) {
   st.materializer->set_now(std::chrono::steady_clock::now());
   // Expired ids first: were a record of this commit to accept one of those ids anew, its put comes
   // after the erase and wins (a commit applies ops on one key in order).
-  const std::size_t forgotten = st.id_purge->step(st.config.clock->now(), limits::id_purge_rows_per_commit, st.ops);
+  const std::size_t forgotten = st.id_purge->step(st.config.clock->now(), sweeps_committed(st),
+                                                  limits::id_purge_rows_per_commit, st.ops);
   const std::size_t n = std::min(st.waiting.size(), limits::commit_window_records_max);
   std::vector<std::uint64_t> seqs(n, 0);
   bool notify = false;  // a usage barrier waits for this commit's state part
@@ -236,7 +243,7 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
         auto& ws = self->state;
         const auto due = [&] {
           return ws.materializer->any_due(std::chrono::steady_clock::now() - ws.config.checkpoint_interval) ||
-                 ws.id_purge->due(ws.config.clock->now());
+                 ws.id_purge->due(ws.config.clock->now(), sweeps_committed(ws));
         };
         if (ws.waiting.empty() && due()) {
           commit(self, false);

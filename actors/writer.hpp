@@ -85,7 +85,7 @@ struct WriterStats {
   std::atomic<std::uint64_t> state_commit_micros_total{0};
   std::atomic<std::uint64_t> state_commit_micros_max{0};
   std::atomic<std::uint64_t> event_ids_forgotten{0};  // erased past the idempotency retention
-  std::atomic<std::uint64_t> event_id_sweeps{0};      // sweeps of the event-id index finished
+  std::atomic<std::uint64_t> event_id_sweeps{0};      // sweeps of the event-id index finished and committed
   // Event-id rows accepted (journaled) and indexed (committed in the state part), ever: the difference
   // waits for a checkpoint. Indexed is stored by the state committer.
   std::atomic<std::uint64_t> event_id_rows_accepted{0};

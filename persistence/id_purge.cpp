@@ -23,9 +23,9 @@ std::optional<Timestamp> IdPurge::accepted_at(std::string_view value) const {
   return charge->at;
 }
 
-std::size_t IdPurge::step(Timestamp now, std::size_t max_rows, WriteOps& ops) {
+std::size_t IdPurge::step(Timestamp now, std::uint64_t sweeps_committed, std::size_t max_rows, WriteOps& ops) {
   if (!sweeping_) {
-    if (now < next_sweep_at_) return 0;
+    if (!due(now, sweeps_committed)) return 0;
     sweeping_ = true;
     cutoff_ = now - retention_;
     next_sweep_at_ = now + interval_;

@@ -14,8 +14,10 @@
 // order; it scans the committed state part, which may be behind those windows. That is safe: a row it
 // sees and finds expired can be accepted anew only after a lookup missed it, that is once the erase
 // is committed, and the new row comes in a later window; a row it does not see yet is new, accepted
-// now, and not expired. (An expired row seen by two sweeps, the second starting before the first's
-// erase is committed, is erased twice: harmless, and counted twice in canopy_event_ids_forgotten_total.)
+// now, and not expired. A sweep starts only once every erase of the sweeps before it is committed
+// (the writer passes the committer's count of finished sweeps): one that started earlier would see the
+// previous sweep's expired rows again, erase them again and count each twice in
+// canopy_event_ids_forgotten_total.
 //
 // Times are the service clock's, as the charges' are: a clock stepped forward (an NTP correction, a
 // resumed VM) forgets ids early by as much, and that cannot be undone.
@@ -36,12 +38,15 @@ class IdPurge {
   IdPurge(const Store& store, domain::Timestamp retention_seconds, domain::Timestamp interval_seconds)
       : store_(store), retention_(retention_seconds), interval_(interval_seconds) {}
 
-  // True while a sweep is in progress or when one is due at `now`.
-  bool due(domain::Timestamp now) const { return sweeping_ || now >= next_sweep_at_; }
+  // True while a sweep is in progress, or when one is due at `now` and can start: `sweeps_committed`
+  // (how many sweeps have every erase committed) has caught up with sweeps_finished().
+  bool due(domain::Timestamp now, std::uint64_t sweeps_committed) const {
+    return sweeping_ || (now >= next_sweep_at_ && sweeps_committed >= sweeps_finished_);
+  }
 
-  // Examines the next `max_rows` rows of the sweep in progress (starting one if due at `now`) and adds
-  // an erase op for each expired one. Returns how many it erased.
-  std::size_t step(domain::Timestamp now, std::size_t max_rows, WriteOps& ops);
+  // Examines the next `max_rows` rows of the sweep in progress (starting one if due) and adds an erase
+  // op for each expired one. Returns how many it erased.
+  std::size_t step(domain::Timestamp now, std::uint64_t sweeps_committed, std::size_t max_rows, WriteOps& ops);
 
   std::uint64_t sweeps_finished() const { return sweeps_finished_; }
 

@@ -66,10 +66,11 @@ class IdPurgeTest : public ::testing::Test {
     return count;
   }
 
-  // One step, committed as the writer commits it. Returns the rows erased.
+  // One step, committed as the writer commits it (so every earlier sweep's erases are committed).
+  // Returns the rows erased.
   std::size_t step(IdPurge& purge, Timestamp now, std::size_t max_rows) {
     WriteOps ops;
-    const std::size_t erased = purge.step(now, max_rows, ops);
+    const std::size_t erased = purge.step(now, purge.sweeps_finished(), max_rows, ops);
     EXPECT_EQ(ops.size(), erased);
     if (!ops.empty()) {
       EXPECT_TRUE(store_->commit(ops.span()).ok());
@@ -144,17 +145,43 @@ TEST_F(IdPurgeTest, TheCutoffIsFixedWhenASweepStartsSoRowsThatExpireDuringItWait
 
 TEST_F(IdPurgeTest, ASweepStartsAtMostOncePerInterval) {
   IdPurge purge(*store_, retention, interval);
-  EXPECT_TRUE(purge.due(t0));
+  EXPECT_TRUE(purge.due(t0, 0));
   step(purge, t0, 100);  // an empty index: the sweep ends at once
   EXPECT_EQ(purge.sweeps_finished(), 1u);
-  EXPECT_FALSE(purge.due(t0 + interval - 1));
+  EXPECT_FALSE(purge.due(t0 + interval - 1, 1));
   accept(3, 1, t0 - retention);  // expires one second later
   EXPECT_EQ(step(purge, t0 + interval - 1, 100), 0u);  // no sweep yet
   EXPECT_TRUE(known(3, 1));
-  EXPECT_TRUE(purge.due(t0 + interval));
+  EXPECT_TRUE(purge.due(t0 + interval, 1));
   EXPECT_EQ(step(purge, t0 + interval, 100), 1u);
   EXPECT_FALSE(known(3, 1));
   EXPECT_EQ(purge.sweeps_finished(), 2u);
+}
+
+TEST_F(IdPurgeTest, ANewSweepWaitsUntilThePreviousSweepsErasesAreCommitted) {
+  // The writer hands a sweep's erases to the state committer; the next sweep reads the committed
+  // index. Started before the erases land, it would find the same rows expired and count them again.
+  accept(4, 1, t0 - retention - day);
+  IdPurge purge(*store_, retention, interval);
+  WriteOps first;
+  EXPECT_EQ(purge.step(t0, 0, 100, first), 1u);
+  EXPECT_EQ(purge.sweeps_finished(), 1u);  // its erase is not committed yet
+
+  // An interval later (a manual clock moved twice in a row): not due while the erase is in flight.
+  EXPECT_FALSE(purge.due(t0 + interval, 0));
+  WriteOps early;
+  EXPECT_EQ(purge.step(t0 + interval, 0, 100, early), 0u);
+  EXPECT_TRUE(early.empty()) << "a sweep started over an uncommitted erase";
+  EXPECT_EQ(purge.sweeps_finished(), 1u);
+
+  // Once the committer has committed it, the next sweep starts and finds nothing left to forget.
+  ASSERT_TRUE(store_->commit(first.span()).ok());
+  EXPECT_TRUE(purge.due(t0 + interval, 1));
+  WriteOps second;
+  EXPECT_EQ(purge.step(t0 + interval, 1, 100, second), 0u);
+  EXPECT_TRUE(second.empty());
+  EXPECT_EQ(purge.sweeps_finished(), 2u);
+  EXPECT_FALSE(known(4, 1));
 }
 
 TEST_F(IdPurgeTest, RowsWithoutATimeAreDatedByTheirJournalRecord) {
