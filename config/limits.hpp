@@ -203,9 +203,12 @@ inline constexpr std::size_t checkpoint_id_rows_per_commit_max = 2048;
 // this share of it. At 500,000 batch events a second fixed slices of 2,048 fell behind, and the
 // catch-up below wrote a million rows in one commit (a 446 ms stall); 64 slices of ~8,000 did not.
 inline constexpr std::size_t checkpoint_id_slices_min = 64;
-// Checkpoints of event-id rows up to this many are sorted by key when they begin (~10 ms for this
-// many, once an interval); larger ones are bursts of batches, whose ids come in runs already in order.
-inline constexpr std::size_t pending_id_rows_sorted_max = 1u << 17;
+// Checkpoints of event-id rows up to this many are sorted by key when they begin, on a thread of their
+// own (persistence/pending_id_rows.hpp): ~34 ms of CPU for 131,072 random ids, ~150 ms for this many,
+// once a checkpoint. Five seconds of single charges stay sorted up to ~100,000 a second. Larger
+// checkpoints are bursts of batches, whose ids come in runs already in order: sorting them would cost
+// CPU that batch ingestion, bound by it, has not got to spare.
+inline constexpr std::size_t pending_id_rows_sorted_max = 1u << 19;
 // Usage bucket rows one commit carries at most while a checkpoint writes the buckets counted since
 // the last (persistence/usage_rollup.hpp), in key order. At 10,000 charges a second over 15,000 orgs
 // an interval dirties ~20,000 buckets. Slices of 4,096 put a p99 of 18-20 ms on single charges

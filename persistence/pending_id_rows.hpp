@@ -6,9 +6,11 @@
 // every charge paid a 4 KiB page copy, write and fsync for a 24-byte row. Here the rows wait: a
 // checkpoint takes every row pending when it begins, sorts them by key, and writes them a slice per
 // commit, so rows that share a leaf share its write and a slice covers a narrow range of the index
-// (in journal order, every slice of random ids touched nearly every leaf again). A checkpoint of more
-// than limits::pending_id_rows_sorted_max rows is a burst of batches, whose ids come in runs already
-// in order: it is written in journal order, as a sort would stall its commit for tens of milliseconds.
+// (in journal order, every slice of random ids touched nearly every leaf again). The sort runs on a
+// thread of its own (`canopy.sort`), so the persistence writer goes on committing meanwhile (on its
+// thread, 131,072 rows held every commit 34 ms); the checkpoint writes its first slice once the sort is
+// done. A checkpoint of more than limits::pending_id_rows_sorted_max rows is a burst of batches, whose
+// ids come in runs already in order: it is written in journal order, the sort's CPU spared.
 //
 // Until then the journal holds them durably (recovery indexes them again from the records after the
 // checkpoint mark, which never passes an unwritten row), and the origin actor answers for the ids it
@@ -19,10 +21,15 @@
 // pending, and the arena's memory is kept for the next generation.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "domain/records.hpp"
@@ -31,33 +38,47 @@
 
 namespace canopy::persistence {
 
+// Thread-safety: one thread calls every method (the writer's); the sorter is internal.
 class PendingIdRows {
  public:
   using Clock = std::chrono::steady_clock;
+
+  PendingIdRows() = default;
+  // Tests: `before_sort` runs on the sorter's thread before each sort (to hold one in progress).
+  explicit PendingIdRows(std::function<void()> before_sort) : before_sort_(std::move(before_sort)) {}
+  // Waits for a sort in progress, then stops the sorter.
+  ~PendingIdRows();
+  PendingIdRows(const PendingIdRows&) = delete;
+  PendingIdRows& operator=(const PendingIdRows&) = delete;
 
   // The rows of the accepted events of `batch`, journaled as record `seq` at `now`.
   // REQUIRES: seq greater than any added before.
   void add(std::uint64_t seq, const domain::ChargeBatch& batch, Clock::time_point now);
 
-  // True when a checkpoint of rows is in progress, or rows wait since `cutoff` or earlier, or more
-  // rows wait than limits::pending_id_rows_max.
+  // True when a checkpoint of rows is in progress and sorted (rows can be written now), or, with none
+  // in progress, when rows wait since `cutoff` or earlier, or more rows wait than
+  // limits::pending_id_rows_max. False while the checkpoint in progress is being sorted: an idle writer
+  // looks again at its next poll instead of spinning.
   bool due(Clock::time_point cutoff) const;
-  // Begins a checkpoint of every pending row unless one is in progress. Returns whether one is now.
+  // Begins a checkpoint of every pending row unless one is in progress, and starts its sort. Returns
+  // whether one is in progress now.
   bool begin();
   // Writes the next rows of the checkpoint in progress into `ops`: `max_rows`, or a
   // 1/limits::checkpoint_id_slices_min share of the checkpoint if that is more; all of them when more
   // than limits::pending_id_rows_max wait behind it (a writer that falls behind catches up in one
-  // commit rather than holding without bound). Returns how many it wrote.
+  // commit rather than holding without bound). Nothing while its sort runs. Returns how many it wrote.
   std::size_t write_slice(WriteOps& ops, std::size_t max_rows);
-  // Writes every row, pending or in a checkpoint, into `ops` (recovery, shutdown).
+  // Writes every row, pending or in a checkpoint, into `ops` (recovery, shutdown): waits for the sort.
   void write_all(WriteOps& ops);
+  // Returns once the checkpoint in progress, if any, is sorted.
+  void wait_sorted();
 
   // Once the ops written so far are committed, every row of every record up to this seq, of those
   // up to `last_seq` (the last record added or seen), is in the store: the first record with rows
   // not yet written, less one.
   std::uint64_t indexed_through(std::uint64_t last_seq) const;
   // Rows not yet written into ops.
-  std::size_t size() const { return writing_.rows.size() - next_ + pending_.rows.size(); }
+  std::size_t size() const { return writing_count_ - next_ + pending_.rows.size(); }
   // Rows written into ops so far, ever.
   std::uint64_t written_total() const { return written_total_; }
 
@@ -80,11 +101,29 @@ class PendingIdRows {
   };
 
   void put(WriteOps& ops, const Row& row) const;
+  bool writing() const { return next_ < writing_count_; }
+  // True unless the checkpoint in progress is being sorted.
+  bool sorted() const { return !sorting_ || sort_done_.load(std::memory_order_acquire); }
+  void start_sort();
+  void sorter();
 
   Generation pending_;  // rows no checkpoint has taken yet
-  Generation writing_;  // the checkpoint in progress, in journal order; rows [0, next_) written
+  // The checkpoint in progress: rows [0, next_) written. While sorting_ and not sort_done_, its rows
+  // and arena are the sorter's; this thread reads only first_seq and writing_count_.
+  Generation writing_;
+  std::size_t writing_count_ = 0;  // writing_.rows.size(), readable while the sorter holds the rows
   std::size_t next_ = 0;
   std::uint64_t written_total_ = 0;
+
+  bool sorting_ = false;                // a sort was started for the checkpoint in progress
+  std::atomic<bool> sort_done_{false};  // ... and has finished (release: its rows are in order)
+  std::mutex sort_mutex_;
+  std::condition_variable sort_wake_;   // the sorter: a sort is asked for, or stop
+  std::condition_variable sort_ended_;  // wait_sorted(): the sort is done
+  bool sort_asked_ = false;             // under sort_mutex_
+  bool sorter_stopping_ = false;        // under sort_mutex_
+  std::function<void()> before_sort_;
+  std::thread sorter_thread_;           // started with the first sort; last, so it stops first
 };
 
 }  // namespace canopy::persistence

@@ -6,11 +6,13 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/limits.hpp"
 #include "persistence/codec.hpp"
 #include "persistence/keys.hpp"
+#include "tests/support/commit_gate.hpp"
 
 namespace canopy::persistence {
 namespace {
@@ -45,6 +47,7 @@ TEST(PendingIdRows, RowsWaitUntilTheirIntervalIsUpAndAreThenTheIndexRowsOfTheirR
   EXPECT_TRUE(rows.due(t0));
   EXPECT_EQ(rows.size(), 2u);
   ASSERT_TRUE(rows.begin());
+  rows.wait_sorted();
   WriteOps ops;
   EXPECT_EQ(rows.write_slice(ops, 100), 2u);
   EXPECT_EQ(keys(ops), (std::vector<std::string>{scoped_key(7, "a"), scoped_key(7, "b")}));
@@ -66,6 +69,7 @@ TEST(PendingIdRows, ACheckpointWritesItsRowsInKeyOrder) {
   rows.add(2, batch(OrgId{2}, OrgId{2}, {"b"}), t0);
   rows.add(3, batch(OrgId{9}, OrgId{9}, {"evt_00000001", "a"}), t0);
   ASSERT_TRUE(rows.begin());
+  rows.wait_sorted();
   WriteOps ops;
   EXPECT_EQ(rows.write_slice(ops, 100), 6u);
   EXPECT_EQ(keys(ops), (std::vector<std::string>{scoped_key(2, "b"), scoped_key(9, "a"), scoped_key(9, "evt_0000000"),
@@ -80,6 +84,65 @@ TEST(PendingIdRows, ACheckpointWritesItsRowsInKeyOrder) {
   }
 }
 
+// The sort runs on a thread of its own: while it does, the writer goes on (begin() returns, rows are
+// added for the next checkpoint) and the checkpoint writes nothing and says it is not due, so an idle
+// writer does not spin on it; its ids do not count as indexed until written.
+TEST(PendingIdRows, ACheckpointIsSortedOffTheWritersThreadAndWrittenOnceSorted) {
+  canopy::test::CommitGate gate;
+  gate.hold();
+  PendingIdRows rows([&gate] { gate.wait(); });
+  struct Release {
+    canopy::test::CommitGate& gate;
+    ~Release() { gate.release(); }  // before `rows` joins its sorter, whatever the test did
+  } release{gate};
+
+  rows.add(1, batch(OrgId{9}, OrgId{9}, {"c", "a"}), t0);
+  rows.add(2, batch(OrgId{4}, OrgId{4}, {"b"}), t0);
+  ASSERT_TRUE(rows.begin()) << "begun, though its sort is held";
+  while (gate.arrived() == 0) std::this_thread::yield();  // the sorter has it
+  EXPECT_FALSE(rows.due(t0 + 1h)) << "nothing to write while it sorts";
+  WriteOps ops;
+  EXPECT_EQ(rows.write_slice(ops, 100), 0u);
+  EXPECT_TRUE(ops.empty());
+  EXPECT_TRUE(rows.begin()) << "still the same checkpoint in progress";
+  rows.add(3, batch(OrgId{1}, OrgId{1}, {"z"}), t0 + 1s);  // the next checkpoint's
+  EXPECT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows.indexed_through(3), 0u);
+
+  gate.release();
+  rows.wait_sorted();
+  EXPECT_TRUE(rows.due(t0 - 1h)) << "sorted: its rows are due whatever the clock";
+  EXPECT_EQ(rows.write_slice(ops, 100), 3u);
+  EXPECT_EQ(keys(ops), (std::vector<std::string>{scoped_key(4, "b"), scoped_key(9, "a"), scoped_key(9, "c")}));
+  EXPECT_EQ(rows.indexed_through(3), 2u);
+  ops.clear();
+  rows.write_all(ops);
+  EXPECT_EQ(keys(ops), std::vector<std::string>{scoped_key(1, "z")});
+  EXPECT_EQ(rows.indexed_through(3), 3u);
+}
+
+// Recovery and shutdown write every row at once: write_all waits for a sort in progress.
+TEST(PendingIdRows, WriteAllWaitsForTheSortInProgress) {
+  canopy::test::CommitGate gate;
+  gate.hold();
+  PendingIdRows rows([&gate] { gate.wait(); });
+  struct Release {
+    canopy::test::CommitGate& gate;
+    ~Release() { gate.release(); }
+  } release{gate};
+  rows.add(1, batch(OrgId{2}, OrgId{2}, {"y", "x"}), t0);
+  ASSERT_TRUE(rows.begin());
+  std::thread opener([&gate] {
+    while (gate.arrived() == 0) std::this_thread::yield();
+    gate.release();
+  });
+  WriteOps ops;
+  rows.write_all(ops);
+  opener.join();
+  EXPECT_EQ(keys(ops), (std::vector<std::string>{scoped_key(2, "x"), scoped_key(2, "y")}));
+  EXPECT_EQ(rows.size(), 0u);
+}
+
 TEST(PendingIdRows, ARecordCountsAsIndexedOnlyOnceEveryRowOfItsCheckpointIsWritten) {
   PendingIdRows rows;
   EXPECT_EQ(rows.indexed_through(4), 4u) << "nothing pending: everything up to the last record";
@@ -87,6 +150,7 @@ TEST(PendingIdRows, ARecordCountsAsIndexedOnlyOnceEveryRowOfItsCheckpointIsWritt
   rows.add(6, batch(OrgId{2}, OrgId{1}, {"e3", "e4", "e5"}), t0);
   EXPECT_EQ(rows.indexed_through(7), 4u);
   ASSERT_TRUE(rows.begin());
+  rows.wait_sorted();
   rows.add(8, batch(OrgId{1}, OrgId{1}, {"e6"}), t0 + 1s);  // after the checkpoint began: the next one's
   WriteOps ops;
   EXPECT_EQ(rows.write_slice(ops, 3), 3u);  // record 5 and part of 6
@@ -97,6 +161,7 @@ TEST(PendingIdRows, ARecordCountsAsIndexedOnlyOnceEveryRowOfItsCheckpointIsWritt
   EXPECT_FALSE(rows.due(t0 + 500ms));
   EXPECT_TRUE(rows.due(t0 + 1s));
   ASSERT_TRUE(rows.begin());
+  rows.wait_sorted();
   ops.clear();
   EXPECT_EQ(rows.write_slice(ops, 3), 1u);
   EXPECT_EQ(keys(ops), std::vector<std::string>{scoped_key(1, "e6")});
@@ -107,6 +172,7 @@ TEST(PendingIdRows, WriteAllTakesTheCheckpointInProgressAndEveryRowBehindIt) {
   PendingIdRows rows;
   rows.add(1, batch(OrgId{1}, OrgId{1}, {"a", "b", "c"}), t0);
   ASSERT_TRUE(rows.begin());
+  rows.wait_sorted();
   WriteOps ops;
   rows.write_slice(ops, 1);
   rows.add(2, batch(OrgId{1}, OrgId{1}, {"d"}), t0);
@@ -127,13 +193,15 @@ TEST(PendingIdRows, ABurstPastTheBoundIsDueAtOnceAndWrittenWhole) {
   PendingIdRows rows;
   std::uint64_t seq = 0;
   rows.add(++seq, b, t0);
-  ASSERT_TRUE(rows.begin());  // a checkpoint of one record in progress
+  ASSERT_TRUE(rows.begin());
+  rows.wait_sorted();  // a checkpoint of one record in progress
   while (rows.size() <= limits::pending_id_rows_max + per_record) rows.add(++seq, b, t0);
   WriteOps ops;
   EXPECT_EQ(rows.write_slice(ops, 10), per_record) << "the checkpoint in progress, whole";
   EXPECT_TRUE(rows.due(t0 - 1h)) << "none in progress now: due by count, whatever the clock";
   const std::size_t checkpoint = rows.size();
   ASSERT_TRUE(rows.begin());
+  rows.wait_sorted();
   ops.clear();
   EXPECT_EQ(rows.write_slice(ops, 10), checkpoint / limits::checkpoint_id_slices_min)
       << "the next one is back to slices (nothing waits behind it), each a fixed share of it, not 10 rows";
