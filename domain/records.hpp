@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "domain/org.hpp"
+#include "domain/small_string.hpp"
 
 namespace canopy::domain {
 
@@ -53,9 +54,14 @@ struct MemberSet {
   std::optional<Role> role;  // none removes the membership
 };
 
+// An event's id or type: a UUID (36 bytes) or a type of up to 36 bytes stays in place
+// (small_string.hpp); 48 bytes each.
+using EventText = SmallString<36>;
+static_assert(sizeof(EventText) == 48);
+
 struct ChargeEvent {
-  std::string id;    // client idempotency key, unique per origin org
-  std::string type;  // <module>.<action>
+  EventText id;    // client idempotency key, unique per origin org
+  EventText type;  // <module>.<action>
   std::uint64_t quantity = 0;
   Micros cost_micros = 0;
   Timestamp occurred_at = 0;

@@ -79,7 +79,7 @@ struct BatchAnswer {
         continue;
       }
       const ChargeOutcome& o = outcomes[slot.group][slot.index];
-      const std::string& id = (*groups[slot.group])[slot.index].id;
+      const std::string_view id = (*groups[slot.group])[slot.index].id;
       if (o.status == ChargeStatus::accepted) {
         std::string& accepted_tail = accepted_tails[slot.group];
         if (tail_payers[slot.group] != o.org) {  // an accepted event always has a payer: never none

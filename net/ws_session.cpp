@@ -141,7 +141,7 @@ class WsSession : public StreamSubscriber, public std::enable_shared_from_this<W
   }
 
   void usage(UsageEventIn in) {
-    const auto answer_refused = [this](const std::string& id, std::string_view code) {
+    const auto answer_refused = [this](std::string_view id, std::string_view code) {
       JsonWriter w;
       w.begin_object().key("type").string("usage_result").key("id").string(id);
       w.key("status").string("refused").key("code").string(code).end_object();

@@ -137,13 +137,15 @@ class Reader {
     if (c != 0 && c != 1) fail();
     return c == 1;
   }
-  std::string s() {
+  std::string s() { return std::string(sv()); }
+  // A view into the bytes being read.
+  std::string_view sv() {
     const std::uint64_t n = u();
     if (!ok_ || n > in_.size() - pos_) {
       fail();
       return {};
     }
-    std::string out(in_.substr(pos_, n));
+    const std::string_view out = in_.substr(pos_, n);
     pos_ += n;
     return out;
   }
@@ -686,8 +688,8 @@ std::optional<Record> decode_tagged(std::uint8_t tag, std::string_view bytes) {
       events.reserve(n);
       for (std::uint64_t k = 0; k < n && r.ok(); ++k) {
         ChargeEvent e;
-        e.id = r.s();
-        e.type = r.s();
+        e.id = r.sv();
+        e.type = r.sv();
         e.quantity = r.u();
         e.cost_micros = r.i();
         e.occurred_at = r.i();
