@@ -123,6 +123,7 @@ void post_usage_batch(Ctx& ctx) {
   // Client's org id -> group (or refused). Keyed: 10,000 org ids crafted to share a bucket must not
   // make the batch a quadratic walk on the I/O thread.
   std::unordered_map<std::string_view, std::uint32_t, domain::KeyedHash> group_of;
+  std::vector<std::uint32_t> group_sizes;
   for (std::uint32_t i = 0; i < n; ++i) {
     auto& item = answer->items[i];
     auto [it, fresh] = group_of.try_emplace(item.org_id, refused_at_gateway);
@@ -132,6 +133,7 @@ void post_usage_batch(Ctx& ctx) {
       if (!lineage.empty() && ctx.services.directory.access(principal, lineage).visible()) {
         it->second = static_cast<std::uint32_t>(groups.size());
         groups.push_back(Group{*org, {}});
+        group_sizes.push_back(0);
       }
     }
     Slot& slot = answer->slots[i];
@@ -139,10 +141,13 @@ void post_usage_batch(Ctx& ctx) {
     // The view points into the parser, which the next request reuses: only the refused keep a copy.
     if (slot.group == refused_at_gateway) slot.org_id = item.org_id;
     item.org_id = {};
-    if (slot.group == refused_at_gateway) continue;
-    auto& events = groups[slot.group].events;
-    slot.index = static_cast<std::uint32_t>(events.size());
-    events.push_back(std::move(item.event));
+    if (slot.group != refused_at_gateway) slot.index = group_sizes[slot.group]++;
+  }
+  // Each event moved once, into a group sized for it.
+  for (std::uint32_t g = 0; g < groups.size(); ++g) groups[g].events.reserve(group_sizes[g]);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const Slot& slot = answer->slots[i];
+    if (slot.group != refused_at_gateway) groups[slot.group].events.push_back(std::move(answer->items[i].event));
   }
   if (groups.empty()) return answer->write();
   answer->outcomes.resize(groups.size());
