@@ -39,6 +39,7 @@ using decide_atom = caf::atom_constant<caf::atom("decide")>;
 using prune_atom = caf::atom_constant<caf::atom("prune")>;
 using usage_atom = caf::atom_constant<caf::atom("usage")>;
 using state_done_atom = caf::atom_constant<caf::atom("statedone")>;
+using ids_sorted_atom = caf::atom_constant<caf::atom("idssorted")>;
 using command_atom = caf::atom_constant<caf::atom("command")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;

@@ -145,6 +145,18 @@ void commit(WriterActor* self, bool force_checkpoint) {
   if (auto alerts = st.materializer->take_alerts(); !alerts.empty() && st.config.alerts) st.config.alerts->deliver(alerts);
 }
 
+// With nothing waiting, commits one slice of whatever checkpoint work is due; returns whether more is.
+bool checkpoint_slice_when_idle(WriterActor* self) {
+  auto& st = self->state;
+  const auto due = [&] {
+    return st.materializer->any_due(std::chrono::steady_clock::now() - st.config.checkpoint_interval) ||
+           st.id_purge->due(st.config.clock->now(), sweeps_committed(st));
+  };
+  if (!st.waiting.empty() || !due()) return false;
+  commit(self, false);
+  return due();
+}
+
 void schedule_flush(WriterActor* self) {
   auto& st = self->state;
   if (st.flush_scheduled) return;
@@ -181,6 +193,9 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
   st.settled = std::make_unique<SettledStore>(*store, *st.committer);
   st.materializer = std::make_unique<persistence::Materializer>(*st.settled);
   st.materializer->set_last_seq(last_seq);
+  st.materializer->set_ids_sorted_listener([writer = caf::actor_cast<caf::weak_actor_ptr>(self)] {
+    if (auto alive = caf::actor_cast<caf::actor>(writer.lock())) caf::anon_send(alive, ids_sorted_atom::value);
+  });
   CANOPY_ASSERT(config.clock != nullptr && config.id_retention_seconds > 0);
   st.id_purge = std::make_unique<persistence::IdPurge>(*store, config.id_retention_seconds, limits::id_purge_interval_seconds);
   st.config = config;
@@ -240,19 +255,18 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
       // commit: anything appended meanwhile waits behind one slice only, and the next slice comes
       // behind it.
       [=](checkpoint_atom) {
+        if (checkpoint_slice_when_idle(self)) return self->send(self, checkpoint_atom::value);
         auto& ws = self->state;
-        const auto due = [&] {
-          return ws.materializer->any_due(std::chrono::steady_clock::now() - ws.config.checkpoint_interval) ||
-                 ws.id_purge->due(ws.config.clock->now(), sweeps_committed(ws));
-        };
-        if (ws.waiting.empty() && due()) {
-          commit(self, false);
-          if (due()) return self->send(self, checkpoint_atom::value);
-        }
         self->delayed_send(self,
                            std::max(ws.config.checkpoint_interval / limits::checkpoint_idle_polls_per_interval,
                                     limits::checkpoint_idle_poll_min),
                            checkpoint_atom::value);
+      },
+      // A checkpoint's event ids are sorted (on the sorter's thread): an idle writer writes them now,
+      // slice after slice, rather than at its next poll. (Its own chain, which ends once nothing is
+      // due; the poll's goes on beside it.)
+      [=](ids_sorted_atom) {
+        if (checkpoint_slice_when_idle(self)) self->send(self, ids_sorted_atom::value);
       },
   };
 }

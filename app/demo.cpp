@@ -30,7 +30,7 @@ caf::behavior trickle(caf::event_based_actor* self, Services* services, std::vec
     const OrgId org = orgs[(*rng)() % orgs.size()];
     ChargeEvent event;
     event.id = "demo-" + std::to_string((*rng)()) + "-" + std::to_string(++*counter);
-    event.type = demo_event_types[(*rng)() % demo_event_types.size()];
+    event.type = std::string_view(demo_event_types[(*rng)() % demo_event_types.size()]);
     event.quantity = 1;
     event.cost_micros = static_cast<Micros>(1000 + (*rng)() % 20000);
     event.occurred_at = services->clock.now();

@@ -180,10 +180,9 @@ inline constexpr std::size_t write_ops_kept_max = 1u << 16;
 // interval costs only memory and replay: single charges' ids land on random leaves of the index, and
 // a checkpoint of five seconds' ids shares each leaf among more of them than one of a second's. 5 s
 // against 1 s, 20 s runs: ~1,860 bytes written per single charge against ~2,970, p99 11.2-12.7 against
-// 15.7-17.7 ms (docs/benchmarks.md). 10 s did as well and wrote less, but its checkpoints pass
-// pending_id_rows_sorted_max from ~13,000 single charges a second, and an unsorted checkpoint of
-// random ids rewrites a leaf per id; and sorting 131,072 rows holds the writer ~34 ms. The memory a
-// longer interval costs is bounded by pending_id_rows_max, which starts a checkpoint early.
+// 15.7-17.7 ms (docs/benchmarks.md). 10 s, with the sort off the writer's thread, wrote 6-9% less
+// per single charge in 20 s runs at the same p99 and rate: not worth twice the replay and the pending
+// memory. That memory is bounded by pending_id_rows_max, which starts a checkpoint early.
 inline constexpr std::chrono::milliseconds checkpoint_interval_default{5'000};
 // The slice bounds below (orgs, event-id rows, buckets "per commit") are per writer window. They were
 // measured while the slices shared the acknowledgements' commits; since the state part has commits of
@@ -205,9 +204,10 @@ inline constexpr std::size_t checkpoint_id_rows_per_commit_max = 2048;
 inline constexpr std::size_t checkpoint_id_slices_min = 64;
 // Checkpoints of event-id rows up to this many are sorted by key when they begin, on a thread of their
 // own (persistence/pending_id_rows.hpp): ~34 ms of CPU for 131,072 random ids, ~150 ms for this many,
-// once a checkpoint. Five seconds of single charges stay sorted up to ~100,000 a second. Larger
-// checkpoints are bursts of batches, whose ids come in runs already in order: sorting them would cost
-// CPU that batch ingestion, bound by it, has not got to spare.
+// once a checkpoint. Five seconds of single charges stay sorted up to ~100,000 a second (and so do
+// batches up to that rate, for up to that CPU). Larger checkpoints are bursts of batches, whose ids
+// come in runs already in order: sorting them would cost CPU that batch ingestion, bound by it, has
+// not got to spare.
 inline constexpr std::size_t pending_id_rows_sorted_max = 1u << 19;
 // Usage bucket rows one commit carries at most while a checkpoint writes the buckets counted since
 // the last (persistence/usage_rollup.hpp), in key order. At 10,000 charges a second over 15,000 orgs
@@ -215,7 +215,7 @@ inline constexpr std::size_t pending_id_rows_sorted_max = 1u << 19;
 // against 15-16 ms with 1,024 (the same leaves are written either way, just spread over more commits).
 inline constexpr std::size_t checkpoint_bucket_rows_per_commit_max = 1024;
 // Rows waiting for the index beyond which a checkpoint of them begins before the interval is up, and
-// a checkpoint in progress is finished in one commit: bounds their memory (~60 bytes a row, and the
+// a checkpoint in progress is finished in one commit (once sorted): bounds their memory (~60 bytes a row, and the
 // origin actors keep the accepted events until indexed) under bursts the interval did not foresee.
 inline constexpr std::size_t pending_id_rows_max = 1'000'000;
 // Events an org actor holding accepted ids the index does not have yet (actors/org_actor.cpp) keeps

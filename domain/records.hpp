@@ -69,7 +69,7 @@ struct ChargeEvent {
 };
 
 // The events of a charge record: immutable and shared, so the record the payer journals holds the
-// very events the gateway parsed instead of a copy of each (two heap strings per event). Compares by
+// very events the gateway parsed instead of a copy of each (~120 bytes an event). Compares by
 // content, like the rest of a record.
 class ChargeEvents {
  public:

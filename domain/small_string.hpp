@@ -29,6 +29,7 @@ class SmallString {
   SmallString(std::string_view s) { assign(s); }  // NOLINT: implicit, as std::string's
   SmallString(const std::string& s) : SmallString(std::string_view(s)) {}
   SmallString(const char* s) : SmallString(std::string_view(s)) {}
+  SmallString(std::nullptr_t) = delete;
   SmallString(const SmallString& other) { assign(other.view()); }
   SmallString(SmallString&& other) noexcept { take(other); }
   SmallString& operator=(const SmallString& other) {
@@ -47,7 +48,17 @@ class SmallString {
     return *this;
   }
   SmallString& operator=(const std::string& s) { return *this = std::string_view(s); }
-  SmallString& operator=(const char* s) { return *this = std::string_view(s); }
+  // A literal. (Not `const char*`: `text = {}` would pick it, a null pointer, where std::string clears;
+  // here it does not compile. clear() clears.)
+  template <std::size_t N>
+  SmallString& operator=(const char (&s)[N]) {
+    return *this = std::string_view(s);
+  }
+  SmallString& operator=(std::nullptr_t) = delete;
+  void clear() noexcept {
+    release();
+    size_ = 0;
+  }
   ~SmallString() { release(); }
 
   void assign(std::string_view s) {
@@ -79,7 +90,10 @@ class SmallString {
   friend bool operator==(const SmallString& a, const SmallString& b) noexcept { return a.view() == b.view(); }
   friend bool operator==(const SmallString& a, std::string_view b) noexcept { return a.view() == b; }
   friend bool operator==(const SmallString& a, const std::string& b) noexcept { return a.view() == b; }
-  friend bool operator==(const SmallString& a, const char* b) noexcept { return a.view() == b; }
+  template <std::size_t N>
+  friend bool operator==(const SmallString& a, const char (&b)[N]) noexcept {
+    return a.view() == std::string_view(b);
+  }
   friend auto operator<=>(const SmallString& a, const SmallString& b) noexcept { return a.view() <=> b.view(); }
   friend std::ostream& operator<<(std::ostream& out, const SmallString& s) { return out << s.view(); }
 

@@ -304,16 +304,18 @@ std::optional<Error> parse_usage_event(std::string& body, domain::Timestamp now,
   return check_usage_event(f, Where{}, now, out);
 }
 
-// Fewer bytes than any batch item takes ({"id":…,"type":…,"quantity":…,"cost_micros":…,"org_id":"org_…"}):
-// reserving body bytes / this many items spares the growing vector's reallocations, each a move of
-// every event parsed so far (a sizing hint, not a limit: a batch of smaller items just grows).
-constexpr std::size_t usage_batch_item_bytes_min = 80;
+// About the smallest batch item a client sends ({"id":…,"type":…,"quantity":…,"cost_micros":…,"org_id":"org_…"}
+// with a real org id is over 80 bytes): reserving body bytes / this many items spares the growing
+// vector's reallocations, each a move of every event parsed so far. A sizing hint, not a limit:
+// smaller items just grow the vector, and a padded body reserves at most
+// limits::usage_batch_events_max items (~1.4 MB), what a full batch holds anyway.
+constexpr std::size_t usage_batch_item_bytes_hint = 80;
 
 std::optional<Error> parse_usage_batch(std::string& body, domain::Timestamp now, std::vector<UsageEventIn>& out) {
   od::document doc;
   od::object root;
   if (auto err = open_body(body, doc, root)) return err;
-  out.reserve(std::min(limits::usage_batch_events_max, body.size() / usage_batch_item_bytes_min));
+  out.reserve(std::min(limits::usage_batch_events_max, body.size() / usage_batch_item_bytes_hint));
   bool seen_events = false;
   for (auto field : root) {
     std::string_view key;

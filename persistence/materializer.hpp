@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -85,6 +86,9 @@ class Materializer {
   // the store would find an older state: the writer makes such reads wait (SettledStore).
   std::uint64_t forgets() const { return forgets_ + usage_.forgets(); }
   void set_last_seq(std::uint64_t seq) { last_seq_ = seq; }
+  // Called on another thread once a checkpoint's event ids are sorted and due (PendingIdRows).
+  // Before the first checkpoint.
+  void set_ids_sorted_listener(std::function<void()> listener) { ids_.set_sorted_listener(std::move(listener)); }
 
  private:
   // An org in memory: its state, the seq of its stored snapshot, and since when it differs from it.

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <limits>
-#include <system_error>
 #include <utility>
 
 #include "config/limits.hpp"
@@ -85,21 +84,20 @@ bool PendingIdRows::begin() {
 }
 
 void PendingIdRows::start_sort() {
-  sorting_ = true;
-  sort_done_.store(false, std::memory_order_relaxed);
   if (!sorter_thread_.joinable()) {
     try {
       sorter_thread_ = std::thread([this] { sorter(); });
-    } catch (const std::system_error&) {  // no thread to be had: sort here, as before there was one
+    } catch (...) {  // no thread to be had (system_error, bad_alloc): sort here, as before there was one
       sort_rows(writing_);
-      sort_done_.store(true, std::memory_order_relaxed);
       return;
     }
   }
+  sort_done_.store(false, std::memory_order_relaxed);
   {
     std::lock_guard lock(sort_mutex_);
     sort_asked_ = true;
   }
+  sorting_ = true;
   sort_wake_.notify_one();
 }
 
@@ -116,6 +114,11 @@ void PendingIdRows::sorter() {
     sort_asked_ = false;
     sort_done_.store(true, std::memory_order_release);
     sort_ended_.notify_all();
+    if (sorted_listener_) {
+      lock.unlock();
+      sorted_listener_();
+      lock.lock();
+    }
   }
 }
 

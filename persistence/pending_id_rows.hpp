@@ -72,6 +72,9 @@ class PendingIdRows {
   void write_all(WriteOps& ops);
   // Returns once the checkpoint in progress, if any, is sorted.
   void wait_sorted();
+  // Called on the sorter's thread after each sort, so an idle writer need not wait for its next poll
+  // to write the slices. Set before the first begin().
+  void set_sorted_listener(std::function<void()> listener) { sorted_listener_ = std::move(listener); }
 
   // Once the ops written so far are committed, every row of every record up to this seq, of those
   // up to `last_seq` (the last record added or seen), is in the store: the first record with rows
@@ -123,7 +126,8 @@ class PendingIdRows {
   bool sort_asked_ = false;             // under sort_mutex_
   bool sorter_stopping_ = false;        // under sort_mutex_
   std::function<void()> before_sort_;
-  std::thread sorter_thread_;           // started with the first sort; last, so it stops first
+  std::function<void()> sorted_listener_;
+  std::thread sorter_thread_;           // started with the first sort, joined by the destructor
 };
 
 }  // namespace canopy::persistence

@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -70,6 +71,26 @@ TEST(SmallString, AssigningAPartOfItselfIsSafeInPlaceAndOnTheHeap) {
   Text& self = heap_text;
   heap_text = self;
   EXPECT_EQ(heap_text.view(), "89abcdef");
+}
+
+// std::string clears on `s = {}`; here that would have meant a null `const char*`: it does not compile,
+// and neither does a null pointer. clear() clears.
+template <class T>
+concept AssignableFromBraces = requires(T text) { text = {}; };
+template <class T>
+concept AssignableFromNull = requires(T text) { text = nullptr; };
+static_assert(!AssignableFromBraces<EventText>);
+static_assert(!AssignableFromNull<EventText>);
+static_assert(AssignableFromBraces<std::string>, "the check itself: std::string takes it");
+static_assert(!std::is_constructible_v<EventText, std::nullptr_t>);
+
+TEST(SmallString, ClearEmptiesItInPlaceOrOnTheHeap) {
+  Text short_text("abc"), long_text("abcdefghijk");
+  short_text.clear();
+  long_text.clear();
+  EXPECT_TRUE(short_text.empty());
+  EXPECT_TRUE(long_text.empty());
+  EXPECT_FALSE(long_text.on_heap());
 }
 
 TEST(SmallString, ComparesAndPrintsAsItsBytes) {

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -87,14 +88,23 @@ TEST(PendingIdRows, ACheckpointWritesItsRowsInKeyOrder) {
 // The sort runs on a thread of its own: while it does, the writer goes on (begin() returns, rows are
 // added for the next checkpoint) and the checkpoint writes nothing and says it is not due, so an idle
 // writer does not spin on it; its ids do not count as indexed until written.
-TEST(PendingIdRows, ACheckpointIsSortedOffTheWritersThreadAndWrittenOnceSorted) {
+// Rows whose sorts wait at a gate, held until released (at the latest when the test ends, before
+// `rows` joins its sorter, whatever the test did).
+struct HeldSorts {
   canopy::test::CommitGate gate;
-  gate.hold();
-  PendingIdRows rows([&gate] { gate.wait(); });
-  struct Release {
-    canopy::test::CommitGate& gate;
-    ~Release() { gate.release(); }  // before `rows` joins its sorter, whatever the test did
-  } release{gate};
+  std::atomic<int> sorted_calls{0};
+  PendingIdRows rows{[this] { gate.wait(); }};
+  HeldSorts() {
+    gate.hold();
+    rows.set_sorted_listener([this] { ++sorted_calls; });
+  }
+  ~HeldSorts() { gate.release(); }
+};
+
+TEST(PendingIdRows, ACheckpointIsSortedOffTheWritersThreadAndWrittenOnceSorted) {
+  HeldSorts held;
+  canopy::test::CommitGate& gate = held.gate;
+  PendingIdRows& rows = held.rows;
 
   rows.add(1, batch(OrgId{9}, OrgId{9}, {"c", "a"}), t0);
   rows.add(2, batch(OrgId{4}, OrgId{4}, {"b"}), t0);
@@ -112,6 +122,9 @@ TEST(PendingIdRows, ACheckpointIsSortedOffTheWritersThreadAndWrittenOnceSorted) 
   gate.release();
   rows.wait_sorted();
   EXPECT_TRUE(rows.due(t0 - 1h)) << "sorted: its rows are due whatever the clock";
+  const auto deadline = Clock::now() + 10s;  // a bound for a broken listener, not a timing check
+  while (held.sorted_calls.load() == 0 && Clock::now() < deadline) std::this_thread::yield();
+  EXPECT_EQ(held.sorted_calls.load(), 1) << "the writer is told, so an idle one need not wait for its poll";
   EXPECT_EQ(rows.write_slice(ops, 100), 3u);
   EXPECT_EQ(keys(ops), (std::vector<std::string>{scoped_key(4, "b"), scoped_key(9, "a"), scoped_key(9, "c")}));
   EXPECT_EQ(rows.indexed_through(3), 2u);
@@ -123,13 +136,9 @@ TEST(PendingIdRows, ACheckpointIsSortedOffTheWritersThreadAndWrittenOnceSorted) 
 
 // Recovery and shutdown write every row at once: write_all waits for a sort in progress.
 TEST(PendingIdRows, WriteAllWaitsForTheSortInProgress) {
-  canopy::test::CommitGate gate;
-  gate.hold();
-  PendingIdRows rows([&gate] { gate.wait(); });
-  struct Release {
-    canopy::test::CommitGate& gate;
-    ~Release() { gate.release(); }
-  } release{gate};
+  HeldSorts held;
+  canopy::test::CommitGate& gate = held.gate;
+  PendingIdRows& rows = held.rows;
   rows.add(1, batch(OrgId{2}, OrgId{2}, {"y", "x"}), t0);
   ASSERT_TRUE(rows.begin());
   std::thread opener([&gate] {
