@@ -53,7 +53,9 @@ struct OrgActorState {
   std::unordered_map<std::uint64_t, Hop> hops;
   std::uint64_t next_batch = 1;
   // Origin event ids being decided: views into the events of this org's own hops, which hold them
-  // until answer() takes the ids out. No copy of an id is ever made.
+  // until answer() takes the ids out. No copy of an id is ever made. (An id of up to 36 bytes lives
+  // inside its event (EventText), so the view stays valid only because a hop's events are a shared,
+  // immutable vector that nothing moves.)
   RecentIds ids_in_flight;
   // Origin event ids accepted that the store's index does not hold yet, with their payer, in
   // generations: one per value of WriterStats::ids_indexed_seq seen while answering (the writer
