@@ -57,8 +57,8 @@ class PendingIdRows {
 
   // True when a checkpoint of rows is in progress and sorted (rows can be written now), or, with none
   // in progress, when rows wait since `cutoff` or earlier, or more rows wait than
-  // limits::pending_id_rows_max. False while the checkpoint in progress is being sorted: an idle writer
-  // looks again at its next poll instead of spinning.
+  // limits::pending_id_rows_max. False while the checkpoint in progress is being sorted, so an idle
+  // writer does not spin on it: the sorted listener (below) tells it when the rows can be written.
   bool due(Clock::time_point cutoff) const;
   // Begins a checkpoint of every pending row unless one is in progress, and starts its sort. Returns
   // whether one is in progress now.
