@@ -12,7 +12,8 @@
 namespace canopy::limits {
 
 // --- HTTP ---------------------------------------------------------------------------------------
-// Contract default: bodies over 1 MiB get 413. A usage:batch of 10,000 events fits in about 1 MiB.
+// Contract default: bodies over 1 MiB get 413. A usage:batch of 10,000 events of ~100 bytes fits; with
+// UUID ids (~140 bytes an event) about 7,500 do (docs/openapi.yaml, usage:batch).
 inline constexpr std::size_t body_bytes_default = 1u << 20;
 // Hard ceiling for the configurable body limit: a batch never needs more, and the parser buffers it whole.
 inline constexpr std::size_t body_bytes_max = 16u << 20;
