@@ -117,13 +117,13 @@ void post_usage_batch(Ctx& ctx) {
   // batch, however many of its events the batch holds.
   struct Group {
     OrgId org;
+    std::uint32_t size = 0;  // its events, counted before they are moved
     std::vector<ChargeEvent> events;
   };
   std::vector<Group> groups;
   // Client's org id -> group (or refused). Keyed: 10,000 org ids crafted to share a bucket must not
   // make the batch a quadratic walk on the I/O thread.
   std::unordered_map<std::string_view, std::uint32_t, domain::KeyedHash> group_of;
-  std::vector<std::uint32_t> group_sizes;
   for (std::uint32_t i = 0; i < n; ++i) {
     auto& item = answer->items[i];
     auto [it, fresh] = group_of.try_emplace(item.org_id, refused_at_gateway);
@@ -132,8 +132,7 @@ void post_usage_batch(Ctx& ctx) {
       const auto lineage = org ? ctx.services.directory.lineage(*org) : std::vector<actors::OrgPtr>{};
       if (!lineage.empty() && ctx.services.directory.access(principal, lineage).visible()) {
         it->second = static_cast<std::uint32_t>(groups.size());
-        groups.push_back(Group{*org, {}});
-        group_sizes.push_back(0);
+        groups.push_back(Group{*org, 0, {}});
       }
     }
     Slot& slot = answer->slots[i];
@@ -141,10 +140,10 @@ void post_usage_batch(Ctx& ctx) {
     // The view points into the parser, which the next request reuses: only the refused keep a copy.
     if (slot.group == refused_at_gateway) slot.org_id = item.org_id;
     item.org_id = {};
-    if (slot.group != refused_at_gateway) slot.index = group_sizes[slot.group]++;
+    if (slot.group != refused_at_gateway) slot.index = groups[slot.group].size++;
   }
   // Each event moved once, into a group sized for it.
-  for (std::uint32_t g = 0; g < groups.size(); ++g) groups[g].events.reserve(group_sizes[g]);
+  for (auto& group : groups) group.events.reserve(group.size);
   for (std::uint32_t i = 0; i < n; ++i) {
     const Slot& slot = answer->slots[i];
     if (slot.group != refused_at_gateway) groups[slot.group].events.push_back(std::move(answer->items[i].event));

@@ -38,6 +38,17 @@ Status Store::read(const std::function<Status(const Snapshot&)>& read) const {
   return read(Forward(*this));
 }
 
+Status check_mark_in_journal(const Store& journal, std::uint64_t mark) {
+  if (mark == 0) return {};
+  std::string record;
+  Status s = journal.get(Table::journal, u64_key(mark), record);
+  if (s.is_not_found()) {
+    return Status{Status::Code::corruption, "the state part's checkpoint mark is record " + std::to_string(mark) +
+                                                ", which the journal does not hold: the state part does not belong to it"};
+  }
+  return s;
+}
+
 std::string_view table_name(Table table) {
   static constexpr std::array<std::string_view, table_count> names = {
       "meta", "journal", "orgs", "users", "emails", "tokens", "event_ids", "payments", "payment_keys",
@@ -539,14 +550,7 @@ Status move_state_tables(LmdbEnv& journal, LmdbEnv& state) {
     if (s = state.commit(std::span<const WriteOp>(&op, 1)); !s.ok()) return s;
   }
   // Never drop the old tables for a state part that does not belong to this journal.
-  if (const std::uint64_t at = get_u64_be(mark); at > 0) {
-    std::string record;
-    if (s = journal.get(Table::journal, u64_key(at), record); s.is_not_found()) {
-      return Status{Status::Code::corruption, "the state part's checkpoint mark is record " + std::to_string(at) +
-                                                  ", which the journal does not hold"};
-    }
-    if (!s.ok()) return s;
-  }
+  if (s = check_mark_in_journal(journal, get_u64_be(mark)); !s.ok()) return s;
   return journal.drop_tables(moved_tables, checkpoint_mark_key);
 }
 
@@ -579,8 +583,6 @@ std::unique_ptr<Store> open_lmdb_store(const std::string& dir, const LmdbOptions
   if (!options.read_only) {
     sync_dir(state_dir);
     sync_dir(dir);
-  }
-  if (!options.read_only) {
     if (status = move_state_tables(*journal, *state); !status.ok()) return nullptr;
   }
   return std::make_unique<PartedStore>(std::move(journal), std::move(state));

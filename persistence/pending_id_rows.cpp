@@ -78,7 +78,6 @@ bool PendingIdRows::begin() {
   std::swap(writing_, pending_);  // the old arena's memory becomes the next generation's
   next_ = 0;
   writing_count_ = writing_.rows.size();
-  sorting_ = false;
   if (writing_count_ > 1 && writing_count_ <= limits::pending_id_rows_sorted_max) start_sort();
   return true;
 }
@@ -97,7 +96,6 @@ void PendingIdRows::start_sort() {
     std::lock_guard lock(sort_mutex_);
     sort_asked_ = true;
   }
-  sorting_ = true;
   sort_wake_.notify_one();
 }
 

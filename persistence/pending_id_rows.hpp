@@ -106,20 +106,21 @@ class PendingIdRows {
   void put(WriteOps& ops, const Row& row) const;
   bool writing() const { return next_ < writing_count_; }
   // True unless the checkpoint in progress is being sorted.
-  bool sorted() const { return !sorting_ || sort_done_.load(std::memory_order_acquire); }
+  bool sorted() const { return sort_done_.load(std::memory_order_acquire); }
   void start_sort();
   void sorter();
 
   Generation pending_;  // rows no checkpoint has taken yet
-  // The checkpoint in progress: rows [0, next_) written. While sorting_ and not sort_done_, its rows
-  // and arena are the sorter's; this thread reads only first_seq and writing_count_.
+  // The checkpoint in progress: rows [0, next_) written. Until sort_done_, its rows and arena are the
+  // sorter's; this thread reads only first_seq and writing_count_.
   Generation writing_;
   std::size_t writing_count_ = 0;  // writing_.rows.size(), readable while the sorter holds the rows
   std::size_t next_ = 0;
   std::uint64_t written_total_ = 0;
 
-  bool sorting_ = false;                // a sort was started for the checkpoint in progress
-  std::atomic<bool> sort_done_{false};  // ... and has finished (release: its rows are in order)
+  // False from handing a sort to the sorter until it has finished (release: the rows are in order);
+  // true whenever no sort is in flight.
+  std::atomic<bool> sort_done_{true};
   std::mutex sort_mutex_;
   std::condition_variable sort_wake_;   // the sorter: a sort is asked for, or stop
   std::condition_variable sort_ended_;  // wait_sorted(): the sort is done

@@ -64,13 +64,7 @@ Status recover(Store& store, RecoveryResult& result) {
   if (Status s = check_schema(store); !s.ok()) return s;
   std::uint64_t checkpoint = 0;
   if (Status s = read_checkpoint(store, checkpoint); !s.ok()) return s;
-  // The state part must belong to this journal and not be ahead of it (a folder put together from
-  // two, a journal restored alone): replaying after a mark the journal never reached would leave the
-  // snapshots holding records it lacks.
-  if (std::string record; checkpoint > 0 && store.get(Table::journal, u64_key(checkpoint), record).is_not_found()) {
-    return Status{Status::Code::corruption, "the checkpoint mark is record " + std::to_string(checkpoint) +
-                                                ", which the journal does not hold: the state part does not belong to it"};
-  }
+  if (Status s = check_mark_in_journal(store, checkpoint); !s.ok()) return s;
   Materializer materializer(store);
   materializer.set_last_seq(checkpoint);
   WriteOps ops;

@@ -110,6 +110,11 @@ class Store {
   virtual Status copy_compacted(const std::string& dir) const = 0;
 };
 
+// Corruption unless the journal holds record `mark` (a checkpoint mark; 0: none yet): a state part whose
+// mark the journal never reached belongs to another journal (a folder put together from two, a journal
+// restored alone), and replaying after it would leave snapshots holding records the journal lacks.
+Status check_mark_in_journal(const Store& journal, std::uint64_t mark);
+
 struct LmdbOptions {
   std::size_t map_bytes = 0;  // 0: limits::lmdb_map_bytes_initial, per part
   bool read_only = false;
