@@ -4,6 +4,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/registry.hpp"
+#include "actors/scheduler_policy.hpp"
 #include "actors/writer.hpp"
 #include "config/limits.hpp"
 #include "persistence/keys.hpp"
@@ -75,7 +76,11 @@ std::unique_ptr<Runtime> Runtime::start(const config::Options& options, std::uni
   }
 
   rt->caf_config_ = std::make_unique<caf::actor_system_config>();
-  rt->caf_config_->set("scheduler.policy", options.scheduler_policy == "stealing" ? caf::atom("stealing") : caf::atom("sharing"));
+  if (options.scheduler_policy == "stealing") {
+    rt->caf_config_->set("scheduler.policy", caf::atom("stealing"));
+  } else {
+    rt->caf_config_->load<caf::scheduler::coordinator<NextSlotSharing>>();
+  }
   rt->caf_config_->set("scheduler.max-threads", static_cast<std::size_t>(options.actor_threads));
   rt->caf_config_->set("logger.verbosity", caf::atom("quiet"));
   rt->system_ = std::make_unique<caf::actor_system>(*rt->caf_config_);

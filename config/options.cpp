@@ -144,7 +144,7 @@ std::vector<Setting> serve_settings() {
                                   limits::connections_max));
   s.push_back(number<unsigned>("io_threads", "Asio I/O threads", &Options::io_threads, 1, limits::threads_max));
   s.push_back(number<unsigned>("actor_threads", "CAF scheduler threads", &Options::actor_threads, 1, limits::threads_max));
-  s.push_back({"scheduler_policy", "CAF scheduler policy: sharing or stealing", false,
+  s.push_back({"scheduler_policy", "org actors' scheduler: sharing (a central queue, the actor a worker woke run next) or stealing (CAF's)", false,
                [](Options& o, const std::string& v) -> std::optional<std::string> {
                  if (v != "sharing" && v != "stealing") return "must be sharing or stealing, got '" + v + "'";
                  o.scheduler_policy = v;

@@ -45,7 +45,7 @@ struct Options {
   std::size_t connections_max = limits::connections_default;
   unsigned io_threads = limits::io_threads_default;
   unsigned actor_threads = limits::actor_threads_default;
-  std::string scheduler_policy = "sharing";   // CAF scheduler: sharing | stealing
+  std::string scheduler_policy = "sharing";   // sharing (actors/scheduler_policy.hpp) | stealing (CAF's)
   std::chrono::microseconds commit_window = limits::commit_window_default;
   std::chrono::milliseconds checkpoint_interval = limits::checkpoint_interval_default;
 

@@ -1,0 +1,135 @@
+// The org actors' scheduler: CAF's work sharing (one central queue), with a "next" slot per worker.
+//
+// A single charge is a relay: the gateway wakes the org's actor, which wakes its parent's, which
+// wakes the payer's, which asks the writer; the answer relays back down. Under CAF's work sharing
+// every hop of the relay goes through the central queue and wakes whichever worker sleeps, so the
+// chain ping-pongs between the workers and each hop costs a context switch; and the queue signals its
+// condition variable while holding its mutex, so the woken worker blocks again on that mutex at once.
+// Profiled under single charges (docs/benchmarks.md), those two were a third of the workers' switches.
+//
+// Here, as in Go's `runnext` and Tokio's LIFO slot:
+// - An actor woken by the job a worker is running runs next on that worker (its slot), without the
+//   queue's lock or a wake-up. A second one woken by the same job pushes the first out to the central
+//   queue, where an idle worker can take it.
+// - A worker runs at most `next_runs_max` slot jobs in a row before it takes from the central queue,
+//   so two actors waking each other cannot starve what waits there.
+// - The central queue wakes a worker only if one sleeps, and after unlocking.
+//
+// Everything else (shutdown, clean-up of queued jobs) is CAF's coordinator<Policy>, unchanged. Loaded
+// by the runtime as the scheduler module (`--scheduler-policy sharing`, the default).
+#pragma once
+
+#include <caf/policy/unprofiled.hpp>
+#include <caf/scheduler/coordinator.hpp>
+#include <caf/resumable.hpp>
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <utility>
+
+namespace canopy::actors {
+
+class NextSlotSharing : public caf::policy::unprofiled {
+ public:
+  // Slot jobs a worker runs in a row before it looks at the central queue.
+  static constexpr unsigned next_runs_max = 32;
+
+  struct coordinator_data {
+    explicit coordinator_data(caf::scheduler::abstract_coordinator*) {}
+    std::mutex lock;
+    std::condition_variable cv;
+    std::deque<caf::resumable*> queue;  // guarded by lock
+    std::size_t sleeping = 0;           // workers waiting on cv; guarded by lock
+  };
+
+  // Only its own worker's thread touches it (CAF copies it into each worker before they start).
+  struct worker_data {
+    explicit worker_data(caf::scheduler::abstract_coordinator*) {}
+    caf::resumable* next = nullptr;
+    unsigned next_runs = 0;  // slot jobs run since the worker last took from the central queue
+  };
+
+  template <class Coordinator>
+  void central_enqueue(Coordinator* self, caf::resumable* job) {
+    push(d(self), job);
+  }
+
+  template <class Worker>
+  void external_enqueue(Worker* self, caf::resumable* job) {
+    push(d(self->parent()), job);
+  }
+
+  // From the job running on this worker: the slot, pushing out whatever held it.
+  template <class Worker>
+  void internal_enqueue(Worker* self, caf::resumable* job) {
+    if (auto* pushed_out = std::exchange(d(self).next, job)) push(d(self->parent()), pushed_out);
+  }
+
+  // A job that used up its throughput goes behind everything waiting.
+  template <class Worker>
+  void resume_job_later(Worker* self, caf::resumable* job) {
+    push(d(self->parent()), job);
+  }
+
+  template <class Worker>
+  caf::resumable* dequeue(Worker* self) {
+    auto& own = d(self);
+    if (own.next != nullptr && own.next_runs < next_runs_max) {
+      ++own.next_runs;
+      return std::exchange(own.next, nullptr);
+    }
+    own.next_runs = 0;
+    auto& central = d(self->parent());
+    std::unique_lock guard(central.lock);
+    if (own.next != nullptr) {  // ran its slot `next_runs_max` times in a row: the queue goes first
+      if (central.queue.empty()) return std::exchange(own.next, nullptr);
+      central.queue.push_back(std::exchange(own.next, nullptr));
+      caf::resumable* job = pop_front(central);
+      const bool wake = central.sleeping > 0;
+      guard.unlock();
+      if (wake) central.cv.notify_one();  // the slot's job now waits in the queue: another may take it
+      return job;
+    }
+    while (central.queue.empty()) {
+      ++central.sleeping;
+      central.cv.wait(guard);
+      --central.sleeping;
+    }
+    return pop_front(central);
+  }
+
+  template <class Worker, class UnaryFunction>
+  void foreach_resumable(Worker* self, UnaryFunction f) {
+    if (auto* job = std::exchange(d(self).next, nullptr)) f(job);
+  }
+
+  template <class Coordinator, class UnaryFunction>
+  void foreach_central_resumable(Coordinator* self, UnaryFunction f) {
+    auto& central = d(self);
+    std::unique_lock guard(central.lock);
+    while (!central.queue.empty()) f(pop_front(central));
+  }
+
+ private:
+  static void push(coordinator_data& central, caf::resumable* job) {
+    bool wake = false;
+    {
+      std::lock_guard guard(central.lock);
+      central.queue.push_back(job);
+      wake = central.sleeping > 0;
+    }
+    // After unlocking: a worker woken under the lock would only block again on it. A sleeper counted
+    // above is already waiting (it released the lock inside wait), so this notify reaches it.
+    if (wake) central.cv.notify_one();
+  }
+
+  static caf::resumable* pop_front(coordinator_data& central) {
+    caf::resumable* job = central.queue.front();
+    central.queue.pop_front();
+    return job;
+  }
+};
+
+}  // namespace canopy::actors

@@ -1,0 +1,134 @@
+// Goal: the org actors' scheduler (actors/scheduler_policy.hpp) runs a relay of actors, each waking
+// the next, on the worker the relay started on; hands the second actor a job wakes to the central
+// queue, where an idle worker takes it; and does not let two actors waking each other for ever starve
+// a job waiting in the central queue. A real CAF actor system with that scheduler loaded, as the
+// runtime loads it.
+#include <gtest/gtest.h>
+
+#include <caf/all.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "actors/scheduler_policy.hpp"
+
+namespace canopy::actors {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Liveness bound: a wait that takes this long has hung (the property under test is broken).
+constexpr auto hung = 20s;
+
+struct System {
+  explicit System(std::size_t workers) {
+    config.set("scheduler.max-threads", workers);
+    config.set("logger.verbosity", caf::atom("quiet"));
+    config.load<caf::scheduler::coordinator<NextSlotSharing>>();
+    system = std::make_unique<caf::actor_system>(config);
+  }
+  caf::actor_system_config config;
+  std::unique_ptr<caf::actor_system> system;
+};
+
+// One hop of a relay: notes the thread it ran on, then wakes the next hop (or ends the relay).
+caf::behavior relay_hop(caf::event_based_actor* self, caf::actor next, std::vector<std::thread::id>* threads,
+                        std::promise<void>* done) {
+  return {[=](int hop) {
+    (*threads)[static_cast<std::size_t>(hop)] = std::this_thread::get_id();
+    if (next) {
+      self->send(next, hop + 1);
+      // Still busy after waking the next hop: long enough for an idle worker to take it, if it were
+      // in the central queue.
+      std::this_thread::sleep_for(2ms);
+    } else {
+      done->set_value();
+    }
+  }};
+}
+
+TEST(NextSlotSharing, ARelayOfActorsRunsOnTheWorkerItStartedOn) {
+  constexpr int hops = 12;  // fewer than NextSlotSharing::next_runs_max: no hop goes back to the queue
+  std::vector<std::thread::id> threads(hops);
+  std::promise<void> done;
+  System sys(2);  // after what its actors use: it waits for them as it goes
+  caf::actor next;
+  for (int i = 0; i < hops; ++i) next = sys.system->spawn(relay_hop, next, &threads, &done);
+  caf::anon_send(next, 0);  // from outside the scheduler: through the central queue, to either worker
+  ASSERT_EQ(done.get_future().wait_for(hung), std::future_status::ready);
+  for (int i = 1; i < hops; ++i) EXPECT_EQ(threads[static_cast<std::size_t>(i)], threads[0]) << "hop " << i;
+}
+
+// Two actors that wait for each other: they finish only if they run at the same time, on two workers.
+struct Rendezvous {
+  std::mutex mutex;
+  std::condition_variable cv;
+  int arrived = 0;
+  bool met = false;
+
+  void arrive() {
+    std::unique_lock lock(mutex);
+    if (++arrived == 2) cv.notify_all();
+    met = cv.wait_for(lock, hung, [&] { return arrived == 2; });
+  }
+};
+
+TEST(NextSlotSharing, ASecondActorWokenByOneJobGoesToTheQueueForAnIdleWorker) {
+  Rendezvous rendezvous;
+  std::promise<void> both;
+  std::atomic<int> finished{0};
+  System sys(2);
+  auto meet = [&](caf::event_based_actor*) -> caf::behavior {
+    return {[&](int) {
+      rendezvous.arrive();
+      if (finished.fetch_add(1) == 1) both.set_value();
+    }};
+  };
+  auto first = sys.system->spawn(meet);
+  auto second = sys.system->spawn(meet);
+  auto fan_out = sys.system->spawn([=](caf::event_based_actor* self) -> caf::behavior {
+    return {[=](int) {
+      self->send(first, 1);   // into this worker's slot...
+      self->send(second, 1);  // ...pushed out to the queue by this one, for the other worker
+    }};
+  });
+  caf::anon_send(fan_out, 0);
+  ASSERT_EQ(both.get_future().wait_for(hung), std::future_status::ready);
+  EXPECT_TRUE(rendezvous.met) << "the two actors never ran at the same time";
+}
+
+TEST(NextSlotSharing, TwoActorsWakingEachOtherDoNotStarveTheQueue) {
+  std::atomic<bool> stop{false};
+  std::atomic<long> volleys{0};
+  std::promise<void> referee_ran;
+  System sys(1);  // one worker: only the slot's budget lets the queued job in
+  auto player = [&](caf::event_based_actor* self) -> caf::behavior {
+    return {[&, self](caf::actor other) {
+      volleys.fetch_add(1, std::memory_order_relaxed);
+      if (!stop.load()) self->send(other, caf::actor_cast<caf::actor>(self));
+    }};
+  };
+  auto ping = sys.system->spawn(player);
+  auto pong = sys.system->spawn(player);
+  caf::anon_send(ping, pong);
+  while (volleys.load() < 1000) std::this_thread::yield();  // the rally is on
+  auto referee = sys.system->spawn([&](caf::event_based_actor*) -> caf::behavior {
+    return {[&](int) {
+      stop = true;
+      referee_ran.set_value();
+    }};
+  });
+  caf::anon_send(referee, 0);
+  const bool ran = referee_ran.get_future().wait_for(hung) == std::future_status::ready;
+  stop = true;  // end the rally either way, so the system can shut down
+  EXPECT_TRUE(ran) << "the queued job never ran";
+}
+
+}  // namespace
+}  // namespace canopy::actors
