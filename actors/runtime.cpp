@@ -78,10 +78,10 @@ std::unique_ptr<Runtime> Runtime::start(const config::Options& options, std::uni
   rt->caf_config_ = std::make_unique<caf::actor_system_config>();
   if (options.scheduler_policy == "stealing") {
     rt->caf_config_->set("scheduler.policy", caf::atom("stealing"));
+    rt->caf_config_->set("scheduler.max-threads", static_cast<std::size_t>(options.actor_threads));
   } else {
-    rt->caf_config_->load<caf::scheduler::coordinator<NextSlotSharing>>();
+    use_next_slot_scheduler(*rt->caf_config_, options.actor_threads);
   }
-  rt->caf_config_->set("scheduler.max-threads", static_cast<std::size_t>(options.actor_threads));
   rt->caf_config_->set("logger.verbosity", caf::atom("quiet"));
   rt->system_ = std::make_unique<caf::actor_system>(*rt->caf_config_);
 

@@ -1,8 +1,10 @@
 // Goal: the org actors' scheduler (actors/scheduler_policy.hpp) runs a relay of actors, each waking
 // the next, on the worker the relay started on; hands the second actor a job wakes to the central
-// queue, where an idle worker takes it; and does not let two actors waking each other for ever starve
-// a job waiting in the central queue. A real CAF actor system with that scheduler loaded, as the
-// runtime loads it.
+// queue, where an idle worker takes it; does not let two actors waking each other for ever starve a
+// job waiting in the central queue; makes a job in a worker's slot wait for one bounded run of the
+// actor that woke it, not its whole mailbox; and queues centrally an actor woken from a thread that
+// is not the worker's. A real CAF actor system with that scheduler, configured as the runtime
+// configures it.
 #include <gtest/gtest.h>
 
 #include <caf/all.hpp>
@@ -28,9 +30,8 @@ constexpr auto hung = 20s;
 
 struct System {
   explicit System(std::size_t workers) {
-    config.set("scheduler.max-threads", workers);
+    use_next_slot_scheduler(config, workers);
     config.set("logger.verbosity", caf::atom("quiet"));
-    config.load<caf::scheduler::coordinator<NextSlotSharing>>();
     system = std::make_unique<caf::actor_system>(config);
   }
   caf::actor_system_config config;
@@ -59,7 +60,8 @@ TEST(NextSlotSharing, ARelayOfActorsRunsOnTheWorkerItStartedOn) {
   std::promise<void> done;
   System sys(2);  // after what its actors use: it waits for them as it goes
   caf::actor next;
-  for (int i = 0; i < hops; ++i) next = sys.system->spawn(relay_hop, next, &threads, &done);
+  // Lazy: an actor's first run would otherwise wait in the central queue, for either worker.
+  for (int i = 0; i < hops; ++i) next = sys.system->spawn<caf::lazy_init>(relay_hop, next, &threads, &done);
   caf::anon_send(next, 0);  // from outside the scheduler: through the central queue, to either worker
   ASSERT_EQ(done.get_future().wait_for(hung), std::future_status::ready);
   for (int i = 1; i < hops; ++i) EXPECT_EQ(threads[static_cast<std::size_t>(i)], threads[0]) << "hop " << i;
@@ -128,6 +130,56 @@ TEST(NextSlotSharing, TwoActorsWakingEachOtherDoNotStarveTheQueue) {
   const bool ran = referee_ran.get_future().wait_for(hung) == std::future_status::ready;
   stop = true;  // end the rally either way, so the system can shut down
   EXPECT_TRUE(ran) << "the queued job never ran";
+}
+
+TEST(NextSlotSharing, AJobInTheSlotWaitsForOneRunOfTheActorThatWokeItNotItsWholeMailbox) {
+  constexpr int messages = 4 * static_cast<int>(NextSlotSharing::messages_per_run);
+  std::atomic<int> handled{0};
+  std::promise<int> handled_when_woken_ran;
+  System sys(2);
+  auto woken = sys.system->spawn<caf::lazy_init>([&](caf::event_based_actor*) -> caf::behavior {
+    return {[&](int) { handled_when_woken_ran.set_value(handled.load()); }};
+  });
+  auto waker = sys.system->spawn<caf::lazy_init>([&, woken](caf::event_based_actor* self) -> caf::behavior {
+    return {[&, self, woken](int i) {
+      if (i == 0) self->send(woken, 1);  // into this worker's slot
+      std::this_thread::sleep_for(1ms);  // each message takes a while: the mailbox outlasts a run
+      handled.fetch_add(1);
+    }};
+  });
+  for (int i = 0; i < messages; ++i) caf::anon_send(waker, i);
+  auto result = handled_when_woken_ran.get_future();
+  ASSERT_EQ(result.wait_for(hung), std::future_status::ready);
+  EXPECT_LE(result.get(), static_cast<int>(NextSlotSharing::messages_per_run))
+      << "the woken actor waited past one run of the actor that woke it";
+}
+
+TEST(NextSlotSharing, AnActorWokenFromAnotherThreadGoesToTheQueue) {
+  std::promise<void> ran;
+  System sys(2);
+  auto target = sys.system->spawn<caf::lazy_init>([&](caf::event_based_actor*) -> caf::behavior {
+    return {[&](int) { ran.set_value(); }};
+  });
+  // A blocking actor spawned by an actor carries that actor's worker as its context, so its sends
+  // reach that worker's exec_later from its own thread.
+  auto spawner = sys.system->spawn([target](caf::event_based_actor* self) -> caf::behavior {
+    return {[self, target](int) {
+      self->spawn([target](caf::blocking_actor* blocking) {
+        std::this_thread::sleep_for(50ms);  // both workers asleep by now
+        blocking->send(target, 1);
+      });
+    }};
+  });
+  caf::anon_send(spawner, 0);
+  const bool ran_in_time = ran.get_future().wait_for(hung) == std::future_status::ready;
+  if (!ran_in_time) {  // keep both workers busy a while, so each looks at its slot again and the system can stop
+    for (int i = 0; i < 2; ++i) {
+      caf::anon_send(sys.system->spawn([](caf::event_based_actor*) -> caf::behavior {
+        return {[](int) { std::this_thread::sleep_for(20ms); }};
+      }), 0);
+    }
+  }
+  EXPECT_TRUE(ran_in_time) << "the woken actor was left in a sleeping worker's slot";
 }
 
 }  // namespace
