@@ -38,6 +38,19 @@ struct System {
   std::unique_ptr<caf::actor_system> system;
 };
 
+// CAF 0.17 starts an actor whose function takes nothing but `self` by dereferencing a null pointer
+// (UBSan: "reference binding to null pointer" in init_fun_factory), so the lambdas here are handed
+// to a function that takes them as its argument.
+template <class Make>
+caf::behavior made_by(caf::event_based_actor* self, Make make) {
+  return make(self);
+}
+
+template <caf::spawn_options Options = caf::no_spawn_options, class Make>
+caf::actor spawn_with(caf::actor_system& system, Make make) {
+  return system.spawn<Options>(made_by<Make>, std::move(make));
+}
+
 // One hop of a relay: notes the thread it ran on, then wakes the next hop (or ends the relay).
 caf::behavior relay_hop(caf::event_based_actor* self, caf::actor next, std::vector<std::thread::id>* threads,
                         std::promise<void>* done) {
@@ -92,9 +105,9 @@ TEST(NextSlotSharing, ASecondActorWokenByOneJobGoesToTheQueueForAnIdleWorker) {
       if (finished.fetch_add(1) == 1) both.set_value();
     }};
   };
-  auto first = sys.system->spawn(meet);
-  auto second = sys.system->spawn(meet);
-  auto fan_out = sys.system->spawn([=](caf::event_based_actor* self) -> caf::behavior {
+  auto first = spawn_with(*sys.system, meet);
+  auto second = spawn_with(*sys.system, meet);
+  auto fan_out = spawn_with(*sys.system, [=](caf::event_based_actor* self) -> caf::behavior {
     return {[=](int) {
       self->send(first, 1);   // into this worker's slot...
       self->send(second, 1);  // ...pushed out to the queue by this one, for the other worker
@@ -116,11 +129,11 @@ TEST(NextSlotSharing, TwoActorsWakingEachOtherDoNotStarveTheQueue) {
       if (!stop.load()) self->send(other, caf::actor_cast<caf::actor>(self));
     }};
   };
-  auto ping = sys.system->spawn(player);
-  auto pong = sys.system->spawn(player);
+  auto ping = spawn_with(*sys.system, player);
+  auto pong = spawn_with(*sys.system, player);
   caf::anon_send(ping, pong);
   while (volleys.load() < 1000) std::this_thread::yield();  // the rally is on
-  auto referee = sys.system->spawn([&](caf::event_based_actor*) -> caf::behavior {
+  auto referee = spawn_with(*sys.system, [&](caf::event_based_actor*) -> caf::behavior {
     return {[&](int) {
       stop = true;
       referee_ran.set_value();
@@ -137,10 +150,10 @@ TEST(NextSlotSharing, AJobInTheSlotWaitsForOneRunOfTheActorThatWokeItNotItsWhole
   std::atomic<int> handled{0};
   std::promise<int> handled_when_woken_ran;
   System sys(2);
-  auto woken = sys.system->spawn<caf::lazy_init>([&](caf::event_based_actor*) -> caf::behavior {
+  auto woken = spawn_with<caf::lazy_init>(*sys.system, [&](caf::event_based_actor*) -> caf::behavior {
     return {[&](int) { handled_when_woken_ran.set_value(handled.load()); }};
   });
-  auto waker = sys.system->spawn<caf::lazy_init>([&, woken](caf::event_based_actor* self) -> caf::behavior {
+  auto waker = spawn_with<caf::lazy_init>(*sys.system, [&, woken](caf::event_based_actor* self) -> caf::behavior {
     return {[&, self, woken](int i) {
       if (i == 0) self->send(woken, 1);  // into this worker's slot
       std::this_thread::sleep_for(1ms);  // each message takes a while: the mailbox outlasts a run
@@ -157,24 +170,26 @@ TEST(NextSlotSharing, AJobInTheSlotWaitsForOneRunOfTheActorThatWokeItNotItsWhole
 TEST(NextSlotSharing, AnActorWokenFromAnotherThreadGoesToTheQueue) {
   std::promise<void> ran;
   System sys(2);
-  auto target = sys.system->spawn<caf::lazy_init>([&](caf::event_based_actor*) -> caf::behavior {
+  auto target = spawn_with<caf::lazy_init>(*sys.system, [&](caf::event_based_actor*) -> caf::behavior {
     return {[&](int) { ran.set_value(); }};
   });
   // A blocking actor spawned by an actor carries that actor's worker as its context, so its sends
   // reach that worker's exec_later from its own thread.
-  auto spawner = sys.system->spawn([target](caf::event_based_actor* self) -> caf::behavior {
+  auto spawner = spawn_with(*sys.system, [target](caf::event_based_actor* self) -> caf::behavior {
     return {[self, target](int) {
-      self->spawn([target](caf::blocking_actor* blocking) {
-        std::this_thread::sleep_for(50ms);  // both workers asleep by now
-        blocking->send(target, 1);
-      });
+      self->spawn(
+          [](caf::blocking_actor* blocking, caf::actor to) {
+            std::this_thread::sleep_for(50ms);  // both workers asleep by now
+            blocking->send(to, 1);
+          },
+          target);
     }};
   });
   caf::anon_send(spawner, 0);
   const bool ran_in_time = ran.get_future().wait_for(hung) == std::future_status::ready;
   if (!ran_in_time) {  // keep both workers busy a while, so each looks at its slot again and the system can stop
     for (int i = 0; i < 2; ++i) {
-      caf::anon_send(sys.system->spawn([](caf::event_based_actor*) -> caf::behavior {
+      caf::anon_send(spawn_with(*sys.system, [](caf::event_based_actor*) -> caf::behavior {
         return {[](int) { std::this_thread::sleep_for(20ms); }};
       }), 0);
     }
