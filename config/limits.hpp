@@ -165,6 +165,9 @@ inline constexpr std::size_t id_purge_rows_per_commit = 2048;
 // latency: 1,000 us (the default until measured) against 0 gave ~5,800 vs ~7,200 single charges/s and
 // ~6% fewer batch events/s (docs/benchmarks.md). It stays configurable (commit_window_us).
 inline constexpr std::chrono::microseconds commit_window_default{0};
+// The longest extra delay an operator may set: past a tenth of a second every acknowledgement waits
+// longer than a client's patience for a charge.
+inline constexpr std::chrono::microseconds commit_window_max{100'000};
 inline constexpr std::size_t commit_window_records_max = 4096;
 // A commit's ops for one table are merged run by run when their ascending runs are this long on
 // average, and sorted outright when shorter (persistence/lmdb_store.cpp): on random keys, runs of one
@@ -185,6 +188,9 @@ inline constexpr std::size_t write_ops_kept_max = 1u << 16;
 // per single charge in 20 s runs at the same p99 and rate: not worth twice the replay and the pending
 // memory. That memory is bounded by pending_id_rows_max, which starts a checkpoint early.
 inline constexpr std::chrono::milliseconds checkpoint_interval_default{5'000};
+// The longest an operator may set: ten minutes of journal to replay at a restart, and of accepted
+// event ids and dirty orgs held in memory until written.
+inline constexpr std::chrono::milliseconds checkpoint_interval_max{600'000};
 // The slice bounds below (orgs, event-id rows, buckets "per commit") are per writer window. They were
 // measured while the slices shared the acknowledgements' commits; since the state part has commits of
 // its own (actors/state_committer.hpp), which take every window's slices waiting at once, they pace a

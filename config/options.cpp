@@ -5,6 +5,7 @@
 #include <charconv>
 #include <fstream>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "config/limits.hpp"
@@ -153,14 +154,18 @@ std::vector<Setting> serve_settings() {
   s.push_back({"commit_window_us", "group-commit window in microseconds", false,
                [](Options& o, const std::string& v) -> std::optional<std::string> {
                  const auto n = parse_number<long>(v);
-                 if (!n || *n < 0 || *n > 100000) return "must be 0 to 100000, got '" + v + "'";
+                 if (!n || *n < 0 || *n > limits::commit_window_max.count()) {
+                   return "must be 0 to " + std::to_string(limits::commit_window_max.count()) + ", got '" + v + "'";
+                 }
                  o.commit_window = std::chrono::microseconds(*n);
                  return std::nullopt;
                }});
   s.push_back({"checkpoint_interval_ms", "how long dirty org state, accepted event ids and usage buckets may wait before they are written to LMDB", false,
                [](Options& o, const std::string& v) -> std::optional<std::string> {
                  const auto n = parse_number<long>(v);
-                 if (!n || *n < 1 || *n > 600000) return "must be 1 to 600000, got '" + v + "'";
+                 if (!n || *n < 1 || *n > limits::checkpoint_interval_max.count()) {
+                   return "must be 1 to " + std::to_string(limits::checkpoint_interval_max.count()) + ", got '" + v + "'";
+                 }
                  o.checkpoint_interval = std::chrono::milliseconds(*n);
                  return std::nullopt;
                }});

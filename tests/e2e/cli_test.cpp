@@ -246,6 +246,11 @@ TEST(BadOptions, AnUnknownFlagOrBadValueExits2WithOneLineNamingIt) {
       {{"--smtp-url", "http://mail.example.com"}, "--smtp-url"},
       {{"--dns-server", "no-port"}, "--dns-server"},
       {{"--data-dir", ""}, "--data-dir"},
+      {{"--commit-window-us", "-1"}, "--commit-window-us"},
+      {{"--commit-window-us", "100001"}, "--commit-window-us"},
+      {{"--checkpoint-interval-ms", "0"}, "--checkpoint-interval-ms"},
+      {{"--checkpoint-interval-ms", "600001"}, "--checkpoint-interval-ms"},
+      {{"--scheduler-policy", "fair"}, "--scheduler-policy"},
       // A token on the command line would show in `ps`: there is no such flag.
       {{"--operator-token", "secret"}, "--operator-token"},
   };
