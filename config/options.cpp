@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "config/limits.hpp"
@@ -31,16 +32,23 @@ std::optional<T> parse_number(const std::string& text) {
   return value;
 }
 
-template <class T>
-Setting number(std::string key, std::string help, T Options::*field, T min, T max) {
+// A whole number from min to max, stored as a T made from it (the number itself, or a duration
+// counted in T's unit).
+template <class T, class N = T>
+Setting number(std::string key, std::string help, T Options::*field, std::type_identity_t<N> min, std::type_identity_t<N> max) {
   return Setting{key, std::move(help), false, [field, min, max](Options& o, const std::string& v) -> std::optional<std::string> {
-    const auto n = parse_number<T>(v);
+    const auto n = parse_number<N>(v);
     if (!n || *n < min || *n > max) {
       return "must be a whole number from " + std::to_string(min) + " to " + std::to_string(max) + ", got '" + v + "'";
     }
-    o.*field = *n;
+    o.*field = T(*n);
     return std::nullopt;
   }};
+}
+
+template <class Duration>
+Setting duration(std::string key, std::string help, Duration Options::*field, Duration min, Duration max) {
+  return number<Duration, typename Duration::rep>(std::move(key), std::move(help), field, min.count(), max.count());
 }
 
 std::optional<bool> parse_bool(const std::string& v) {
@@ -151,24 +159,10 @@ std::vector<Setting> serve_settings() {
                  o.scheduler_policy = v;
                  return std::nullopt;
                }});
-  s.push_back({"commit_window_us", "group-commit window in microseconds", false,
-               [](Options& o, const std::string& v) -> std::optional<std::string> {
-                 const auto n = parse_number<long>(v);
-                 if (!n || *n < 0 || *n > limits::commit_window_max.count()) {
-                   return "must be 0 to " + std::to_string(limits::commit_window_max.count()) + ", got '" + v + "'";
-                 }
-                 o.commit_window = std::chrono::microseconds(*n);
-                 return std::nullopt;
-               }});
-  s.push_back({"checkpoint_interval_ms", "how long dirty org state, accepted event ids and usage buckets may wait before they are written to LMDB", false,
-               [](Options& o, const std::string& v) -> std::optional<std::string> {
-                 const auto n = parse_number<long>(v);
-                 if (!n || *n < 1 || *n > limits::checkpoint_interval_max.count()) {
-                   return "must be 1 to " + std::to_string(limits::checkpoint_interval_max.count()) + ", got '" + v + "'";
-                 }
-                 o.checkpoint_interval = std::chrono::milliseconds(*n);
-                 return std::nullopt;
-               }});
+  s.push_back(duration("commit_window_us", "group-commit window in microseconds", &Options::commit_window,
+                       std::chrono::microseconds{0}, limits::commit_window_max));
+  s.push_back(duration("checkpoint_interval_ms", "how long dirty org state, accepted event ids and usage buckets may wait before they are written to LMDB",
+                       &Options::checkpoint_interval, std::chrono::milliseconds{1}, limits::checkpoint_interval_max));
   // The operator token has an env twin and a file key, but no flag: a flag would show in `ps`.
   s.push_back(text("operator_token", "", &Options::operator_token));
   return s;
