@@ -106,7 +106,7 @@ std::optional<std::string> check_event_type(std::string_view type) {
 }
 
 std::optional<std::string> check_idempotency_key(std::string_view key) {
-  if (key.empty() || key.size() > limits::idempotency_key_bytes_max) return "must be 1 to 255 characters";
+  if (key.empty() || key.size() > limits::idempotency_key_bytes_max) return "must be 1 to " + std::to_string(limits::idempotency_key_bytes_max) + " characters";
   if (!std::all_of(key.begin(), key.end(), is_printable_ascii)) return "must be printable ASCII without spaces";
   return std::nullopt;
 }
