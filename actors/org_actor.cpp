@@ -295,6 +295,12 @@ const OrgId* known_id(const OrgActorState& st, std::string_view id, std::uint64_
   return nullptr;
 }
 
+// Starts loading what known_id() will probe for `hash` (see RecentIds::prefetch).
+void prefetch_known(const OrgActorState& st, std::uint64_t hash) {
+  st.ids_in_flight.prefetch(hash);
+  for (const auto& generation : st.accepted) generation.ids.prefetch(hash);
+}
+
 // Each charge prunes first, so an org in use holds about a checkpoint interval of ids. One that goes
 // quiet holding more than a few events looks again every few intervals until it holds none; up to
 // that bound it keeps them until its next charge, as it keeps its state: a timer per charged org was
@@ -316,7 +322,14 @@ void schedule_prune(OrgActor* self) {
 void settle_ids(OrgActor* self, Hop& hop) {
   auto& st = self->state;
   OrgActorState::Accepted* generation = nullptr;
-  for (const auto& [index, hash] : hop.origin_ids) {
+  const auto& ids = hop.origin_ids;
+  for (std::size_t k = 0; k < ids.size(); ++k) {
+    if (k + RecentIds::prefetch_distance < ids.size()) {
+      const std::uint64_t ahead = ids[k + RecentIds::prefetch_distance].hash;
+      st.ids_in_flight.prefetch(ahead);
+      if (generation) generation->ids.prefetch(ahead);
+    }
+    const auto& [index, hash] = ids[k];
     const ChargeOutcome& outcome = hop.origin_outcomes[index];
     const std::string_view id = (*hop.events)[index].id;
     st.ids_in_flight.erase(id.data(), hash);
@@ -403,6 +416,8 @@ std::vector<std::optional<OrgId>> accepted_before(OrgActorState& st, const std::
   thread_local std::vector<std::optional<std::string>> values;
   asked.clear();
   for (std::size_t i = 0; i < events.size(); ++i) {
+    const std::size_t ahead = i + RecentIds::prefetch_distance;
+    if (ahead < events.size()) prefetch_known(st, id_hashes[ahead]);
     if (const OrgId* known = known_id(st, events[i].id, id_hashes[i])) {  // answered from memory
       if (*known != OrgId::none) payers[i] = *known;
       continue;

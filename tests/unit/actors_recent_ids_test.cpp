@@ -60,6 +60,7 @@ TEST(RecentIds, IdsWhoseHashesCollideAreToldApartByTheirBytes) {
 // Random inserts and erases against a plain model, with hashes squeezed into a few values so probe runs
 // are long, wrap around the table's end and are shifted back on every erase; through growth and the
 // release of the table when it empties. Each id carries a payer (some none), which must move with it.
+// Every step prefetches its id first, as a batch's walk does, also into the empty table: a hint only.
 TEST(RecentIds, AgreesWithAPlainMapThroughCollisionsGrowthAndEmptying) {
   std::mt19937_64 rng(7);
   std::vector<std::string> ids;
@@ -84,6 +85,7 @@ TEST(RecentIds, AgreesWithAPlainMapThroughCollisionsGrowthAndEmptying) {
       const std::size_t i = rng() % (step < 30'000 ? ids.size() : 64);
       const std::string& id = ids[i];
       const auto h = squeezed(id);
+      set.prefetch(h);
       expect_entry(set, i, model[i]);
       if (model[i]) {
         set.erase(id.data(), h);
