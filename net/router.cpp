@@ -11,29 +11,6 @@ using domain::Error;
 
 namespace {
 
-// Matches `path` against `pattern`, collecting the {} segments.
-bool match(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {
-  params.clear();
-  while (!pattern.empty() && !path.empty()) {
-    if (pattern.front() != '/' || path.front() != '/') return false;
-    pattern.remove_prefix(1);
-    path.remove_prefix(1);
-    const auto pe = pattern.find('/');
-    const auto se = path.find('/');
-    const auto pseg = pattern.substr(0, pe);
-    const auto seg = path.substr(0, se);
-    if (pseg == "{}") {
-      if (seg.empty()) return false;
-      params.emplace_back(seg);
-    } else if (pseg != seg) {
-      return false;
-    }
-    pattern.remove_prefix(pseg.size());
-    path.remove_prefix(seg.size());
-  }
-  return pattern.empty() && path.empty();
-}
-
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
@@ -51,18 +28,6 @@ bool is_json_media_type(std::string_view content_type) {
   return iequals(trim(content_type.substr(0, content_type.find(';'))), "application/json");
 }
 
-std::string_view method_name(Method m) {
-  switch (m) {
-    case Method::get: return "GET";
-    case Method::post: return "POST";
-    case Method::put: return "PUT";
-    case Method::patch: return "PATCH";
-    case Method::del: return "DELETE";
-    case Method::other: break;
-  }
-  return "";
-}
-
 }  // namespace
 
 std::optional<actors::Principal> authenticate(const actors::Services& services, std::string_view header) {
@@ -74,39 +39,36 @@ std::optional<actors::Principal> authenticate(const actors::Services& services, 
   return services.directory.principal_for(domain::hash_token(token));
 }
 
-Router::Router(actors::Services& services) : services_(services) {
-  add_org_routes(routes_);
-  add_billing_routes(routes_);
-  add_usage_routes(routes_);
-  add_ops_routes(routes_);
-  add_member_routes(routes_);
-  add_key_routes(routes_);
-  add_settings_routes(routes_);
-  add_usage_report_routes(routes_);
-  add_alert_routes(routes_);
+namespace {
+
+std::vector<Route> all_routes() {
+  std::vector<Route> routes;
+  add_org_routes(routes);
+  add_billing_routes(routes);
+  add_usage_routes(routes);
+  add_ops_routes(routes);
+  add_member_routes(routes);
+  add_key_routes(routes);
+  add_settings_routes(routes);
+  add_usage_report_routes(routes);
+  add_alert_routes(routes);
+  return routes;
 }
 
+}  // namespace
+
+Router::Router(actors::Services& services) : services_(services), routes_(all_routes()) {}
+
 void Router::handle(HttpRequest& request, Respond respond) const {
-  std::vector<std::string> params, found_params;
-  const Route* found = nullptr;
-  std::string allow;  // methods the path supports, for a 405's Allow header
-  for (const auto& route : routes_) {
-    if (!match(route.pattern, request.path, params)) continue;
-    allow.append(allow.empty() ? "" : ", ").append(method_name(route.method));
-    if (route.method == request.method && !found) {
-      found = &route;
-      found_params = params;
-    }
-  }
+  auto [found, params, allow] = routes_.find(request.method, request.path);
   if (!found) {
     if (!allow.empty()) {
       auto response = error_response(Error{Errc::method_not_allowed, "Method not allowed on " + request.path});
-      response.headers.emplace_back("Allow", allow);
+      response.headers.emplace_back("Allow", std::move(allow));
       return respond(std::move(response));
     }
     return respond(error_response(Error{Errc::not_found, "No such endpoint: " + request.path}));
   }
-  params = std::move(found_params);
   Ctx ctx{services_, request, std::move(params), std::nullopt, respond, services_.clock.now()};
   if (found->authenticated) {
     if (request.authorization.empty()) {

@@ -10,6 +10,7 @@
 #include "actors/directory.hpp"
 #include "actors/services.hpp"
 #include "net/http.hpp"
+#include "net/route_table.hpp"
 
 namespace canopy::net {
 
@@ -26,15 +27,6 @@ struct Ctx {
 
   void fail(const domain::Error& error) const { respond(error_response(hide_money ? without_money(error) : error)); }
   void ok(unsigned status, std::string body) const { respond(json_response(status, std::move(body))); }
-};
-
-using Handler = void (*)(Ctx&);
-
-struct Route {
-  Method method;
-  std::string_view pattern;  // "/v1/orgs/{}/sub-orgs"
-  Handler handler;
-  bool authenticated = true;
 };
 
 // Each handlers_*.cpp contributes its routes.
@@ -60,7 +52,7 @@ class Router {
 
  private:
   actors::Services& services_;
-  std::vector<Route> routes_;
+  RouteTable routes_;
 };
 
 }  // namespace canopy::net
