@@ -82,19 +82,27 @@ persistence::Status Directory::load(const persistence::Store& store) {
   return bad;
 }
 
+const Directory::Entry& Directory::known(OrgId id) const {
+  const Entry* entry = orgs_.find(id);
+  CANOPY_ASSERT(entry != nullptr);
+  return *entry;
+}
+
+Directory::Entry& Directory::known(OrgId id) { return const_cast<Entry&>(std::as_const(*this).known(id)); }
+
 OrgPtr Directory::org(OrgId id) const {
   std::shared_lock lock(mutex_);
-  auto it = orgs_.find(id);
-  return it == orgs_.end() ? nullptr : it->second.org;
+  const Entry* entry = orgs_.find(id);
+  return entry ? entry->org : nullptr;
 }
 
 std::vector<OrgPtr> Directory::lineage_locked(OrgId id) const {
   std::vector<OrgPtr> out;
   while (id != OrgId::none && out.size() <= limits::chain_orgs_max) {
-    auto it = orgs_.find(id);
-    if (it == orgs_.end()) return {};
-    out.push_back(it->second.org);
-    id = it->second.org->parent;
+    const Entry* entry = orgs_.find(id);
+    if (!entry) return {};
+    out.push_back(entry->org);
+    id = entry->org->parent;
   }
   return out;
 }
@@ -107,10 +115,10 @@ std::vector<OrgPtr> Directory::lineage(OrgId id) const {
 std::vector<OrgPtr> Directory::children(OrgId id) const {
   std::shared_lock lock(mutex_);
   std::vector<OrgPtr> out;
-  auto it = orgs_.find(id);
-  if (it == orgs_.end()) return out;
-  out.reserve(it->second.children.size());
-  for (const auto child : it->second.children) out.push_back(orgs_.at(child).org);
+  const Entry* entry = orgs_.find(id);
+  if (!entry) return out;
+  out.reserve(entry->children.size());
+  for (const auto child : entry->children) out.push_back(known(child).org);
   return out;
 }
 
@@ -119,11 +127,11 @@ std::vector<OrgPtr> Directory::descendants(OrgId id) const {
   std::vector<OrgPtr> out;
   std::vector<OrgId> frontier{id};
   for (std::size_t i = 0; i < frontier.size(); ++i) {
-    auto it = orgs_.find(frontier[i]);
-    if (it == orgs_.end()) continue;
-    for (const auto child : it->second.children) {
+    const Entry* entry = orgs_.find(frontier[i]);
+    if (!entry) continue;
+    for (const auto child : entry->children) {
       frontier.push_back(child);
-      out.push_back(orgs_.at(child).org);
+      out.push_back(known(child).org);
     }
   }
   return out;
@@ -189,14 +197,14 @@ OrgPtr Directory::publish_locked(Entry& entry, OrgPtr org) {
 caf::actor Directory::actor_of(OrgId id) {
   {
     std::shared_lock lock(mutex_);
-    auto it = orgs_.find(id);
-    if (it == orgs_.end() || !it->second.org) return nullptr;
-    if (it->second.actor) return it->second.actor;
+    const Entry* entry = orgs_.find(id);
+    if (!entry || !entry->org) return nullptr;
+    if (entry->actor) return entry->actor;
   }
   std::unique_lock lock(mutex_);
-  auto it = orgs_.find(id);
-  if (!it->second.actor) it->second.actor = spawn_org_actor(*services_, it->second);
-  return it->second.actor;
+  Entry& entry = known(id);  // it was there under the shared lock, and entries are never removed
+  if (!entry.actor) entry.actor = spawn_org_actor(*services_, entry);
+  return entry.actor;
 }
 
 void Directory::stop_actors() {

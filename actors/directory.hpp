@@ -20,6 +20,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "actors/org_map.hpp"
 #include "domain/access.hpp"
 #include "domain/keyed_hash.hpp"
 #include "domain/org.hpp"
@@ -70,8 +71,8 @@ class Directory {
   // tells the change listener.
   void publish(OrgPtr org);
   // An org's place in the directory. Its actor is handed it at spawn and publishes through it without
-  // the hash-map probe (a cold one, under the lock, for each org of every charge's chain). Entries are
-  // never removed, and a node's address survives rehashing, so it lives as long as the directory.
+  // the map's probe (a cold one, under the lock, for each org of every charge's chain). Entries are
+  // never removed, and OrgMap never moves one, so it lives as long as the directory.
   struct Entry;
   // REQUIRES: `entry` is `org`'s (org->id is the entry's org).
   void publish(Entry& entry, OrgPtr org);
@@ -116,6 +117,9 @@ class Directory {
 
  private:
   std::vector<OrgPtr> lineage_locked(domain::OrgId id) const;
+  // The entry of an org known to be here (a child listed under its parent, an org seen a moment ago).
+  Entry& known(domain::OrgId id);
+  const Entry& known(domain::OrgId id) const;
   // Sets `entry`'s snapshot and keeps the indexes in step; returns the snapshot it replaces (for the
   // caller to release after unlocking).
   OrgPtr publish_locked(Entry& entry, OrgPtr org);
@@ -123,7 +127,7 @@ class Directory {
   void index_members_locked(const domain::OrgState* before, const domain::OrgState& after);
 
   mutable std::shared_mutex mutex_;
-  std::unordered_map<domain::OrgId, Entry> orgs_;
+  OrgMap<Entry> orgs_;
   std::unordered_map<domain::UserId, UserInfo> users_;
   std::unordered_map<std::string, domain::UserId, domain::KeyedHash, std::equal_to<>> emails_;  // chosen by clients
   std::unordered_map<domain::UserId, std::unordered_set<domain::OrgId>> memberships_;
