@@ -3,7 +3,7 @@
 // Each pattern is split into its segments once, when the table is built; a request's path once per
 // request. Matching every pattern against the raw path instead (a scan for the next '/' in both at
 // every segment, for each of ~50 routes, and the {} segments copied for every route that matched)
-// was ~2.4% of the server's CPU per single charge, on the I/O thread (docs/benchmarks.md).
+// was 2.4% of the server's samples under single charges, all on the I/O thread (docs/benchmarks.md).
 #pragma once
 
 #include <array>
