@@ -8,12 +8,17 @@
 namespace canopy::persistence {
 
 // Erases clean entries (`second.dirty_since == 0`) of `cache`, which holds `dirty` dirty ones, until
-// at most `keep` clean ones remain.
-template <class Map>
-void forget_clean(Map& cache, std::size_t dirty, std::size_t keep) {
+// at most `keep` clean ones remain. `forgetting` sees each entry just before it is erased.
+struct ForgetNothingElse {
+  template <class Entry>
+  void operator()(const Entry&) const {}
+};
+template <class Map, class Forgetting = ForgetNothingElse>
+void forget_clean(Map& cache, std::size_t dirty, std::size_t keep, Forgetting forgetting = {}) {
   std::size_t clean = cache.size() - dirty;
   for (auto it = cache.begin(); it != cache.end() && clean > keep;) {
     if (it->second.dirty_since == 0) {
+      forgetting(*it);
       it = cache.erase(it);
       --clean;
     } else {

@@ -84,6 +84,8 @@ inline std::int32_t get_period(std::string_view in) {
 }
 
 // u64 org + u8 kind: the prefix of every bucket of that kind.
+inline constexpr std::size_t usage_key_type_offset = 13;  // org, kind, period
+
 inline std::string usage_prefix(std::uint64_t org, std::uint8_t kind) {
   std::string out;
   out.reserve(13);
@@ -92,14 +94,22 @@ inline std::string usage_prefix(std::uint64_t org, std::uint8_t kind) {
   return out;
 }
 
-inline std::string usage_key(std::uint64_t org, std::uint8_t kind, std::int32_t period, std::string_view type = {}) {
-  std::string out = usage_prefix(org, kind);
+// Appends the key to `out` (a buffer kept by a caller that makes many keys).
+inline void append_usage_key(std::string& out, std::uint64_t org, std::uint8_t kind, std::int32_t period,
+                             std::string_view type = {}) {
+  put_u64_be(out, org);
+  out.push_back(static_cast<char>(kind));
   put_period(out, period);
   out.append(type);
+}
+
+inline std::string usage_key(std::uint64_t org, std::uint8_t kind, std::int32_t period, std::string_view type = {}) {
+  std::string out;
+  out.reserve(usage_key_type_offset + type.size());
+  append_usage_key(out, org, kind, period, type);
   return out;
 }
 
-inline constexpr std::size_t usage_key_type_offset = 13;  // org, kind, period
 
 inline constexpr std::string_view meta_schema = "schema";
 inline constexpr std::string_view checkpoint_mark_key = "checkpoint_seq";

@@ -15,20 +15,21 @@ constexpr std::uint8_t kind(BucketKind k) { return static_cast<std::uint8_t>(k);
 std::string_view org_of(std::string_view key) { return key.substr(0, scope_bytes); }
 }  // namespace
 
-void UsageRollup::bump(std::string key, std::uint64_t seq, std::uint64_t count, std::uint64_t quantity,
-                       Micros micros) {
-  auto it = cache_.find(key);
-  if (it == cache_.end()) {
+void UsageRollup::bump(std::uint64_t seq, std::uint64_t count, std::uint64_t quantity, Micros micros) {
+  const std::uint64_t h = index_.hash(key_);
+  Node* node = index_.find(key_, h);
+  if (!node) {
     Cached cached;
     std::string bytes;
-    if (store_.get(Table::usage, key, bytes).ok()) {
+    if (store_.get(Table::usage, key_, bytes).ok()) {
       auto decoded = decode_bucket(bytes);
       CANOPY_ASSERT(decoded.has_value());
       cached.bucket = *decoded;
     }
-    it = cache_.emplace(std::move(key), cached).first;
+    node = &*cache_.emplace(key_, cached).first;
+    index_.insert(node, h);
   }
-  Cached& c = it->second;
+  Cached& c = node->second;
   Bucket& b = c.bucket;
   if (b.last_seq >= seq) return;  // counted before (recovery replaying what was already committed)
   b.count += count;
@@ -40,14 +41,18 @@ void UsageRollup::bump(std::string key, std::uint64_t seq, std::uint64_t count, 
   if (c.dirty_since != 0) return;
   c.dirty_since = seq;
   c.dirtied_at = now_;
-  dirty_order_.emplace_back(&*it, seq);
+  dirty_order_.emplace_back(node, seq);
   ++dirty_;
 }
 
 void UsageRollup::credit(std::uint64_t seq, OrgId org, Timestamp at, Micros amount) {
   if (amount <= 0) return;
-  bump(usage_key(raw(org), kind(BucketKind::credits_day), day_of(at)), seq, 1, 0, amount);
-  bump(usage_key(raw(org), kind(BucketKind::credits_month), cycle_of(at)), seq, 1, 0, amount);
+  key_.clear();
+  append_usage_key(key_, raw(org), kind(BucketKind::credits_day), day_of(at));
+  bump(seq, 1, 0, amount);
+  key_.clear();
+  append_usage_key(key_, raw(org), kind(BucketKind::credits_month), cycle_of(at));
+  bump(seq, 1, 0, amount);
 }
 
 void UsageRollup::add(std::uint64_t seq, const Record& record, Clock::time_point now) {
@@ -73,10 +78,16 @@ void UsageRollup::add(std::uint64_t seq, const Record& record, Clock::time_point
     const Day day = day_of(charge->at);
     const Cycle month = cycle_of(charge->at);
     for (const auto& [type, s] : by_type) {
-      bump(usage_key(org, kind(BucketKind::usage_day), day, type), seq, s.count, s.quantity, s.micros);
-      bump(usage_key(org, kind(BucketKind::usage_month), month, type), seq, s.count, s.quantity, s.micros);
+      key_.clear();
+      append_usage_key(key_, org, kind(BucketKind::usage_day), day, type);
+      bump(seq, s.count, s.quantity, s.micros);
+      key_.clear();
+      append_usage_key(key_, org, kind(BucketKind::usage_month), month, type);
+      bump(seq, s.count, s.quantity, s.micros);
     }
-    bump(usage_key(org, kind(BucketKind::spend_day), day), seq, total.count, total.quantity, total.micros);
+    key_.clear();
+    append_usage_key(key_, org, kind(BucketKind::spend_day), day);
+    bump(seq, total.count, total.quantity, total.micros);
   } else if (const auto* payment = std::get_if<PaymentRecorded>(&record)) {
     if (payment->status == PaymentStatus::succeeded) credit(seq, payment->org, payment->at, payment->amount_micros);
   } else if (const auto* transfer = std::get_if<TransferRecorded>(&record)) {
@@ -155,7 +166,8 @@ void UsageRollup::trim() {
   epoch_.erase(epoch_.begin(), epoch_.begin() + static_cast<std::ptrdiff_t>(epoch_next_));
   epoch_next_ = 0;
   std::erase_if(epoch_, [](const Node* n) { return n->second.dirty_since == 0; });
-  forget_clean(cache_, dirty_, limits::usage_rollup_cache_max / 2);
+  forget_clean(cache_, dirty_, limits::usage_rollup_cache_max / 2, [this](const Node& node) { index_.erase(&node); });
+  CANOPY_ASSERT(index_.size() == cache_.size());  // no index slot points at a forgotten bucket
   ++forgets_;
 }
 

@@ -19,8 +19,10 @@
 #include <utility>
 #include <vector>
 
+#include "domain/keyed_hash.hpp"
 #include "domain/records.hpp"
 #include "domain/usage.hpp"
+#include "persistence/node_index.hpp"
 #include "persistence/store.hpp"
 #include "persistence/write_ops.hpp"
 
@@ -66,13 +68,16 @@ class UsageRollup {
   using Map = std::map<std::string, Cached, std::less<>>;  // in key order: an org's buckets are a range
   using Node = Map::value_type;
 
-  void bump(std::string key, std::uint64_t seq, std::uint64_t count, std::uint64_t quantity, domain::Micros micros);
+  // Counts into the bucket whose key is key_.
+  void bump(std::uint64_t seq, std::uint64_t count, std::uint64_t quantity, domain::Micros micros);
   void credit(std::uint64_t seq, domain::OrgId org, domain::Timestamp at, domain::Micros amount);
   void write(Node& node, WriteOps& ops);
 
   const Store& store_;
   Clock::time_point now_{};
   Map cache_;
+  NodeIndex<Node, domain::KeyedHash> index_;  // every node of cache_, found by key without walking the tree
+  std::string key_;        // the key bump() counts into, built in place (its buffer kept)
   std::size_t dirty_ = 0;
   // Dirty buckets in the order they became dirty, with the seq that made them so (stale pairs, of
   // buckets written and maybe dirtied again since, are skipped): the low-water mark's front.

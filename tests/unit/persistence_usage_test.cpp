@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "config/limits.hpp"
 #include "domain/apply.hpp"
 #include "domain/time.hpp"
 #include "domain/usage.hpp"
@@ -642,6 +643,45 @@ TEST_F(UsageStoreTest, ManyEventsOfOneTypeInOneBatchAreOneWritePerBucket) {
   expect_type(r, "assistants.reply", 50, 100, 50'000);
   expect_type(r, "inbox.message", 1, 1, 500);
   EXPECT_EQ(r.total_spend_micros, 50'500);
+}
+
+// --- the rollup's cache ----------------------------------------------------------------------------
+
+// Past limits::usage_rollup_cache_max clean buckets the rollup forgets some; a forgotten bucket is
+// read back from the store at its next charge and counted on from there, never from zero and never
+// twice, and the buckets it kept count on in memory.
+TEST_F(UsageStoreTest, AForgottenBucketIsReadBackAndCountedOnFromWhatTheStoreHas) {
+  UsageRollup rollup(*store_);
+  const auto now = std::chrono::steady_clock::now();
+  const Timestamp when = at("2026-11-21T10:00:00Z");
+  // Three buckets per org (its day and month of one type, its day's total).
+  const std::uint64_t orgs = canopy::limits::usage_rollup_cache_max / 3 + 100;
+  std::uint64_t seq = 0;
+  for (std::uint64_t i = 0; i < orgs; ++i) {
+    rollup.add(++seq, charge({{OrgId{1000 + i}, nov}}, when, {{"assistants.reply", 1, 10}}), now);
+  }
+  WriteOps ops;
+  rollup.write_all(ops);
+  ASSERT_TRUE(store_->commit(ops.span()).ok());
+  ASSERT_EQ(rollup.forgets(), 0u);
+  rollup.trim();
+  ASSERT_EQ(rollup.forgets(), 1u);
+  // The first and the last org: whichever the rollup forgot, both count their second charge on.
+  for (const OrgId org : {OrgId{1000}, OrgId{1000 + orgs - 1}}) {
+    rollup.add(++seq, charge({{org, nov}}, when + 1, {{"assistants.reply", 2, 5}}), now);
+    rollup.add(seq, charge({{org, nov}}, when + 1, {{"assistants.reply", 2, 5}}), now);  // replayed: no change
+  }
+  WriteOps more;
+  rollup.write_all(more);
+  EXPECT_EQ(more.size(), 6u);
+  ASSERT_TRUE(store_->commit(more.span()).ok());
+  for (const OrgId org : {OrgId{1000}, OrgId{1000 + orgs - 1}}) {
+    const auto b = bucket(org, BucketKind::usage_day, day(2026, 11, 21), "assistants.reply");
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->count, 2u) << raw(org);
+    EXPECT_EQ(b->quantity, 3u) << raw(org);
+    EXPECT_EQ(b->micros, 15) << raw(org);
+  }
 }
 
 }  // namespace usage_test

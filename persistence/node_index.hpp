@@ -1,0 +1,121 @@
+// A hash index over the nodes of a node-based map (std::map, std::unordered_map: their nodes never
+// move while they are in the map), for a find with one probe where the map's own costs several
+// dependent cache misses.
+//
+// - The writer's usage buckets (usage_rollup.hpp) are a std::map, in key order because an org's
+//   buckets are a range (a report writes them all) and a checkpoint writes them sorted. Every single
+//   charge finds three of them among up to ~100,000, and each find walked ~17 levels of that tree, a
+//   cache miss and a key comparison each: 3.7% of the server's samples under single charges.
+// - The writer's orgs (materializer.hpp) are a std::unordered_map, whose find is a 64-bit division
+//   and three dependent misses (the bucket, the node before, the node); every charge finds each org
+//   of its chain: 2.2% of the samples.
+// Here a find is a hash, usually one miss on a 16-byte slot, and the node itself, which the caller
+// reads anyway.
+//
+// Open addressing with linear probing and backward-shift deletion (as actors/recent_ids.hpp), at most
+// half full. The caller's Hash spreads keys over all 64 bits (the low ones pick the slot); keys a
+// client names (a bucket's holds the event type) are hashed with the process's secret key
+// (domain/keyed_hash.hpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "domain/ids.hpp"
+#include "domain/org.hpp"  // CANOPY_ASSERT
+
+namespace canopy::persistence {
+
+// Node: a map's value_type, whose `first` is the key. Hash: the key (or a view of it) to 64 bits.
+template <class Node, class Hash>
+class NodeIndex {
+ public:
+  template <class Key>
+  static std::uint64_t hash(const Key& key) {
+    return static_cast<std::uint64_t>(Hash{}(key));
+  }
+
+  // The node whose key equals `key` (hashed to `h`), or null.
+  template <class Key>
+  Node* find(const Key& key, std::uint64_t h) const {
+    if (size_ == 0) return nullptr;
+    for (std::size_t i = home(h);; i = next(i)) {
+      const Slot& s = slots_[i];
+      if (!s.node) return nullptr;
+      if (s.hash == h && s.node->first == key) return s.node;
+    }
+  }
+
+  // REQUIRES: no node with `node`'s key is here; `h` is its key's hash; the node outlives its entry.
+  void insert(Node* node, std::uint64_t h) {
+    CANOPY_ASSERT(node != nullptr);  // null marks an empty slot
+    if (2 * (size_ + 1) > slots_.size()) grow();
+    place(Slot{h, node});
+    ++size_;
+  }
+
+  // REQUIRES: `node` is here (the map is about to drop it).
+  void erase(const Node* node) {
+    std::size_t i = home(hash(node->first));
+    while (slots_[i].node != node) {
+      CANOPY_ASSERT(slots_[i].node != nullptr);  // not here: the caller's bookkeeping is broken
+      i = next(i);
+    }
+    // Backward shift: pull each later member of the probe run into the hole when its home allows.
+    for (std::size_t j = next(i);; j = next(j)) {
+      if (!slots_[j].node) break;
+      const std::size_t k = home(slots_[j].hash);
+      // Stays put if its home lies cyclically in (i, j]; else moves into the hole at i.
+      if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) continue;
+      slots_[i] = slots_[j];
+      i = j;
+    }
+    slots_[i] = Slot{};
+    --size_;
+  }
+
+  std::size_t size() const { return size_; }
+  void clear() {
+    slots_ = {};
+    size_ = 0;
+  }
+
+ private:
+  struct Slot {
+    std::uint64_t hash = 0;
+    Node* node = nullptr;  // null: empty
+  };
+  static constexpr std::size_t initial_slots = 16;
+
+  std::size_t home(std::uint64_t h) const { return h & (slots_.size() - 1); }
+  std::size_t next(std::size_t i) const { return (i + 1) & (slots_.size() - 1); }
+
+  void place(Slot slot) {
+    std::size_t i = home(slot.hash);
+    while (slots_[i].node) i = next(i);
+    slots_[i] = slot;
+  }
+
+  void grow() {
+    std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(slots_.empty() ? initial_slots : 2 * slots_.size()));
+    for (const Slot& s : old) {
+      if (s.node) place(s);
+    }
+  }
+
+  std::vector<Slot> slots_;  // a power of two long, at most half full
+  std::size_t size_ = 0;
+};
+
+// Org ids are the service's own, not a client's: a multiplication by 2^64 / phi and a fold of the
+// high bits into the low ones (the slot) spread ids that come in runs.
+struct OrgIdMix {
+  std::uint64_t operator()(domain::OrgId id) const {
+    const std::uint64_t h = domain::raw(id) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 32);
+  }
+};
+
+}  // namespace canopy::persistence
