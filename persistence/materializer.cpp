@@ -21,12 +21,20 @@ std::optional<OrgState> load_org(const Store& store, OrgId id, std::uint64_t* as
 }
 
 Materializer::Entry* Materializer::load(OrgId id) {
-  if (auto it = entries_.find(id); it != entries_.end()) return &it->second;
+  const std::uint64_t h = index_.hash(id);
+  if (EntryNode* node = index_.find(id, h)) return &node->second;
   Entry entry;
   auto org = load_org(store_, id, &entry.as_of);
   if (!org) return nullptr;
   entry.org = std::move(*org);
-  return &entries_.emplace(id, std::move(entry)).first->second;
+  return &insert(id, h, std::move(entry));
+}
+
+Materializer::Entry& Materializer::insert(OrgId id, std::uint64_t hash, Entry entry) {
+  auto [it, inserted] = entries_.emplace(id, std::move(entry));
+  CANOPY_ASSERT(inserted);
+  index_.insert(&*it, hash);
+  return it->second;
 }
 
 void Materializer::mark_dirty(OrgId id, Entry& entry, std::uint64_t seq) {
@@ -209,7 +217,7 @@ std::optional<std::string> Materializer::add(std::uint64_t seq, const Record& re
   if (const auto* created = std::get_if<OrgCreated>(&record)) {
     Entry* existing = load(created->org);
     if (existing && existing->as_of >= seq) return std::nullopt;  // recovery: the snapshot has it
-    Entry& entry = entries_[created->org];
+    Entry& entry = existing ? *existing : insert(created->org, index_.hash(created->org), Entry{});
     entry.org = make_org(*created);
     mark_dirty(created->org, entry, seq);
     return std::nullopt;
@@ -245,6 +253,7 @@ void Materializer::flush(WriteOps& ops) {
     if (entry.dirty_since != 0) write(id, entry, ops);
   }
   entries_.clear();
+  index_.clear();
   ++forgets_;
   dirty_order_.clear();
   epoch_.clear();
@@ -287,7 +296,9 @@ std::size_t Materializer::flush_due(WriteOps& ops, std::chrono::steady_clock::ti
   // Once more clean orgs are cached than the bound, half of them are forgotten (the store has them
   // all): a scan of the cache every bound/2 orgs written, not every commit.
   if (entries_.size() - dirty_ > limits::materializer_orgs_cached_max) {
-    forget_clean(entries_, dirty_, limits::materializer_orgs_cached_max / 2);
+    forget_clean(entries_, dirty_, limits::materializer_orgs_cached_max / 2,
+                 [this](const EntryNode& node) { index_.erase(&node); });
+    CANOPY_ASSERT(index_.size() == entries_.size());  // no index slot points at a forgotten org
     ++forgets_;
   }
   // The event-id rows accepted since the last checkpoint of them, on the same clock as the orgs'.

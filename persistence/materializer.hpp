@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "domain/records.hpp"
+#include "persistence/node_index.hpp"
 #include "persistence/pending_id_rows.hpp"
 #include "persistence/store.hpp"
 #include "persistence/usage_rollup.hpp"
@@ -99,7 +100,11 @@ class Materializer {
     std::chrono::steady_clock::time_point dirtied_at{};
   };
 
+  using EntryNode = std::unordered_map<domain::OrgId, Entry>::value_type;
+
   Entry* load(domain::OrgId id);
+  // REQUIRES: `id` is not in entries_.
+  Entry& insert(domain::OrgId id, std::uint64_t hash, Entry entry);
   bool oldest_due(std::chrono::steady_clock::time_point cutoff);
   void mark_dirty(domain::OrgId id, Entry& entry, std::uint64_t seq);
   void write(domain::OrgId id, Entry& entry, WriteOps& ops);
@@ -112,6 +117,7 @@ class Materializer {
   const Store& store_;
   // Orgs read from the store or written since (clean ones dropped past limits::materializer_orgs_cached_max).
   std::unordered_map<domain::OrgId, Entry> entries_;
+  NodeIndex<EntryNode, OrgIdMix> index_;  // every entry, found in one probe (node_index.hpp)
   // The checkpoint being written a slice per commit: the orgs dirty when it began, in key order.
   std::vector<domain::OrgId> epoch_;
   std::size_t epoch_next_ = 0;
