@@ -7,12 +7,15 @@
 
 namespace canopy::persistence {
 
-// Erases clean entries (`second.dirty_since == 0`) of `cache`, which holds `dirty` dirty ones, until
-// at most `keep` clean ones remain. `forgetting` sees each entry just before it is erased.
+// forget_clean's default: nothing else to do for an entry it forgets.
 struct ForgetNothingElse {
   template <class Entry>
   void operator()(const Entry&) const {}
 };
+
+// Erases clean entries (`second.dirty_since == 0`) of `cache`, which holds `dirty` dirty ones, until
+// at most `keep` clean ones remain. `forgetting` sees each entry just before it is erased (an index
+// over the entries lets go of it).
 template <class Map, class Forgetting = ForgetNothingElse>
 void forget_clean(Map& cache, std::size_t dirty, std::size_t keep, Forgetting forgetting = {}) {
   std::size_t clean = cache.size() - dirty;

@@ -83,9 +83,9 @@ inline std::int32_t get_period(std::string_view in) {
   return static_cast<std::int32_t>(v ^ 0x80000000u);
 }
 
-// u64 org + u8 kind: the prefix of every bucket of that kind.
 inline constexpr std::size_t usage_key_type_offset = 13;  // org, kind, period
 
+// u64 org + u8 kind: the prefix of every bucket of that kind.
 inline std::string usage_prefix(std::uint64_t org, std::uint8_t kind) {
   std::string out;
   out.reserve(13);
@@ -109,7 +109,6 @@ inline std::string usage_key(std::uint64_t org, std::uint8_t kind, std::int32_t 
   append_usage_key(out, org, kind, period, type);
   return out;
 }
-
 
 inline constexpr std::string_view meta_schema = "schema";
 inline constexpr std::string_view checkpoint_mark_key = "checkpoint_seq";

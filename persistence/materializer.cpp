@@ -254,6 +254,7 @@ void Materializer::flush(WriteOps& ops) {
   }
   entries_.clear();
   index_.clear();
+  CANOPY_ASSERT(index_.size() == entries_.size());
   ++forgets_;
   dirty_order_.clear();
   epoch_.clear();

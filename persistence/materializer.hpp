@@ -37,6 +37,20 @@
 
 namespace canopy::persistence {
 
+// The org-id hash of the writer's index of orgs (node_index.hpp). Ids are the service's, not a
+// client's, so no secret key; MurmurHash3's 64-bit finalizer mixes every bit of the id into the low
+// bits, which pick the slot.
+struct OrgIdMix {
+  std::uint64_t operator()(domain::OrgId id) const {
+    std::uint64_t h = domain::raw(id);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
+  }
+};
+
 class Materializer {
  public:
   explicit Materializer(const Store& store) : store_(store), usage_(store) {}

@@ -13,8 +13,8 @@
 // reads anyway.
 //
 // Open addressing with linear probing and backward-shift deletion (as actors/recent_ids.hpp), at most
-// half full. The caller's Hash spreads keys over all 64 bits (the low ones pick the slot); keys a
-// client names (a bucket's holds the event type) are hashed with the process's secret key
+// half full. The caller's Hash must mix every bit of the key into the low bits, which pick the slot;
+// keys a client names (a bucket's holds the event type) are hashed with the process's secret key
 // (domain/keyed_hash.hpp).
 #pragma once
 
@@ -23,7 +23,6 @@
 #include <utility>
 #include <vector>
 
-#include "domain/ids.hpp"
 #include "domain/org.hpp"  // CANOPY_ASSERT
 
 namespace canopy::persistence {
@@ -32,6 +31,10 @@ namespace canopy::persistence {
 template <class Node, class Hash>
 class NodeIndex {
  public:
+  NodeIndex() = default;
+  NodeIndex(const NodeIndex&) = delete;  // its slots point at one map's nodes
+  NodeIndex& operator=(const NodeIndex&) = delete;
+
   template <class Key>
   static std::uint64_t hash(const Key& key) {
     return static_cast<std::uint64_t>(Hash{}(key));
@@ -58,6 +61,7 @@ class NodeIndex {
 
   // REQUIRES: `node` is here (the map is about to drop it).
   void erase(const Node* node) {
+    CANOPY_ASSERT(size_ != 0);
     std::size_t i = home(hash(node->first));
     while (slots_[i].node != node) {
       CANOPY_ASSERT(slots_[i].node != nullptr);  // not here: the caller's bookkeeping is broken
@@ -107,15 +111,6 @@ class NodeIndex {
 
   std::vector<Slot> slots_;  // a power of two long, at most half full
   std::size_t size_ = 0;
-};
-
-// Org ids are the service's own, not a client's: a multiplication by 2^64 / phi and a fold of the
-// high bits into the low ones (the slot) spread ids that come in runs.
-struct OrgIdMix {
-  std::uint64_t operator()(domain::OrgId id) const {
-    const std::uint64_t h = domain::raw(id) * 0x9e3779b97f4a7c15ull;
-    return h ^ (h >> 32);
-  }
 };
 
 }  // namespace canopy::persistence

@@ -26,7 +26,9 @@ void UsageRollup::bump(std::uint64_t seq, std::uint64_t count, std::uint64_t qua
       CANOPY_ASSERT(decoded.has_value());
       cached.bucket = *decoded;
     }
-    node = &*cache_.emplace(key_, cached).first;
+    auto [it, inserted] = cache_.emplace(key_, cached);
+    CANOPY_ASSERT(inserted);  // else the index lost a bucket the map holds
+    node = &*it;
     index_.insert(node, h);
   }
   Cached& c = node->second;

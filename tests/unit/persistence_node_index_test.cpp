@@ -1,7 +1,9 @@
-// NodeIndex: the hash index over an ordered map's nodes (persistence/node_index.hpp).
+// NodeIndex: the hash index over a node-based map's nodes (persistence/node_index.hpp), as the usage
+// rollup keys it (bucket keys, keyed hash) and as the materializer does (org ids, OrgIdMix).
 #include "persistence/node_index.hpp"
 
 #include "domain/keyed_hash.hpp"
+#include "persistence/materializer.hpp"  // OrgIdMix
 
 #include <gtest/gtest.h>
 
