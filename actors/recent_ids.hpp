@@ -24,6 +24,7 @@
 
 #include "domain/ids.hpp"
 #include "domain/keyed_hash.hpp"
+#include "domain/linear_probing.hpp"
 #include "domain/org.hpp"  // CANOPY_ASSERT
 
 namespace canopy::actors {
@@ -73,16 +74,8 @@ class RecentIds {
       CANOPY_ASSERT(slots_[i].data != nullptr);  // not here: the caller's bookkeeping is broken
       i = next(i);
     }
-    // Backward shift: pull each later member of the probe run into the hole when its home allows.
-    for (std::size_t j = next(i);; j = next(j)) {
-      if (!slots_[j].data) break;
-      const std::size_t k = home(slots_[j].hash);
-      // Stays put if its home lies cyclically in (i, j]; else moves into the hole at i.
-      if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) continue;
-      slots_[i] = slots_[j];
-      i = j;
-    }
-    slots_[i] = Slot{};
+    domain::erase_from_probe_run(slots_, i, [](const Slot& s) { return s.data != nullptr; },
+                                 [this](const Slot& s) { return home(s.hash); });
     if (--size_ == 0 && slots_.size() > shrink_above) slots_ = {};  // a burst's table is not kept
   }
 

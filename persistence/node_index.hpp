@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "domain/linear_probing.hpp"
 #include "domain/org.hpp"  // CANOPY_ASSERT
 
 namespace canopy::persistence {
@@ -67,16 +68,8 @@ class NodeIndex {
       CANOPY_ASSERT(slots_[i].node != nullptr);  // not here: the caller's bookkeeping is broken
       i = next(i);
     }
-    // Backward shift: pull each later member of the probe run into the hole when its home allows.
-    for (std::size_t j = next(i);; j = next(j)) {
-      if (!slots_[j].node) break;
-      const std::size_t k = home(slots_[j].hash);
-      // Stays put if its home lies cyclically in (i, j]; else moves into the hole at i.
-      if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) continue;
-      slots_[i] = slots_[j];
-      i = j;
-    }
-    slots_[i] = Slot{};
+    domain::erase_from_probe_run(slots_, i, [](const Slot& s) { return s.node != nullptr; },
+                                 [this](const Slot& s) { return home(s.hash); });
     --size_;
   }
 
