@@ -1,6 +1,6 @@
 // Removal from a linear-probing hash table without tombstones: backward-shift deletion (Knuth, TAOCP
 // vol. 3, 6.4 Algorithm R). Shared by the tables that erase (actors/recent_ids.hpp,
-// persistence/node_index.hpp): a tombstone would lengthen every later probe until the next growth.
+// domain/node_index.hpp): a tombstone would lengthen every later probe until the next growth.
 #pragma once
 
 #include <cstddef>

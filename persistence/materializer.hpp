@@ -28,28 +28,14 @@
 #include <utility>
 #include <vector>
 
+#include "domain/node_index.hpp"
 #include "domain/records.hpp"
-#include "persistence/node_index.hpp"
 #include "persistence/pending_id_rows.hpp"
 #include "persistence/store.hpp"
 #include "persistence/usage_rollup.hpp"
 #include "persistence/write_ops.hpp"
 
 namespace canopy::persistence {
-
-// The org-id hash of the writer's index of orgs (node_index.hpp). Ids are the service's, not a
-// client's, so no secret key; MurmurHash3's 64-bit finalizer mixes every bit of the id into the low
-// bits, which pick the slot.
-struct OrgIdMix {
-  std::uint64_t operator()(domain::OrgId id) const {
-    std::uint64_t h = domain::raw(id);
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 33);
-  }
-};
 
 class Materializer {
  public:
@@ -131,7 +117,7 @@ class Materializer {
   const Store& store_;
   // Orgs read from the store or written since (clean ones dropped past limits::materializer_orgs_cached_max).
   std::unordered_map<domain::OrgId, Entry> entries_;
-  NodeIndex<EntryNode, OrgIdMix> index_;  // every entry, found in one probe (node_index.hpp)
+  domain::NodeIndex<EntryNode, domain::OrgIdMix> index_;  // every entry, found in one probe
   // The checkpoint being written a slice per commit: the orgs dirty when it began, in key order.
   std::vector<domain::OrgId> epoch_;
   std::size_t epoch_next_ = 0;

@@ -20,9 +20,9 @@
 #include <vector>
 
 #include "domain/keyed_hash.hpp"
+#include "domain/node_index.hpp"
 #include "domain/records.hpp"
 #include "domain/usage.hpp"
-#include "persistence/node_index.hpp"
 #include "persistence/store.hpp"
 #include "persistence/write_ops.hpp"
 
@@ -76,7 +76,7 @@ class UsageRollup {
   const Store& store_;
   Clock::time_point now_{};
   Map cache_;
-  NodeIndex<Node, domain::KeyedHash> index_;  // every node of cache_, found by key without walking the tree
+  domain::NodeIndex<Node, domain::KeyedHash> index_;  // every node of cache_, found by key without walking the tree
   std::string key_;        // the key bump() counts into, built in place (its buffer kept)
   std::size_t dirty_ = 0;
   // Dirty buckets in the order they became dirty, with the seq that made them so (stale pairs, of

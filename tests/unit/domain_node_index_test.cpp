@@ -1,9 +1,9 @@
-// NodeIndex: the hash index over a node-based map's nodes (persistence/node_index.hpp), as the usage
-// rollup keys it (bucket keys, keyed hash) and as the materializer does (org ids, OrgIdMix).
-#include "persistence/node_index.hpp"
+// NodeIndex: the hash index over a node-based container's nodes (domain/node_index.hpp), as the usage
+// rollup keys it (bucket keys, keyed hash) and as the materializer and the directory do (org ids,
+// OrgIdMix).
+#include "domain/node_index.hpp"
 
 #include "domain/keyed_hash.hpp"
-#include "persistence/materializer.hpp"  // OrgIdMix
 
 #include <gtest/gtest.h>
 
@@ -13,11 +13,11 @@
 #include <unordered_map>
 #include <vector>
 
-namespace canopy::persistence {
+namespace canopy::domain {
 namespace {
 
 using Map = std::map<std::string, int>;
-using Index = NodeIndex<Map::value_type, domain::KeyedHash>;
+using Index = NodeIndex<Map::value_type, KeyedHash>;
 
 void add(Map& map, Index& index, const std::string& key, int value) {
   auto [it, inserted] = map.emplace(key, value);
@@ -75,12 +75,12 @@ TEST(NodeIndex, AgreesWithTheMapThroughInsertsAndErases) {
 // The writer's orgs: an unordered_map's nodes, keyed by org id. Ids in a run (as tests and imports
 // make them) and random ones (as the service makes them) alike, through erases of half of them.
 TEST(NodeIndex, IndexesOrgsByIdInRunsAndAtRandom) {
-  using Orgs = std::unordered_map<domain::OrgId, int>;
+  using Orgs = std::unordered_map<OrgId, int>;
   NodeIndex<Orgs::value_type, OrgIdMix> index;
   Orgs orgs;
   std::mt19937_64 rng(3);
   for (int i = 0; i < 10'000; ++i) {
-    const domain::OrgId id{i % 2 ? 1'000 + static_cast<std::uint64_t>(i) : rng()};
+    const OrgId id{i % 2 ? 1'000 + static_cast<std::uint64_t>(i) : rng()};
     auto [it, inserted] = orgs.emplace(id, i);
     if (inserted) index.insert(&*it, index.hash(id));
   }
@@ -95,10 +95,10 @@ TEST(NodeIndex, IndexesOrgsByIdInRunsAndAtRandom) {
   ASSERT_EQ(index.size(), orgs.size());
   for (auto& node : orgs) ASSERT_EQ(index.find(node.first, index.hash(node.first)), &node);
   for (int i = 1; i < 10'000; i += 4) {  // the erased ones of the run
-    const domain::OrgId id{1'000 + static_cast<std::uint64_t>(i)};
+    const OrgId id{1'000 + static_cast<std::uint64_t>(i)};
     EXPECT_EQ(index.find(id, index.hash(id)), nullptr) << i;
   }
 }
 
 }  // namespace
-}  // namespace canopy::persistence
+}  // namespace canopy::domain

@@ -1,21 +1,23 @@
-// A hash index over the nodes of a node-based map (std::map, std::unordered_map: their nodes never
-// move while they are in the map), for a find with one probe where the map's own costs several
-// dependent cache misses.
+// A hash index over the nodes of a node-based container (std::map, std::unordered_map, a std::deque
+// only appended to: their elements never move), for a find with one probe where the container's own
+// costs several dependent cache misses.
 //
-// - The writer's usage buckets (usage_rollup.hpp) are a std::map, in key order because an org's
-//   buckets are a range (a report writes them all) and a checkpoint writes them sorted. Every single
-//   charge finds three of them among up to ~100,000, and each find walked ~17 levels of that tree, a
-//   cache miss and a key comparison each: 3.7% of the server's samples under single charges.
-// - The writer's orgs (materializer.hpp) are a std::unordered_map, whose find is a 64-bit division
-//   and three dependent misses (the bucket, the node before, the node); every charge finds each org
-//   of its chain: 2.2% of the samples.
+// - The directory's orgs (actors/org_map.hpp): every request walks its org's lineage, and
+//   std::unordered_map's find was a 64-bit division and three dependent misses (the bucket, the node
+//   before, the node) per org: 2.8% of the server's samples under single charges.
+// - The persistence writer's orgs (persistence/materializer.hpp), the same map for the same walk
+//   per record: 2.2%.
+// - The writer's usage buckets (persistence/usage_rollup.hpp), a std::map kept in key order because
+//   an org's buckets are a range (a report writes them all) and a checkpoint writes them sorted. Every
+//   single charge finds three among up to ~100,000, ~17 levels of that tree, a cache miss and a key
+//   comparison each: 3.7%.
 // Here a find is a hash, usually one miss on a 16-byte slot, and the node itself, which the caller
 // reads anyway.
 //
-// Open addressing with linear probing and backward-shift deletion (as actors/recent_ids.hpp), at most
-// half full. The caller's Hash must mix every bit of the key into the low bits, which pick the slot;
-// keys a client names (a bucket's holds the event type) are hashed with the process's secret key
-// (domain/keyed_hash.hpp).
+// Open addressing with linear probing and backward-shift deletion (linear_probing.hpp), at most half
+// full. The caller's Hash must mix every bit of the key into the low bits, which pick the slot; keys
+// a client names (a bucket's holds the event type) are hashed with the process's secret key
+// (keyed_hash.hpp), org ids with OrgIdMix below.
 #pragma once
 
 #include <cstddef>
@@ -23,10 +25,11 @@
 #include <utility>
 #include <vector>
 
+#include "domain/ids.hpp"
 #include "domain/linear_probing.hpp"
 #include "domain/org.hpp"  // CANOPY_ASSERT
 
-namespace canopy::persistence {
+namespace canopy::domain {
 
 // Node: a map's value_type, whose `first` is the key. Hash: the key (or a view of it) to 64 bits.
 template <class Node, class Hash>
@@ -68,7 +71,7 @@ class NodeIndex {
       CANOPY_ASSERT(slots_[i].node != nullptr);  // not here: the caller's bookkeeping is broken
       i = next(i);
     }
-    domain::erase_from_probe_run(slots_, i, [](const Slot& s) { return s.node != nullptr; },
+    erase_from_probe_run(slots_, i, [](const Slot& s) { return s.node != nullptr; },
                                  [this](const Slot& s) { return home(s.hash); });
     --size_;
   }
@@ -106,4 +109,17 @@ class NodeIndex {
   std::size_t size_ = 0;
 };
 
-}  // namespace canopy::persistence
+// Org ids are the service's, not a client's, so no secret key: MurmurHash3's 64-bit finalizer mixes
+// every bit of the id into the low bits.
+struct OrgIdMix {
+  std::uint64_t operator()(OrgId id) const {
+    std::uint64_t h = raw(id);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
+  }
+};
+
+}  // namespace canopy::domain
