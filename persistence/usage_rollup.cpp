@@ -15,7 +15,10 @@ constexpr std::uint8_t kind(BucketKind k) { return static_cast<std::uint8_t>(k);
 std::string_view org_of(std::string_view key) { return key.substr(0, scope_bytes); }
 }  // namespace
 
-void UsageRollup::bump(std::uint64_t seq, std::uint64_t count, std::uint64_t quantity, Micros micros) {
+void UsageRollup::bump(std::uint64_t org, BucketKind bucket, std::int32_t period, std::string_view type,
+                       std::uint64_t seq, std::uint64_t count, std::uint64_t quantity, Micros micros) {
+  key_.clear();
+  append_usage_key(key_, org, kind(bucket), period, type);
   const std::uint64_t h = index_.hash(key_);
   Node* node = index_.find(key_, h);
   if (!node) {
@@ -49,12 +52,8 @@ void UsageRollup::bump(std::uint64_t seq, std::uint64_t count, std::uint64_t qua
 
 void UsageRollup::credit(std::uint64_t seq, OrgId org, Timestamp at, Micros amount) {
   if (amount <= 0) return;
-  key_.clear();
-  append_usage_key(key_, raw(org), kind(BucketKind::credits_day), day_of(at));
-  bump(seq, 1, 0, amount);
-  key_.clear();
-  append_usage_key(key_, raw(org), kind(BucketKind::credits_month), cycle_of(at));
-  bump(seq, 1, 0, amount);
+  bump(raw(org), BucketKind::credits_day, day_of(at), {}, seq, 1, 0, amount);
+  bump(raw(org), BucketKind::credits_month, cycle_of(at), {}, seq, 1, 0, amount);
 }
 
 void UsageRollup::add(std::uint64_t seq, const Record& record, Clock::time_point now) {
@@ -80,16 +79,10 @@ void UsageRollup::add(std::uint64_t seq, const Record& record, Clock::time_point
     const Day day = day_of(charge->at);
     const Cycle month = cycle_of(charge->at);
     for (const auto& [type, s] : by_type) {
-      key_.clear();
-      append_usage_key(key_, org, kind(BucketKind::usage_day), day, type);
-      bump(seq, s.count, s.quantity, s.micros);
-      key_.clear();
-      append_usage_key(key_, org, kind(BucketKind::usage_month), month, type);
-      bump(seq, s.count, s.quantity, s.micros);
+      bump(org, BucketKind::usage_day, day, type, seq, s.count, s.quantity, s.micros);
+      bump(org, BucketKind::usage_month, month, type, seq, s.count, s.quantity, s.micros);
     }
-    key_.clear();
-    append_usage_key(key_, org, kind(BucketKind::spend_day), day);
-    bump(seq, total.count, total.quantity, total.micros);
+    bump(org, BucketKind::spend_day, day, {}, seq, total.count, total.quantity, total.micros);
   } else if (const auto* payment = std::get_if<PaymentRecorded>(&record)) {
     if (payment->status == PaymentStatus::succeeded) credit(seq, payment->org, payment->at, payment->amount_micros);
   } else if (const auto* transfer = std::get_if<TransferRecorded>(&record)) {

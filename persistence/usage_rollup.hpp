@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -68,8 +69,9 @@ class UsageRollup {
   using Map = std::map<std::string, Cached, std::less<>>;  // in key order: an org's buckets are a range
   using Node = Map::value_type;
 
-  // Counts into the bucket whose key is key_.
-  void bump(std::uint64_t seq, std::uint64_t count, std::uint64_t quantity, domain::Micros micros);
+  // Counts into the bucket of `org`, `bucket`, `period` and event `type` (empty: a bucket of all types).
+  void bump(std::uint64_t org, domain::BucketKind bucket, std::int32_t period, std::string_view type, std::uint64_t seq,
+            std::uint64_t count, std::uint64_t quantity, domain::Micros micros);
   void credit(std::uint64_t seq, domain::OrgId org, domain::Timestamp at, domain::Micros amount);
   void write(Node& node, WriteOps& ops);
 
@@ -77,7 +79,7 @@ class UsageRollup {
   Clock::time_point now_{};
   Map cache_;
   domain::NodeIndex<Node, domain::KeyedHash> index_;  // every node of cache_, found by key without walking the tree
-  std::string key_;        // the key bump() counts into, built in place (its buffer kept)
+  std::string key_;        // bump()'s key, built in place (its buffer kept: a hit allocates nothing)
   std::size_t dirty_ = 0;
   // Dirty buckets in the order they became dirty, with the seq that made them so (stale pairs, of
   // buckets written and maybe dirtied again since, are skipped): the low-water mark's front.
