@@ -20,7 +20,11 @@
 // - An actor woken from any other thread than the worker's own (a blocking actor spawned by an
 //   actor carries that actor's worker as its context, and so does a response promise delivered
 //   from outside) goes to the central queue.
-// - The central queue wakes a worker only if one sleeps, and after unlocking.
+// - The central queue wakes a worker only if one sleeps that no earlier job has woken yet, and after
+//   unlocking. A woken worker counts as asleep until it has retaken the lock, so counting sleepers
+//   alone signalled it again for nearly every job queued meanwhile: under single charges 221,281
+//   signals for 255,695 jobs queued, each a futex call on the gateway's or the writer's thread; now
+//   about one job in five signals (docs/benchmarks.md).
 //
 // Everything else (shutdown, clean-up of queued jobs) is CAF's coordinator<Policy>, unchanged. Loaded
 // by the runtime as the scheduler module (`--scheduler-policy sharing`, the default).
@@ -53,6 +57,7 @@ class NextSlotSharing : public caf::policy::unprofiled {
     std::condition_variable cv;
     std::deque<caf::resumable*> queue;  // guarded by lock
     std::size_t sleeping = 0;           // workers waiting on cv; guarded by lock
+    std::size_t woken = 0;              // of those, signalled and not yet back (<= sleeping); guarded by lock
   };
 
   // Only its own worker's thread touches it (CAF copies it into each worker before they start).
@@ -101,7 +106,8 @@ class NextSlotSharing : public caf::policy::unprofiled {
       if (central.queue.empty()) return std::exchange(own.next, nullptr);
       central.queue.push_back(std::exchange(own.next, nullptr));
       caf::resumable* job = pop_front(central);
-      const bool wake = central.sleeping > 0;
+      const bool wake = central.sleeping > central.woken;
+      if (wake) ++central.woken;
       guard.unlock();
       if (wake) central.cv.notify_one();  // the slot's job now waits in the queue: another may take it
       return job;
@@ -110,6 +116,9 @@ class NextSlotSharing : public caf::policy::unprofiled {
       ++central.sleeping;
       central.cv.wait(guard);
       --central.sleeping;
+      // Back from a wake-up, whichever worker it was meant for (a spurious one included: the signal
+      // then finds another sleeper, or nobody, and is not counted twice).
+      if (central.woken > 0) --central.woken;
     }
     return pop_front(central);
   }
@@ -135,11 +144,12 @@ class NextSlotSharing : public caf::policy::unprofiled {
     {
       std::lock_guard guard(central.lock);
       central.queue.push_back(job);
-      wake = central.sleeping > 0;
+      wake = central.sleeping > central.woken;
+      if (wake) ++central.woken;
     }
-    // After unlocking: a worker woken under the lock would only block again on it. A worker counted
-    // above is waiting, or was woken and has yet to retake the lock (then this notify may reach
-    // nobody, and that worker takes the job); either way no job waits while every worker sleeps.
+    // After unlocking: a worker woken under the lock would only block again on it. Each job queued
+    // while workers sleep has a woken worker on its way: one woken for an earlier job comes back
+    // to the queue after that one, so no job waits while every worker sleeps.
     if (wake) central.cv.notify_one();
   }
 

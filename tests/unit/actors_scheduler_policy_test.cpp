@@ -1,6 +1,7 @@
 // Goal: the org actors' scheduler (actors/scheduler_policy.hpp) runs a relay of actors, each waking
 // the next, on the worker the relay started on; hands the second actor a job wakes to the central
-// queue, where an idle worker takes it; does not let two actors waking each other for ever starve a
+// queue, where an idle worker takes it; wakes as many sleeping workers as jobs arrive at once for
+// them, though it counts the wake-ups in flight; does not let two actors waking each other for ever starve a
 // job waiting in the central queue; makes a job in a worker's slot wait for one bounded run of the
 // actor that woke it, not its whole mailbox; and queues centrally an actor woken from a thread that
 // is not the worker's. A real CAF actor system with that scheduler, configured as the runtime
@@ -116,6 +117,28 @@ TEST(NextSlotSharing, ASecondActorWokenByOneJobGoesToTheQueueForAnIdleWorker) {
   caf::anon_send(fan_out, 0);
   ASSERT_EQ(both.get_future().wait_for(hung), std::future_status::ready);
   EXPECT_TRUE(rendezvous.met) << "the two actors never ran at the same time";
+}
+
+TEST(NextSlotSharing, TwoJobsQueuedAtOnceFromOutsideWakeBothSleepingWorkers) {
+  Rendezvous rendezvous;
+  std::promise<void> both;
+  std::atomic<int> finished{0};
+  System sys(2);
+  auto meet = [&](caf::event_based_actor*) -> caf::behavior {
+    return {[&](int) {
+      rendezvous.arrive();
+      if (finished.fetch_add(1) == 1) both.set_value();
+    }};
+  };
+  auto first = spawn_with<caf::lazy_init>(*sys.system, meet);
+  auto second = spawn_with<caf::lazy_init>(*sys.system, meet);
+  std::this_thread::sleep_for(50ms);  // both workers asleep by now
+  // Back to back: the second arrives while the worker woken for the first is still on its way, and
+  // must wake the other one (the first job blocks its worker until the second runs).
+  caf::anon_send(first, 1);
+  caf::anon_send(second, 1);
+  ASSERT_EQ(both.get_future().wait_for(hung), std::future_status::ready);
+  EXPECT_TRUE(rendezvous.met) << "the second job waited for the first worker: the other one was never woken";
 }
 
 TEST(NextSlotSharing, TwoActorsWakingEachOtherDoNotStarveTheQueue) {
