@@ -18,6 +18,13 @@ namespace {
 std::string hash_key(const TokenHash& hash) { return std::string(hash.begin(), hash.end()); }
 }  // namespace
 
+std::vector<const OrgState*> raw_lineage(const std::vector<OrgPtr>& lineage) {
+  std::vector<const OrgState*> out;
+  out.reserve(lineage.size());
+  for (const auto& o : lineage) out.push_back(o.get());
+  return out;
+}
+
 persistence::Status Directory::load(const persistence::Store& store) {
   using persistence::Table;
   persistence::Status bad;

@@ -31,6 +31,10 @@ namespace canopy::actors {
 class Services;
 using OrgPtr = std::shared_ptr<const domain::OrgState>;
 
+// The same lineage as plain pointers, as the domain's rules take it (domain::Lineage); valid while
+// `lineage` holds the snapshots.
+std::vector<const domain::OrgState*> raw_lineage(const std::vector<OrgPtr>& lineage);
+
 struct UserInfo {
   domain::UserId id = domain::UserId::none;
   std::string email;

@@ -70,6 +70,10 @@ using Events = std::shared_ptr<const std::vector<domain::ChargeEvent>>;
 struct ChargeRequest {
   Events events;
   domain::Timestamp at = 0;
+  // The modules in effect at the origin (domain::effective_modules) in the lineage the gateway read
+  // to authorize the request: the snapshots the actor would read itself a moment later, read once.
+  // None by default: a sender that leaves them out has its events refused, never let through.
+  domain::ModuleSet modules = 0;
   Reply<std::vector<ChargeOutcome>> reply;
 };
 

@@ -134,13 +134,6 @@ void roll_cycle_if_due(OrgActor* self) {
   publish(self);
 }
 
-std::vector<const OrgState*> raw_lineage(const std::vector<OrgPtr>& lineage) {
-  std::vector<const OrgState*> out;
-  out.reserve(lineage.size());
-  for (const auto& o : lineage) out.push_back(o.get());
-  return out;
-}
-
 ChargeOutcome refused(Refusal refusal, OrgId at) { return ChargeOutcome{ChargeStatus::refused, refusal, false, at}; }
 ChargeOutcome accepted(OrgId payer) { return ChargeOutcome{ChargeStatus::accepted, Refusal::none, false, payer}; }
 
@@ -450,8 +443,7 @@ void on_charge(OrgActor* self, ChargeRequest& request) {
   hop.reply = std::move(request.reply);
   hop.chain = {ChainHop{st.org.id, st.org.cycle}};
   hop.origin_outcomes.resize(events.size());
-  const auto lineage = st.services->directory.lineage(st.org.id);
-  const ModuleSet effective = effective_modules(raw_lineage(lineage));
+  const ModuleSet effective = request.modules;
   std::vector<std::uint32_t> candidates;
   candidates.reserve(events.size());
   thread_local std::vector<std::uint64_t> id_hashes;  // each id hashed once, while its bytes are warm

@@ -5,6 +5,7 @@
 
 #include "actors/messages.hpp"
 #include "config/limits.hpp"
+#include "domain/rules.hpp"
 
 namespace canopy::app {
 namespace {
@@ -35,8 +36,9 @@ caf::behavior trickle(caf::event_based_actor* self, Services* services, std::vec
     event.cost_micros = static_cast<Micros>(1000 + (*rng)() % 20000);
     event.occurred_at = services->clock.now();
     auto events = std::make_shared<const std::vector<ChargeEvent>>(1, std::move(event));
+    const auto modules = effective_modules(raw_lineage(services->directory.lineage(org)));
     caf::anon_send(services->directory.actor_of(org), charge_atom::value,
-                   ChargeRequest{events, services->clock.now(), [](std::vector<ChargeOutcome>) {}});
+                   ChargeRequest{events, services->clock.now(), modules, [](std::vector<ChargeOutcome>) {}});
     self->delayed_send(self, demo_tick, tick_atom::value);
   }};
 }

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "domain/keyed_hash.hpp"
+#include "domain/rules.hpp"
 #include "net/handler_support.hpp"
 #include "net/json_out.hpp"
 #include "net/metrics.hpp"
@@ -26,8 +27,9 @@ void post_usage(Ctx& ctx) {
   if (auto err = parse_usage_event(ctx.request.body, ctx.now, in)) return ctx.fail(*err);
   caf::actor actor = ctx.services.directory.actor_of(view->org().id);
   auto events = std::make_shared<const std::vector<ChargeEvent>>(1, std::move(in.event));
+  const auto modules = domain::effective_modules(actors::raw_lineage(view->lineage));
   caf::anon_send(actor, actors::charge_atom::value,
-                 actors::ChargeRequest{events, ctx.now, [respond = ctx.respond, events](std::vector<ChargeOutcome> out) {
+                 actors::ChargeRequest{events, ctx.now, modules, [respond = ctx.respond, events](std::vector<ChargeOutcome> out) {
                    const ChargeOutcome& o = out.front();
                    count_outcome(o);
                    if (o.status != ChargeStatus::accepted) return respond(error_response(refusal_error(o)));
@@ -117,7 +119,8 @@ void post_usage_batch(Ctx& ctx) {
   // batch, however many of its events the batch holds.
   struct Group {
     OrgId org;
-    std::uint32_t size = 0;  // its events, counted before they are moved
+    domain::ModuleSet modules = 0;  // in effect at the org, from the lineage read to authorize it
+    std::uint32_t size = 0;         // its events, counted before they are moved
     std::vector<ChargeEvent> events;
   };
   std::vector<Group> groups;
@@ -132,7 +135,7 @@ void post_usage_batch(Ctx& ctx) {
       const auto lineage = org ? ctx.services.directory.lineage(*org) : std::vector<actors::OrgPtr>{};
       if (!lineage.empty() && ctx.services.directory.access(principal, lineage).visible()) {
         it->second = static_cast<std::uint32_t>(groups.size());
-        groups.push_back(Group{*org, 0, {}});
+        groups.push_back(Group{*org, domain::effective_modules(actors::raw_lineage(lineage)), 0, {}});
       }
     }
     Slot& slot = answer->slots[i];
@@ -156,7 +159,7 @@ void post_usage_batch(Ctx& ctx) {
   answer->groups_left.store(groups.size(), std::memory_order_relaxed);
   for (std::uint32_t g = 0; g < groups.size(); ++g) {
     caf::anon_send(ctx.services.directory.actor_of(groups[g].org), actors::charge_atom::value,
-                   actors::ChargeRequest{answer->groups[g], ctx.now, [answer, g](std::vector<ChargeOutcome> out) {
+                   actors::ChargeRequest{answer->groups[g], ctx.now, groups[g].modules, [answer, g](std::vector<ChargeOutcome> out) {
                                            for (const auto& o : out) count_outcome(o);
                                            answer->outcomes[g] = std::move(out);
                                            if (answer->groups_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {

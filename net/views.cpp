@@ -11,15 +11,9 @@ namespace canopy::net {
 
 using namespace canopy::domain;
 using actors::OrgPtr;
+using actors::raw_lineage;
 
 namespace {
-
-std::vector<const OrgState*> raw_lineage(const std::vector<OrgPtr>& lineage) {
-  std::vector<const OrgState*> out;
-  out.reserve(lineage.size());
-  for (const auto& o : lineage) out.push_back(o.get());
-  return out;
-}
 
 OrgState current(const actors::Services& services, const OrgState& org, Timestamp now) {
   return view_at(org, now, services.options.free_credits_micros);

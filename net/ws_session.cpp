@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "config/limits.hpp"
+#include "domain/rules.hpp"
 #include "net/json_in.hpp"
 #include "net/json_out.hpp"
 #include "net/metrics.hpp"
@@ -157,7 +158,8 @@ class WsSession : public StreamSubscriber, public std::enable_shared_from_this<W
     auto events = std::make_shared<const std::vector<ChargeEvent>>(1, std::move(in.event));
     std::weak_ptr<WsSession> weak = shared_from_this();
     caf::anon_send(services_.directory.actor_of(*id), actors::charge_atom::value,
-                   actors::ChargeRequest{events, services_.clock.now(), [weak, events](std::vector<actors::ChargeOutcome> out) {
+                   actors::ChargeRequest{events, services_.clock.now(), effective_modules(actors::raw_lineage(lineage)),
+                                         [weak, events](std::vector<actors::ChargeOutcome> out) {
                      count_outcome(out.front());
                      auto self = weak.lock();
                      if (!self) return;

@@ -12,6 +12,7 @@
 #include "actors/messages.hpp"
 #include "actors/runtime.hpp"
 #include "config/limits.hpp"
+#include "domain/rules.hpp"
 #include "persistence/codec.hpp"
 #include "persistence/keys.hpp"
 #include "persistence/recovery.hpp"
@@ -134,11 +135,15 @@ class ChainTest : public ::testing::Test {
     });
   }
   OrgId sub(OrgId parent) { return command(parent, CreateSubOrg{"Sub", limits::depth_default}).created->id; }
+  // As the gateway sends it: with the modules in effect in the lineage it read.
+  ChargeRequest charge_request(OrgId org, Events events, Reply<std::vector<ChargeOutcome>> reply) {
+    const auto modules = effective_modules(raw_lineage(services().directory.lineage(org)));
+    return ChargeRequest{std::move(events), services().clock.now(), modules, std::move(reply)};
+  }
   std::vector<ChargeOutcome> charge(OrgId org, std::vector<ChargeEvent> events) {
     auto shared = std::make_shared<const std::vector<ChargeEvent>>(std::move(events));
     return ask<std::vector<ChargeOutcome>>([&](auto reply) {
-      caf::anon_send(services().directory.actor_of(org), charge_atom::value,
-                     ChargeRequest{shared, services().clock.now(), reply});
+      caf::anon_send(services().directory.actor_of(org), charge_atom::value, charge_request(org, shared, reply));
     });
   }
   static ChargeEvent event(std::string id, Micros cost) {
@@ -181,6 +186,24 @@ TEST_F(ChainTest, ARefusalHighInTheChainChargesNothingAnywhere) {
   EXPECT_EQ(org(r).balance_micros, 10'000);
   EXPECT_EQ(org(b).cycle_spend_micros, 0);
   EXPECT_TRUE(org(a).paused());
+}
+
+TEST_F(ChainTest, TheOriginChecksTheModulesTheGatewayReadAndARequestNamingNoneChargesNothing) {
+  const OrgId r = root(user());
+  const OrgId a = sub(r);
+  ASSERT_TRUE(command(r, Grant{10'000, "t"}).ok);
+  auto events = std::make_shared<const std::vector<ChargeEvent>>(1, event("e1", 700));
+  const auto out = ask<std::vector<ChargeOutcome>>([&](auto reply) {
+    caf::anon_send(services().directory.actor_of(a), charge_atom::value,
+                   ChargeRequest{events, services().clock.now(), ModuleSet{0}, reply});
+  });
+  ASSERT_EQ(out[0].status, ChargeStatus::refused);
+  EXPECT_EQ(out[0].refusal, Refusal::module_disabled);
+  EXPECT_EQ(out[0].org, a);
+  EXPECT_EQ(org(r).balance_micros, 10'000);
+  EXPECT_EQ(org(a).cycle_spend_micros, 0);
+  // The same event with the modules the gateway reads is accepted: the id was not kept by the refusal.
+  EXPECT_EQ(charge(a, {event("e1", 700)})[0].status, ChargeStatus::accepted);
 }
 
 TEST_F(ChainTest, ABatchIsDecidedEventByEventInOrder) {
@@ -229,8 +252,9 @@ TEST_F(ChainTest, TheWriterFoldsConcurrentRecordsIntoFewCommits) {
     auto p = std::make_shared<std::promise<std::vector<ChargeOutcome>>>();
     futures.push_back(p->get_future());
     auto events = std::make_shared<const std::vector<ChargeEvent>>(1, event(std::to_string(i), 1));
-    caf::anon_send(services().directory.actor_of(orgs[static_cast<std::size_t>(i) % orgs.size()]), charge_atom::value,
-                   ChargeRequest{events, services().clock.now(), [p](std::vector<ChargeOutcome> o) { p->set_value(o); }});
+    const OrgId org = orgs[static_cast<std::size_t>(i) % orgs.size()];
+    caf::anon_send(services().directory.actor_of(org), charge_atom::value,
+                   charge_request(org, events, [p](std::vector<ChargeOutcome> o) { p->set_value(o); }));
   }
   for (auto& f : futures) ASSERT_EQ(f.get()[0].status, ChargeStatus::accepted);
   const auto records = store_->journal_records.load() - records_before;
