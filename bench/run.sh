@@ -4,6 +4,8 @@
 #
 #   bench/run.sh single            # single-event HTTP, 64 connections
 #   bench/run.sh batch             # usage:batch, 1,000 events per batch
+#   bench/run.sh probe             # GET /healthz: the HTTP floor (figures per request)
+#   LOADGEN_ARGS="--rate 6000" bench/run.sh single   # open loop at a fixed rate
 #   RUNS=5 DURATION=10 CONNECTIONS=128 SERVER_ARGS="--actor-threads 1" bench/run.sh single
 #
 # Loopback only; every run is bounded by DURATION seconds. Needs a Release build in build/ (or BUILD).
@@ -65,10 +67,14 @@ def by_name(path):
         out[name] = out.get(name, 0) + int(ticks)
     return out
 for i, r in enumerate(rows, 1):
-    r["cpu_us_per_event"] = 1e6 * int(open(f"{work}/ticks{i}").read()) / hz / max(r["events_accepted"], 1)
-    r["written_per_event"] = int(open(f"{work}/wchar{i}").read()) / max(r["events_accepted"], 1)
+    # Per event accepted; `probe` (GET /healthz) accepts none, so its costs are per request.
+    if r["mode"] == "probe":
+        r["events_accepted"], r["events_accepted_per_s"] = r["requests"], r["requests_per_s"]
+    per = max(r["events_accepted"], 1)
+    r["cpu_us_per_event"] = 1e6 * int(open(f"{work}/ticks{i}").read()) / hz / per
+    r["written_per_event"] = int(open(f"{work}/wchar{i}").read()) / per
     a, b = by_name(f"{work}/threads_before{i}"), by_name(f"{work}/threads_after{i}")
-    r["threads"] = {n: 1e6 * (b[n] - a.get(n, 0)) / hz / max(r["events_accepted"], 1) for n in b if b[n] > a.get(n, 0)}
+    r["threads"] = {n: 1e6 * (b[n] - a.get(n, 0)) / hz / per for n in b if b[n] > a.get(n, 0)}
 for r in rows:
     l = r["latency_ms"]
     print(f"run: {r['events_accepted_per_s']:>10.0f} events/s  {r['requests_per_s']:>9.0f} req/s  "
