@@ -82,32 +82,39 @@ TEST(NextSlotSharing, ARelayOfActorsRunsOnTheWorkerItStartedOn) {
 }
 
 // Two actors that wait for each other: they finish only if they run at the same time, on two workers.
-struct Rendezvous {
-  std::mutex mutex;
-  std::condition_variable cv;
-  int arrived = 0;
-  bool met = false;
+struct Meeting {
+  // The behaviour of each of the two.
+  caf::behavior attendee() {
+    return {[this](int) {
+      arrive();
+      if (finished.fetch_add(1) == 1) both.set_value();
+    }};
+  }
+  // Whether both have run (met or not) within the liveness bound.
+  bool ended() { return both.get_future().wait_for(hung) == std::future_status::ready; }
 
+  bool met = false;  // the two ran at the same time
+
+ private:
   void arrive() {
     std::unique_lock lock(mutex);
     if (++arrived == 2) cv.notify_all();
     met = cv.wait_for(lock, hung, [&] { return arrived == 2; });
   }
+
+  std::mutex mutex;
+  std::condition_variable cv;
+  int arrived = 0;
+  std::promise<void> both;
+  std::atomic<int> finished{0};
 };
 
 TEST(NextSlotSharing, ASecondActorWokenByOneJobGoesToTheQueueForAnIdleWorker) {
-  Rendezvous rendezvous;
-  std::promise<void> both;
-  std::atomic<int> finished{0};
+  Meeting meeting;
   System sys(2);
-  auto meet = [&](caf::event_based_actor*) -> caf::behavior {
-    return {[&](int) {
-      rendezvous.arrive();
-      if (finished.fetch_add(1) == 1) both.set_value();
-    }};
-  };
-  auto first = spawn_with(*sys.system, meet);
-  auto second = spawn_with(*sys.system, meet);
+  auto attendee = [&](caf::event_based_actor*) { return meeting.attendee(); };
+  auto first = spawn_with(*sys.system, attendee);
+  auto second = spawn_with(*sys.system, attendee);
   auto fan_out = spawn_with(*sys.system, [=](caf::event_based_actor* self) -> caf::behavior {
     return {[=](int) {
       self->send(first, 1);   // into this worker's slot...
@@ -115,30 +122,23 @@ TEST(NextSlotSharing, ASecondActorWokenByOneJobGoesToTheQueueForAnIdleWorker) {
     }};
   });
   caf::anon_send(fan_out, 0);
-  ASSERT_EQ(both.get_future().wait_for(hung), std::future_status::ready);
-  EXPECT_TRUE(rendezvous.met) << "the two actors never ran at the same time";
+  ASSERT_TRUE(meeting.ended());
+  EXPECT_TRUE(meeting.met) << "the two actors never ran at the same time";
 }
 
 TEST(NextSlotSharing, TwoJobsQueuedAtOnceFromOutsideWakeBothSleepingWorkers) {
-  Rendezvous rendezvous;
-  std::promise<void> both;
-  std::atomic<int> finished{0};
+  Meeting meeting;
   System sys(2);
-  auto meet = [&](caf::event_based_actor*) -> caf::behavior {
-    return {[&](int) {
-      rendezvous.arrive();
-      if (finished.fetch_add(1) == 1) both.set_value();
-    }};
-  };
-  auto first = spawn_with<caf::lazy_init>(*sys.system, meet);
-  auto second = spawn_with<caf::lazy_init>(*sys.system, meet);
+  auto attendee = [&](caf::event_based_actor*) { return meeting.attendee(); };
+  auto first = spawn_with<caf::lazy_init>(*sys.system, attendee);
+  auto second = spawn_with<caf::lazy_init>(*sys.system, attendee);
   std::this_thread::sleep_for(50ms);  // both workers asleep by now
   // Back to back: the second arrives while the worker woken for the first is still on its way, and
   // must wake the other one (the first job blocks its worker until the second runs).
   caf::anon_send(first, 1);
   caf::anon_send(second, 1);
-  ASSERT_EQ(both.get_future().wait_for(hung), std::future_status::ready);
-  EXPECT_TRUE(rendezvous.met) << "the second job waited for the first worker: the other one was never woken";
+  ASSERT_TRUE(meeting.ended());
+  EXPECT_TRUE(meeting.met) << "the second job waited for the first worker: the other one was never woken";
 }
 
 TEST(NextSlotSharing, TwoActorsWakingEachOtherDoNotStarveTheQueue) {
