@@ -71,7 +71,8 @@ struct ChargeRequest {
   Events events;
   domain::Timestamp at = 0;
   // The modules in effect at the origin (domain::effective_modules) in the lineage the gateway read
-  // to authorize the request: the snapshots the actor would read itself a moment later, read once.
+  // to authorize the request, so the lineage is read once. Like the authorization, they are as of
+  // the request's arrival: a module turned off by a request answered before it arrived is seen.
   // None by default: a sender that leaves them out has its events refused, never let through.
   domain::ModuleSet modules = 0;
   Reply<std::vector<ChargeOutcome>> reply;

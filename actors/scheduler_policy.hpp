@@ -57,7 +57,9 @@ class NextSlotSharing : public caf::policy::unprofiled {
     std::condition_variable cv;
     std::deque<caf::resumable*> queue;  // guarded by lock
     std::size_t sleeping = 0;           // workers waiting on cv; guarded by lock
-    std::size_t woken = 0;              // of those, signalled and not yet back (<= sleeping); guarded by lock
+    std::size_t woken = 0;              // signals sent to them not yet answered by a return from the
+                                        // wait (at most; a spurious return answers one too); <= sleeping;
+                                        // guarded by lock
   };
 
   // Only its own worker's thread touches it (CAF copies it into each worker before they start).
