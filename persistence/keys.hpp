@@ -85,20 +85,23 @@ inline std::int32_t get_period(std::string_view in) {
 
 inline constexpr std::size_t usage_key_type_offset = 13;  // org, kind, period
 
-// u64 org + u8 kind: the prefix of every bucket of that kind.
-inline std::string usage_prefix(std::uint64_t org, std::uint8_t kind) {
-  std::string out;
-  out.reserve(13);
+// Appends u64 org + u8 kind: the prefix of every bucket of that kind.
+inline void append_usage_prefix(std::string& out, std::uint64_t org, std::uint8_t kind) {
   put_u64_be(out, org);
   out.push_back(static_cast<char>(kind));
+}
+
+inline std::string usage_prefix(std::uint64_t org, std::uint8_t kind) {
+  std::string out;
+  out.reserve(usage_key_type_offset);
+  append_usage_prefix(out, org, kind);
   return out;
 }
 
 // Appends the key to `out` (a buffer kept by a caller that makes many keys).
 inline void append_usage_key(std::string& out, std::uint64_t org, std::uint8_t kind, std::int32_t period,
                              std::string_view type = {}) {
-  put_u64_be(out, org);
-  out.push_back(static_cast<char>(kind));
+  append_usage_prefix(out, org, kind);
   put_period(out, period);
   out.append(type);
 }

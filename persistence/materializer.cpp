@@ -254,7 +254,6 @@ void Materializer::flush(WriteOps& ops) {
   }
   entries_.clear();
   index_.clear();
-  CANOPY_ASSERT(index_.size() == entries_.size());
   ++forgets_;
   dirty_order_.clear();
   epoch_.clear();
