@@ -121,12 +121,17 @@ std::string webhook_signature(std::string_view secret, Timestamp t, std::string_
 
 bool is_private_address(const std::uint8_t* b, std::size_t size) {
   if (size == 16) {
+    const auto zero = [](std::uint8_t x) { return x == 0; };
+    // IPv6 forms that carry an IPv4 address a host or gateway may reach: judged by that address.
     static constexpr std::uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (std::equal(b, b + 12, v4_mapped)) return is_private_address(b + 12, 4);
-    const bool unspecified_or_loopback = std::all_of(b, b + 15, [](std::uint8_t x) { return x == 0; }) && b[15] <= 1;
-    if (unspecified_or_loopback) return true;
+    static constexpr std::uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};  // 64:ff9b::/96
+    if (std::equal(b, b + 12, v4_mapped) || std::equal(b, b + 12, nat64)) return is_private_address(b + 12, 4);
+    if (b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0 && b[5] == 1) return true;  // 64:ff9b:1::/48 local NAT64
+    if (b[0] == 0x20 && b[1] == 0x02) return is_private_address(b + 2, 4);  // 2002::/16 6to4
+    if (std::all_of(b, b + 12, zero)) return true;  // ::/96: unspecified, loopback, deprecated IPv4-compatible
     if ((b[0] & 0xfe) == 0xfc) return true;                 // fc00::/7 unique local
     if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return true;  // fe80::/10 link-local
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return true;  // fec0::/10 site-local (deprecated)
     if (b[0] == 0xff) return true;                           // multicast
     return false;
   }
@@ -136,6 +141,8 @@ bool is_private_address(const std::uint8_t* b, std::size_t size) {
   if (b[0] == 172 && (b[1] & 0xf0) == 16) return true;                // 172.16/12
   if (b[0] == 192 && b[1] == 168) return true;                        // 192.168/16
   if (b[0] == 100 && (b[1] & 0xc0) == 64) return true;                // 100.64/10 carrier-grade NAT
+  if (b[0] == 192 && b[1] == 0 && b[2] == 0) return true;             // 192.0.0/24 protocol assignments
+  if (b[0] == 198 && (b[1] & 0xfe) == 18) return true;                // 198.18/15 benchmarking
   if (b[0] >= 224) return true;                                       // multicast, reserved, broadcast
   return false;
 }

@@ -113,8 +113,10 @@ std::optional<Error> check_alert_config(const AlertConfig& config);
 std::string webhook_signature(std::string_view secret, Timestamp t, std::string_view body);
 
 // Whether an IP address (4 or 16 bytes, network order) is one a webhook must not target unless
-// private targets are allowed: loopback, private (RFC 1918, fc00::/7), link-local, CGNAT, unspecified,
-// multicast, broadcast, and IPv4-mapped forms of those.
+// private targets are allowed: loopback, private (RFC 1918, fc00::/7), link-local, site-local, CGNAT,
+// protocol assignments (192.0.0/24), benchmarking (198.18/15), unspecified, multicast, broadcast, the
+// whole of ::/96, local-use NAT64, and those IPv4 addresses inside IPv4-mapped, NAT64 (64:ff9b::/96)
+// and 6to4 (2002::/16) addresses.
 bool is_private_address(const std::uint8_t* bytes, std::size_t size);
 
 // Delay before attempt `attempt + 1` after `attempt` failures (1-based): webhook_retry_first doubled

@@ -29,6 +29,7 @@ std::variant<std::string, WebhookTarget> resolve_webhook_target(const std::strin
   target.host = part(CURLUPART_HOST);
   if (target.host.empty()) return std::string("url must name a host");
   target.port = static_cast<unsigned>(std::stoul(part(CURLUPART_PORT, CURLU_DEFAULT_PORT)));
+  if (target.port == 0) return std::string("url's port must be between 1 and 65535");
   std::string lookup = target.host;
   if (lookup.size() > 2 && lookup.front() == '[' && lookup.back() == ']') lookup = lookup.substr(1, lookup.size() - 2);
 

@@ -424,6 +424,22 @@ TEST(PrivateAddress, IPv4MappedIPv6AddressesAreJudgedByTheirIPv4Address) {
   EXPECT_FALSE(private_v6("::ffff:93.184.216.34"));
 }
 
+TEST(PrivateAddress, IPv4ProtocolAssignmentAndBenchmarkingRangesAreRefused) {
+  for (const char* a : {"192.0.0.1", "192.0.0.255", "198.18.0.1", "198.19.255.255"}) EXPECT_TRUE(private_v4(a)) << a;
+  for (const char* a : {"192.0.1.1", "191.255.255.255", "198.17.255.255", "198.20.0.0"}) EXPECT_FALSE(private_v4(a)) << a;
+}
+
+// A gateway turns these back into the IPv4 address they carry (RFC 6052, RFC 3056), and ::/96 held
+// the deprecated IPv4-compatible form: none may reach what the IPv4 rules refuse.
+TEST(PrivateAddress, IPv6AddressesCarryingAnIPv4AddressAreJudgedByIt) {
+  for (const char* a : {"64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b::a9fe:a9fe", "2002:7f00:1::", "2002:a00:1::1",
+                        "2002:c0a8:101::", "::127.0.0.1", "::10.0.0.1", "::8.8.8.8", "64:ff9b:1::808:808",
+                        "fec0::1"}) {
+    EXPECT_TRUE(private_v6(a)) << a;
+  }
+  for (const char* a : {"64:ff9b::808:808", "2002:808:808::1", "64:ff9b:2::1"}) EXPECT_FALSE(private_v6(a)) << a;
+}
+
 TEST(PrivateAddress, AnAddressOfAnUnknownLengthIsRefused) {
   const std::uint8_t five[5] = {8, 8, 8, 8, 8};
   EXPECT_TRUE(is_private_address(five, 5));
