@@ -97,6 +97,8 @@ inline constexpr std::uint16_t alert_threshold_percent_max = 1000;
 // Webhooks per org (each is state every read of the org copies).
 inline constexpr std::size_t webhooks_per_org_max = 20;
 inline constexpr std::size_t webhook_url_bytes_max = 2048;
+// Threads for the DNS lookups that vet webhook URLs when they are registered (net/lookup_pool.hpp).
+inline constexpr std::size_t lookup_threads = 2;
 // Contract: deliveries are retried with exponential backoff for 24 hours.
 inline constexpr std::chrono::hours webhook_retry_for{24};
 // The first retry comes after this; each next one after twice as long, at most webhook_retry_max.

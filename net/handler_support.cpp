@@ -53,11 +53,15 @@ bool read_body(Ctx& ctx, std::span<const FieldSpec> specs, std::span<FieldValue>
 
 void send_command(Ctx& ctx, domain::OrgId org, actors::Command command,
                   std::function<void(const actors::CommandResult&)> done) {
-  caf::actor actor = ctx.services.directory.actor_of(org);
-  if (!actor) return ctx.fail(Error{Errc::not_found, "Organization not found"});
-  Respond respond = ctx.respond;
+  send_command(ctx.services, ctx.respond, ctx.hide_money, org, std::move(command), std::move(done));
+}
+
+void send_command(actors::Services& services, const Respond& respond, bool hide_money, domain::OrgId org,
+                  actors::Command command, std::function<void(const actors::CommandResult&)> done) {
+  caf::actor actor = services.directory.actor_of(org);
+  if (!actor) return respond(error_response(Error{Errc::not_found, "Organization not found"}));
   caf::anon_send(actor, actors::command_atom::value,
-                 actors::CommandRequest{std::move(command), [respond, hide = ctx.hide_money, done = std::move(done)](actors::CommandResult r) {
+                 actors::CommandRequest{std::move(command), [respond, hide = hide_money, done = std::move(done)](actors::CommandResult r) {
                                           if (!r.ok) return respond(error_response(hide ? without_money(r.error) : r.error));
                                           done(r);
                                         }});

@@ -36,6 +36,9 @@ bool read_body(Ctx& ctx, std::span<const FieldSpec> specs, std::span<FieldValue>
 // (result.ok == false) are answered by this function and `done` is not called.
 void send_command(Ctx& ctx, domain::OrgId org, actors::Command command,
                   std::function<void(const actors::CommandResult&)> done);
+// The same from outside a handler's call (a lookup's thread): what it needs of the Ctx, by value.
+void send_command(actors::Services& services, const Respond& respond, bool hide_money, domain::OrgId org,
+                  actors::Command command, std::function<void(const actors::CommandResult&)> done);
 
 // The `limit` query parameter (default and maximum from limits.hpp); on a bad one it has answered 400.
 std::optional<std::size_t> page_limit(Ctx& ctx);

@@ -68,19 +68,24 @@ void create_webhook(Ctx& ctx) {
     events = static_cast<AlertTypeSet>(events | bit(*type));
   }
   if (events == 0) return ctx.fail(invalid_field("events", "events must name at least one event type"));
-  auto target = resolve_webhook_target(v[0].text, ctx.services.options.allow_private_webhooks);
-  if (auto* error = std::get_if<std::string>(&target)) return ctx.fail(invalid_field("url", *error));
-  const std::string secret = make_token("whsec_");
-  send_command(ctx, view->org().id, actors::CreateWebhook{v[0].text, events, secret},
-               [respond = ctx.respond, secret](const CommandResult& r) {
-                 const auto& hook = std::get<WebhookCreated>(*r.record).webhook;
-                 JsonWriter w;
-                 w.begin_object().key("id").string(to_string(hook.id)).key("secret").string(secret);
-                 w.key("webhook");
-                 write_webhook(w, hook);
-                 w.end_object();
-                 respond(json_response(201, w.take()));
-               });
+  // The URL's host is resolved and vetted on a lookup thread: a slow resolver must not hold the I/O
+  // thread, and every connection on it, for its timeout.
+  ctx.lookups.run([&services = ctx.services, respond = ctx.respond, hide = ctx.hide_money, org = view->org().id,
+                   url = std::move(v[0].text), events] {
+    auto target = resolve_webhook_target(url, services.options.allow_private_webhooks);
+    if (auto* error = std::get_if<std::string>(&target)) return respond(error_response(invalid_field("url", *error)));
+    const std::string secret = make_token("whsec_");
+    send_command(services, respond, hide, org, actors::CreateWebhook{url, events, secret},
+                 [respond, secret](const CommandResult& r) {
+                   const auto& hook = std::get<WebhookCreated>(*r.record).webhook;
+                   JsonWriter w;
+                   w.begin_object().key("id").string(to_string(hook.id)).key("secret").string(secret);
+                   w.key("webhook");
+                   write_webhook(w, hook);
+                   w.end_object();
+                   respond(json_response(201, w.take()));
+                 });
+  });
 }
 
 const Webhook* find_webhook(Ctx& ctx, const OrgState& org, const std::string& text) {

@@ -69,7 +69,7 @@ void Router::handle(HttpRequest& request, Respond respond) const {
     }
     return respond(error_response(Error{Errc::not_found, "No such endpoint: " + request.path}));
   }
-  Ctx ctx{services_, request, std::move(params), std::nullopt, respond, services_.clock.now()};
+  Ctx ctx{services_, lookups_, request, std::move(params), std::nullopt, respond, services_.clock.now()};
   if (found->authenticated) {
     if (request.authorization.empty()) {
       return ctx.fail(Error{Errc::unauthenticated, "Send a token as 'Authorization: Bearer <token>'"});

@@ -10,12 +10,14 @@
 #include "actors/directory.hpp"
 #include "actors/services.hpp"
 #include "net/http.hpp"
+#include "net/lookup_pool.hpp"
 #include "net/route_table.hpp"
 
 namespace canopy::net {
 
 struct Ctx {
   actors::Services& services;
+  LookupPool& lookups;  // for a handler's blocking lookups (DNS), answered from the pool's thread
   HttpRequest& request;
   std::vector<std::string> params;  // the {…} segments of the route, in order
   std::optional<actors::Principal> principal;
@@ -53,6 +55,7 @@ class Router {
  private:
   actors::Services& services_;
   RouteTable routes_;
+  mutable LookupPool lookups_;  // handlers post to it from handle(), which is const
 };
 
 }  // namespace canopy::net

@@ -31,6 +31,7 @@
 #include <chrono>
 #include <ctime>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -314,10 +315,10 @@ class Webhooks : public ::testing::Test {
  protected:
   void SetUp() override { boot({"--allow-private-webhooks"}); }
 
-  void boot(std::vector<std::string> extra) {
+  void boot(std::vector<std::string> extra, std::map<std::string, std::string> env = {}) {
     std::vector<std::string> args{"--outbox", dir_.str("outbox")};
     args.insert(args.end(), extra.begin(), extra.end());
-    server_ = std::make_unique<CanopyProcess>(dir_.str("data"), args);
+    server_ = std::make_unique<CanopyProcess>(dir_.str("data"), args, std::move(env));
     server_->start();
     connect();
     owner_ = create_user(op(), "owner@example.com", "Owner");
@@ -844,7 +845,11 @@ TEST_F(WebhookGuard, UrlsOnLoopbackPrivateOrLinkLocalAddressesAreRefusedNamingUr
         "http://169.254.169.254/latest/meta-data/", "http://192.168.1.1/hook", "http://172.16.0.1/hook",
         "http://100.64.0.1/hook", "http://0.0.0.0:" + port + "/hook", "http://[::1]:" + port + "/hook",
         "http://[::ffff:127.0.0.1]:" + port + "/hook", "http://[fe80::1]/hook", "http://[fd00::1]/hook",
-        "http://2130706433:" + port + "/hook", "http://0x7f.1:" + port + "/hook", "https://127.0.0.1/hook"};
+        "http://2130706433:" + port + "/hook", "http://0x7f.1:" + port + "/hook", "https://127.0.0.1/hook",
+        // IPv4 carried in IPv6 (NAT64, 6to4, the old compatible form), reserved IPv4 ranges, port 0
+        "http://[64:ff9b::7f00:1]:" + port + "/hook", "http://[2002:7f00:1::]:" + port + "/hook",
+        "http://[::127.0.0.1]:" + port + "/hook", "http://192.0.0.1/hook", "http://198.18.0.1/hook",
+        "http://203.0.113.10:0/hook"};
   for (const auto& url : refused) {
     auto r = admin().post("/v1/orgs/" + root_ + "/webhooks", {{"url", url}, {"events", strings({"org.paused"})}});
     EXPECT_EQ(r.status, 400u) << url << " -> " << r.body;
@@ -858,6 +863,37 @@ TEST_F(WebhookGuard, UrlsOnLoopbackPrivateOrLinkLocalAddressesAreRefusedNamingUr
                          {{"url", "https://203.0.113.10/hooks/canopy"}, {"events", strings({"org.paused"})}});
   EXPECT_EQ(ok.status, 201u) << ok.body;
   EXPECT_TRUE(rx_.posts("/hook").empty());
+}
+
+// --- a resolver that stalls -------------------------------------------------------------------------
+
+class WebhookStalledDns : public Webhooks {
+ protected:
+  void SetUp() override {
+    // The stalling resolver is preloaded ahead of a sanitizer runtime, which must be told to accept it.
+    std::string asan = "verify_asan_link_order=0";
+    if (const char* given = std::getenv("ASAN_OPTIONS")) asan = std::string(given) + ":" + asan;
+    boot({}, {{"LD_PRELOAD", CANOPY_STALLED_DNS_PATH}, {"ASAN_OPTIONS", asan}});
+  }
+};
+
+// A webhook's host is resolved when it is registered; a resolver that takes its timeout (2 s here)
+// delays that registration only, not the requests of everyone else.
+TEST_F(WebhookStalledDns, ALookupThatStallsHoldsOnlyItsOwnRequestNotTheServer) {
+  auto stalled = std::async(std::launch::async, [this] {
+    Client own(server_->port(), owner_.token);
+    return own.post("/v1/orgs/" + root_ + "/webhooks",
+                    {{"url", "https://hooks.stall.test/canopy"}, {"events", strings({"org.paused"})}});
+  });
+  std::this_thread::sleep_for(300ms);  // the registration is in its lookup by now
+  const auto started = Clock::now();
+  EXPECT_EQ(op().get("/healthz").status, 200u);
+  EXPECT_EQ(admin().get("/v1/orgs/" + root_ + "/webhooks").status, 200u);
+  EXPECT_LT(Clock::now() - started, 1000ms) << "other requests waited for the stalled lookup";
+  const auto r = stalled.get();
+  EXPECT_EQ(r.status, 400u) << r.body;
+  EXPECT_EQ(json_str(r.json(), {"error", "details", "field"}), "url") << r.body;
+  EXPECT_NE(r.body.find("does not resolve"), std::string::npos) << r.body;
 }
 
 }  // namespace
