@@ -23,9 +23,22 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// "application/json", in any case, with or without parameters such as "; charset=utf-8".
+// "application/json", in any case, with or without parameters; a charset, if named, is UTF-8 (JSON
+// bodies are UTF-8, RFC 8259 §8.1: a body declared otherwise would be read as something it is not).
 bool is_json_media_type(std::string_view content_type) {
-  return iequals(trim(content_type.substr(0, content_type.find(';'))), "application/json");
+  std::size_t semicolon = content_type.find(';');
+  if (!iequals(trim(content_type.substr(0, semicolon)), "application/json")) return false;
+  while (semicolon != std::string_view::npos) {
+    content_type.remove_prefix(semicolon + 1);
+    semicolon = content_type.find(';');
+    const std::string_view parameter = trim(content_type.substr(0, semicolon));
+    const std::size_t equals = parameter.find('=');
+    if (equals == std::string_view::npos || !iequals(trim(parameter.substr(0, equals)), "charset")) continue;
+    std::string_view charset = trim(parameter.substr(equals + 1));
+    if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') charset = charset.substr(1, charset.size() - 2);
+    if (!iequals(charset, "utf-8")) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -78,7 +91,7 @@ void Router::handle(HttpRequest& request, Respond respond) const {
     if (!ctx.principal) return ctx.fail(Error{Errc::unauthenticated, "The token is not valid"});
   }
   if (!request.body.empty() && !is_json_media_type(request.content_type)) {
-    return ctx.fail(Error{Errc::unsupported_media_type, "Send bodies as Content-Type: application/json"});
+    return ctx.fail(Error{Errc::unsupported_media_type, "Send bodies as UTF-8 JSON: Content-Type: application/json"});
   }
   try {
     found->handler(ctx);
