@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <optional>
 
 #include "config/limits.hpp"
@@ -175,8 +176,36 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     router_.handle(req, std::move(respond));
   }
 
+  // What is wrong with a WebSocket handshake (RFC 6455 §4.2.1), if anything: Beast would refuse it in
+  // plain text; here it is answered, as every error is, in JSON naming the header. The key must be the
+  // base64 of 16 bytes: 22 characters, the last carrying 2 bits (A, Q, g or w), then "==".
+  static std::optional<HttpResponse> bad_handshake(const http::request<http::string_body>& message) {
+    const auto refuse = [](std::string_view header, std::string message_text) {
+      return error_response(domain::Error{domain::Errc::invalid_request, std::move(message_text),
+                                          {{"field", std::string(header)}}});
+    };
+    if (message[http::field::sec_websocket_version] != "13") {
+      HttpResponse r = refuse("Sec-WebSocket-Version", "The WebSocket upgrade needs Sec-WebSocket-Version: 13");
+      r.headers.emplace_back("Sec-WebSocket-Version", "13");  // the version understood (§4.4)
+      return r;
+    }
+    const std::string_view key = message[http::field::sec_websocket_key];
+    const auto base64 = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/'; };
+    const bool well_formed = key.size() == 24 && key.substr(22) == "==" &&
+                             std::all_of(key.begin(), key.begin() + 22, base64) &&
+                             std::string_view("AQgw").find(key[21]) != std::string_view::npos;
+    if (!well_formed) return refuse("Sec-WebSocket-Key", "Sec-WebSocket-Key must be the base64 of 16 bytes");
+    return std::nullopt;
+  }
+
   // The stream authenticates on the upgrade: a bad token gets a plain 401 and no WebSocket.
   void upgrade(http::request<http::string_body> message) {
+    head_only_ = false;
+    announce_keep_alive_ = false;
+    if (auto refused = bad_handshake(message)) {
+      keep_alive_ = false;
+      return write(std::move(*refused));
+    }
     std::optional<actors::Principal> principal;
     if (auto it = message.find(http::field::authorization); it != message.end()) {
       principal = authenticate(router_.services(), it->value());

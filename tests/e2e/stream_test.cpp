@@ -215,6 +215,40 @@ TEST_F(Stream, TheUpgradeNeedsAValidToken) {
   EXPECT_EQ(status, 401u);
 }
 
+// A malformed handshake is refused, as every error is, in JSON naming what is wrong (RFC 6455
+// §4.2.1: version 13, a key that is the base64 of 16 bytes).
+TEST_F(Stream, AMalformedUpgradeIs400InJsonNamingTheHeader) {
+  struct Case {
+    std::string what;
+    std::map<std::string, std::string> headers;
+    std::string field;
+  };
+  const std::string key = "dGhlIHNhbXBsZSBub25jZQ==";  // RFC 6455's sample
+  const std::vector<Case> cases = {
+      {"no version", {{"Sec-WebSocket-Key", key}}, "Sec-WebSocket-Version"},
+      {"version 8", {{"Sec-WebSocket-Version", "8"}, {"Sec-WebSocket-Key", key}}, "Sec-WebSocket-Version"},
+      {"no key", {{"Sec-WebSocket-Version", "13"}}, "Sec-WebSocket-Key"},
+      {"key of 3 bytes", {{"Sec-WebSocket-Version", "13"}, {"Sec-WebSocket-Key", "!!!"}}, "Sec-WebSocket-Key"},
+      {"key of 4 bytes", {{"Sec-WebSocket-Version", "13"}, {"Sec-WebSocket-Key", "AAAA"}}, "Sec-WebSocket-Key"},
+      {"key of 17 bytes", {{"Sec-WebSocket-Version", "13"}, {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZWE="}},
+       "Sec-WebSocket-Key"},
+      {"key whose padding bits are set", {{"Sec-WebSocket-Version", "13"}, {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZR=="}},
+       "Sec-WebSocket-Key"},
+  };
+  for (const auto& c : cases) {
+    auto headers = c.headers;
+    headers.emplace("Upgrade", "websocket");
+    headers.emplace("Connection", "Upgrade");
+    Client client(server_->port(), owner_.token);
+    const auto r = client.request("GET", "/v1/stream", {}, headers);
+    EXPECT_EQ(r.status, 400u) << c.what << " -> " << r.body;
+    EXPECT_EQ(r.error_code(), "invalid_request") << c.what << " -> " << r.body;
+    EXPECT_EQ(json_str(r.json(), {"error", "details", "field"}), c.field) << c.what << " -> " << r.body;
+  }
+  WsClient good;  // and a well-formed one still opens
+  EXPECT_TRUE(good.connect(server_->port(), owner_.token));
+}
+
 TEST_F(Stream, TheSnapshotIsAFullBalanceEventOfTheOrg) {
   set_limit(root_, 20'000'000);
   ASSERT_EQ(charge(root_, "e1", 5'000'000).status, 200u);
