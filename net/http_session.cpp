@@ -180,9 +180,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // plain text; here it is answered, as every error is, in JSON naming the header. The key must be the
   // base64 of 16 bytes: 22 characters, the last carrying 2 bits (A, Q, g or w), then "==".
   static std::optional<HttpResponse> bad_handshake(const http::request<http::string_body>& message) {
-    const auto refuse = [](std::string_view header, std::string message_text) {
-      return error_response(domain::Error{domain::Errc::invalid_request, std::move(message_text),
-                                          {{"field", std::string(header)}}});
+    const auto refuse = [](std::string header, std::string message_text) {
+      return error_response(domain::invalid_field(std::move(header), std::move(message_text)));
     };
     if (message[http::field::sec_websocket_version] != "13") {
       HttpResponse r = refuse("Sec-WebSocket-Version", "The WebSocket upgrade needs Sec-WebSocket-Version: 13");
