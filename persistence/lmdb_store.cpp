@@ -22,6 +22,7 @@
 
 #include "config/limits.hpp"
 #include "domain/org.hpp"
+#include "persistence/key_order.hpp"
 #include "persistence/keys.hpp"
 #include "persistence/store.hpp"
 
@@ -91,6 +92,10 @@ bool holds_store(const std::string& dir) {
 MDB_val as_val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
 std::string_view as_view(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
 
+// LMDB's comparator for every table we open (key_order.hpp: the default order, compared faster).
+// Handles opened without it (the folder migration's legacy tables) sort the same.
+int compare_vals(const MDB_val* a, const MDB_val* b) { return compare_keys(as_view(*a), as_view(*b)); }
+
 class ReadTxn {
  public:
   explicit ReadTxn(MDB_env* env) { rc_ = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn_); }
@@ -145,6 +150,7 @@ class LmdbEnv final : public Store {
         mdb_txn_abort(txn);
         return from_mdb(rc, "open table " + name);
       }
+      mdb_set_compare(txn, dbis_[i], &compare_vals);  // for this handle's life, in every transaction
       held_[i] = true;
     }
     if (int rc = mdb_txn_commit(txn); rc) return from_mdb(rc, "commit tables");
