@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "config/limits.hpp"
+#include "net/json_in.hpp"
 #include "net/metrics.hpp"
 #include "net/response_head.hpp"
 #include "net/router.hpp"
@@ -93,6 +94,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (!parser_->is_header_done()) return read_header();
     if (parser_->is_done()) return on_read({});  // no body
     const std::size_t body = static_cast<std::size_t>(parser_->content_length().value_or(0));
+    // Room for the JSON parser's padding from the start (Beast's body only reserves the length). Not
+    // past the body limit: a Content-Length is only a claim until the bytes come.
+    if (body > 0 && body <= body_limit_) parser_->get().body().reserve(padded_capacity(body));
     // A small request usually arrives whole: its body is in the buffer already, parsed here rather
     // than through one more asynchronous read (a completion per request on the I/O thread).
     if (body > 0 && buffer_.size() >= body) {

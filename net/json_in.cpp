@@ -280,8 +280,10 @@ Error trailing_content() { return invalid("The request body has content after th
 
 }  // namespace
 
+std::size_t padded_capacity(std::size_t bytes) { return bytes + simdjson::SIMDJSON_PADDING; }
+
 void pad_body(std::string& body) {
-  if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  if (body.capacity() < padded_capacity(body.size())) body.reserve(padded_capacity(body.size()));
 }
 
 std::optional<Error> parse_object(std::string& body, std::span<const FieldSpec> specs, std::span<FieldValue> out) {

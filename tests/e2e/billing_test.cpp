@@ -661,6 +661,7 @@ TEST_F(Batch, EventsAcrossOrgsAreAnsweredInOrderEachWithItsOwnStatus) {
       item("b5", "org_doesnotexist", 1),               // no such org
       item("b6", free_root, 1, "broadcasts.sms"),      // not in the free plan
       item("b1", a, 2'000'000),                        // the same id again, still being decided
+      item("b7", "org_alsomissing", 1),                // a second unknown org: each refusal names its own
   };
   auto r = op().post("/v1/usage:batch", {{"events", events}});
   ASSERT_EQ(r.status, 200u) << r.body;
@@ -676,8 +677,10 @@ TEST_F(Batch, EventsAcrossOrgsAreAnsweredInOrderEachWithItsOwnStatus) {
   const std::vector<Want> want{
       {"b1", "accepted", nullptr, root},         {"b2", "refused", "spending_limit_reached", limited},
       {"b3", "accepted", nullptr, root},         {"b4", "refused", "insufficient_credits", poor_root},
-      {"b5", "refused", "not_found", ""},        {"b6", "refused", "module_disabled", ""},
+      {"b5", "refused", "not_found", "org_doesnotexist"},
+      {"b6", "refused", "module_disabled", ""},
       {"b1", "refused", "conflict", ""},
+      {"b7", "refused", "not_found", "org_alsomissing"},
   };
   for (std::size_t i = 0; i < want.size(); ++i) {
     SCOPED_TRACE("result " + std::to_string(i) + ": " + json::serialize(results[i]));
