@@ -93,6 +93,7 @@ struct ReserveUp {
 struct DecisionDown {
   std::uint64_t child_batch = 0;
   RecordPtr committed;  // holds a domain::ChargeBatch
+  std::uint64_t committed_seq = 0;  // its journal seq (0 with no record): when the index will have its ids
   std::vector<std::pair<std::uint32_t, ChargeOutcome>> outcomes;
 };
 

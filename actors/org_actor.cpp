@@ -37,6 +37,7 @@ struct Hop {
   caf::actor child;                        // where to answer (null at the origin)
   std::uint64_t child_batch = 0;
   Reply<std::vector<ChargeOutcome>> reply; // origin: the gateway
+  std::uint64_t committed_seq = 0;         // the journal seq of the record deciding it (0: none)
   std::vector<ChargeOutcome> origin_outcomes;  // origin: one per event
   struct InFlightId {
     std::uint32_t index;  // of the event
@@ -63,13 +64,13 @@ struct OrgActorState {
   // an erase per id, once the writer has indexed every id up to `seq`.
   struct Accepted {
     std::uint64_t indexed_when_begun = 0;  // ids_indexed_seq when the generation began
-    std::uint64_t seq = 0;                 // committed_seq when its last id was answered: >= its records
+    std::uint64_t seq = 0;                 // the last journal seq of its records
     RecentIds ids;
     std::vector<Events> events;            // hold the ids' bytes
     std::size_t events_held = 0;           // in those batches, accepted or not
   };
   std::deque<Accepted> accepted;
-  bool prune_scheduled = false;
+  bool watching_index = false;  // in WriterStats::index_watchers, to be told when the index advances
   std::unordered_set<std::string, KeyedHash, std::equal_to<>> keys_in_flight;  // top-up / transfer idempotency keys being decided
   std::unordered_set<InvitationId> accepting;      // invitations whose acceptance is being committed
   // Commands run one at a time: each is decided against the state every earlier one left (two admins
@@ -171,7 +172,8 @@ bool below_threshold(const OrgActorState& st) {
 
 // --- the charge chain ---------------------------------------------------------------------------
 
-void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes from_above, bool decided_here);
+void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes from_above, bool decided_here,
+            std::uint64_t committed_seq);
 
 void forward_up(OrgActor* self, std::uint64_t batch) {
   auto& st = self->state;
@@ -203,7 +205,7 @@ void commit_as_payer(OrgActor* self, std::uint64_t batch) {
     record.events = std::move(events);
   }
   RecordPtr ptr = make_record(std::move(record));
-  journal(self, ptr, [self, batch, ptr](std::uint64_t) { finish(self, batch, ptr, {}, true); });
+  journal(self, ptr, [self, batch, ptr](std::uint64_t seq) { finish(self, batch, ptr, {}, true, seq); });
 }
 
 // Admits `candidates` here in order, reserving each admitted cost, then passes the batch on: up to
@@ -256,7 +258,7 @@ void admit(OrgActor* self, Hop hop, const std::vector<std::uint32_t>& candidates
   // Committed before the payer's record, which comes after them; answers wait for them (answer()).
   for (auto& record : ahead) journal_ahead(self, std::move(record));
   if (nothing_left) {
-    finish(self, batch, nullptr, {}, true);
+    finish(self, batch, nullptr, {}, true, 0);
   } else if (payer) {
     commit_as_payer(self, batch);
   } else {
@@ -267,15 +269,15 @@ void admit(OrgActor* self, Hop hop, const std::vector<std::uint32_t>& candidates
 // --- ids accepted ahead of the index ----------------------------------------------------------------
 
 // Forgets the generations of accepted ids the writer has indexed since: lookups find them in the
-// store now.
-void prune_indexed(OrgActor* self) {
+// store now. Returns how far the index was when it looked.
+std::uint64_t prune_indexed(OrgActor* self) {
   auto& st = self->state;
-  if (st.accepted.empty()) return;
   const std::uint64_t indexed = st.services->writer_stats.ids_indexed_seq.load(std::memory_order_acquire);
   while (!st.accepted.empty() && st.accepted.front().seq <= indexed) {
     st.services->unindexed_events_held.fetch_sub(st.accepted.front().events_held, std::memory_order_relaxed);
     st.accepted.pop_front();
   }
+  return indexed;
 }
 
 // Null when the id is neither being decided nor accepted ahead of the index; else its payer,
@@ -294,20 +296,16 @@ void prefetch_known(const OrgActorState& st, std::uint64_t hash) {
   for (const auto& generation : st.accepted) generation.ids.prefetch(hash);
 }
 
-// Each charge prunes first, so an org in use holds about a checkpoint interval of ids. One that goes
-// quiet holding more than a few events looks again every few intervals until it holds none; up to
-// that bound it keeps them until its next charge, as it keeps its state: a timer per charged org was
-// a wake-up of CAF's clock thread per charge (7 us of CPU per single charge), and one per interval per
-// org under batches still ~0.2 us per event.
-void schedule_prune(OrgActor* self) {
+// An origin holding accepted ids waits to be told that the index advanced (actors/index_watchers.hpp),
+// prunes then, and waits again while it still holds some: each holds its ids until the checkpoint
+// that indexes them, charged again or not, with no timer.
+void watch_index(OrgActor* self) {
   auto& st = self->state;
-  if (st.prune_scheduled) return;
-  std::size_t held = 0;  // over the few generations alive
-  for (const auto& generation : st.accepted) held += generation.events_held;
-  if (held <= limits::origin_unindexed_events_idle_max) return;
-  st.prune_scheduled = true;
-  self->delayed_send(self, limits::origin_prune_delay_intervals * st.services->options.checkpoint_interval,
-                     prune_atom::value);
+  if (st.watching_index) return;
+  const std::uint64_t seen = prune_indexed(self);
+  if (st.accepted.empty()) return;
+  st.watching_index = true;
+  st.services->writer_stats.index_watchers.watch(caf::actor_cast<caf::actor>(self), seen);
 }
 
 // The origin's ids are decided: the refused are forgotten, the accepted kept, with their payer, until
@@ -337,11 +335,15 @@ void settle_ids(OrgActor* self, Hop& hop) {
     generation->ids.insert(id, hash, outcome.org);
   }
   if (!generation) return;
-  generation->seq = st.services->writer_stats.committed_seq.load(std::memory_order_acquire);
+  // Accepted ids came with the record that accepted them. (Were its seq ever missing, the last seq
+  // committed, never below it, keeps them just as safely, a little longer.)
+  const std::uint64_t seq = hop.committed_seq != 0 ? hop.committed_seq
+                                                  : st.services->writer_stats.committed_seq.load(std::memory_order_acquire);
+  generation->seq = std::max(generation->seq, seq);
   generation->events.push_back(hop.events);
   generation->events_held += hop.events->size();
   st.services->unindexed_events_held.fetch_add(hop.events->size(), std::memory_order_relaxed);
-  schedule_prune(self);
+  watch_index(self);
 }
 
 // Sends the decision on: down to the child, or (at the origin) to the client. Never before every
@@ -360,7 +362,8 @@ void answer(OrgActor* self, std::shared_ptr<Hop> hop, RecordPtr committed, Outco
     return;
   }
   if (hop->child) {
-    self->send(hop->child, decide_atom::value, DecisionDown{hop->child_batch, std::move(committed), std::move(outcomes)});
+    self->send(hop->child, decide_atom::value,
+               DecisionDown{hop->child_batch, std::move(committed), hop->committed_seq, std::move(outcomes)});
     return;
   }
   for (auto& [index, outcome] : outcomes) hop->origin_outcomes[index] = outcome;
@@ -369,11 +372,13 @@ void answer(OrgActor* self, std::shared_ptr<Hop> hop, RecordPtr committed, Outco
 }
 
 // The decision for a batch is known: apply it here, release what was reserved, answer down.
-void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes from_above, bool decided_here) {
+void finish(OrgActor* self, std::uint64_t batch, RecordPtr committed, Outcomes from_above, bool decided_here,
+            std::uint64_t committed_seq) {
   auto& st = self->state;
   auto node = st.hops.extract(batch);
   CANOPY_ASSERT(!node.empty());
   auto hop = std::make_shared<Hop>(std::move(node.mapped()));
+  hop->committed_seq = committed_seq;
   (hop->reserved_in_cycle == st.org.cycle ? st.in_flight.spend_reserved_micros
                                           : st.in_flight.spend_reserved_earlier_micros) -= hop->spend_reserved_micros;
   st.in_flight.debit_reserved_micros -= hop->debit_reserved_micros;
@@ -879,12 +884,11 @@ caf::behavior org_actor(OrgActor* self, Services* services, Directory::Entry* en
       },
       [=](reserve_atom, ReserveUp& up) { on_reserve(self, up); },
       [=](prune_atom) {
-        self->state.prune_scheduled = false;
-        prune_indexed(self);
-        schedule_prune(self);
+        self->state.watching_index = false;
+        watch_index(self);  // prunes, and waits again while it still holds ids
       },
       [=](decide_atom, DecisionDown& down) {
-        finish(self, down.child_batch, std::move(down.committed), std::move(down.outcomes), false);
+        finish(self, down.child_batch, std::move(down.committed), std::move(down.outcomes), false, down.committed_seq);
       },
       [=](command_atom, CommandRequest& request) {
         if (self->state.command_busy) return self->state.stashed.push_back(std::move(request));

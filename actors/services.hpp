@@ -50,7 +50,7 @@ class Services {
   caf::actor mailer;
   MailStats mail_stats;
   // Events the org actors hold for accepted ids the writer has not indexed yet (org_actor.cpp), for
-  // /metrics: about a checkpoint interval's worth, and at most a few per quiet org.
+  // /metrics: each until the checkpoint that indexes its id (actors/index_watchers.hpp).
   std::atomic<std::uint64_t> unindexed_events_held{0};
   // Other long-lived actors (e.g. the demo's trickle), stopped by Runtime::shutdown. Touched only by
   // the thread that starts and stops the runtime.

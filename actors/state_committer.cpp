@@ -115,6 +115,7 @@ void StateCommitter::commit(std::deque<Batch>& batches) {
   stats_.event_id_sweeps.store(last.event_id_sweeps, std::memory_order_release);  // IdPurge reads after it
   stats_.event_id_rows_indexed.store(last.id_rows_written, std::memory_order_release);
   stats_.ids_indexed_seq.store(last.ids_indexed_through, std::memory_order_release);
+  stats_.index_watchers.advanced(last.ids_indexed_through);  // after the store: the told read it
   for (auto it = batches.rbegin(); it != batches.rend(); ++it) {
     if (it->notify) {
       notify_(it->number);  // covers every batch before it

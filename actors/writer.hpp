@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "actors/clock.hpp"
+#include "actors/index_watchers.hpp"
 #include "domain/alerts.hpp"
 
 #include "persistence/store.hpp"
@@ -101,6 +102,8 @@ struct WriterStats {
   // after that (actors/recent_ids.hpp).
   std::atomic<std::uint64_t> committed_seq{0};
   std::atomic<std::uint64_t> ids_indexed_seq{0};
+  // The origin actors waiting for ids_indexed_seq to advance, told by whoever advances it.
+  IndexWatchers index_watchers;
 };
 
 // REQUIRES: `store` outlives the actor and recovery has run; `last_seq` is the journal's last record.

@@ -227,14 +227,6 @@ inline constexpr std::size_t checkpoint_bucket_rows_per_commit_max = 1024;
 // a checkpoint in progress is finished in one commit (once sorted): bounds their memory (~60 bytes a row, and the
 // origin actors keep the accepted events until indexed) under bursts the interval did not foresee.
 inline constexpr std::size_t pending_id_rows_max = 1'000'000;
-// Events an org actor holding accepted ids the index does not have yet (actors/org_actor.cpp) keeps
-// until its next charge; past this it looks again every few checkpoint intervals until the writer has
-// indexed them. Bounds what a quiet org holds (~150-400 bytes an event, ids and types up to 128 bytes)
-// without a timer per charge.
-inline constexpr std::size_t origin_unindexed_events_idle_max = 64;
-// How many checkpoint intervals apart such an org looks again (a timer each time: under batches every
-// org is over the bound, and a timer per org per interval cost CAF's clock thread ~0.2 us an event).
-inline constexpr unsigned origin_prune_delay_intervals = 4;
 // An idle writer looks for orgs due this often per checkpoint interval (so none waits more than a
 // quarter interval past due), and never more often than the poll floor.
 inline constexpr unsigned checkpoint_idle_polls_per_interval = 4;

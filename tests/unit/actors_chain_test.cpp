@@ -346,6 +346,31 @@ TEST_F(ChainTest, AnAcceptedIdMovesFromItsOriginToTheIndexAndStillAnswersRetries
   EXPECT_EQ(org(r).balance_micros, 4'000);
 }
 
+// An origin lets go of the ids it accepted as soon as the index has them, told by the index's advance
+// (actors/index_watchers.hpp): charged again or not, and however few it holds.
+TEST_F(ChainTest, AnOriginLetsGoOfItsIdsOnceIndexedWithoutAnotherCharge) {
+  const OrgId r = root(user());
+  const OrgId a = sub(r);
+  const OrgId b = sub(r);
+  ASSERT_TRUE(command(r, Grant{5'000, "t"}).ok);
+  ASSERT_EQ(charge(a, {event("e1", 1'000)})[0].status, ChargeStatus::accepted);
+  ASSERT_EQ(charge(b, {event("e1", 1'000), event("e2", 1'000)})[1].status, ChargeStatus::accepted);
+  EXPECT_EQ(services().unindexed_events_held.load(), 3u);
+  const std::uint64_t accepted_seq = services().writer_stats.committed_seq.load(std::memory_order_acquire);
+  for (int i = 0; i < 1000 && services().writer_stats.ids_indexed_seq.load(std::memory_order_acquire) < accepted_seq; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(services().writer_stats.ids_indexed_seq.load(std::memory_order_acquire), accepted_seq);
+  for (int i = 0; i < 200 && services().unindexed_events_held.load() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(services().unindexed_events_held.load(), 0u) << "both origins told, neither charged again";
+  const auto retry = charge(b, {event("e2", 1'000)});
+  EXPECT_EQ(retry[0].status, ChargeStatus::accepted) << "answered from the index now";
+  EXPECT_EQ(retry[0].org, r);
+  EXPECT_EQ(org(r).balance_micros, 2'000);
+}
+
 // The state part (snapshots, the id index, usage buckets) commits behind the acknowledgements: while
 // its commits are held back, charges are still answered, but the index is not said to hold their ids
 // and a usage barrier is not answered until the state part has what it covers.
