@@ -58,9 +58,9 @@ struct RefusedAtGateway {
 // The answers of one batch, filled in by each org group on its actor's thread; whoever fills the
 // last group writes the response (the acquire-release countdown orders every slot before it). The
 // events themselves travel in their groups (moved there, never copied); the answer reads their ids
-// back from the same vectors. Nothing here is per event but an 8-byte slot: what a batch allocates
-// afresh is faulted in afresh (a page fault per 4 KiB), and the parsed items, ~140 bytes an event,
-// stay in the I/O thread's reused buffer (post_usage_batch).
+// back from the same vectors. Of what the gateway allocates here only the 8-byte slots are per event:
+// what a batch allocates afresh is faulted in afresh (a page fault per 4 KiB), and the parsed items,
+// ~140 bytes an event, stay in the I/O thread's reused buffer (post_usage_batch).
 struct BatchAnswer {
   std::vector<Slot> slots;  // one per event, in the client's order
   std::vector<RefusedAtGateway> refused;
@@ -159,7 +159,6 @@ void post_usage_batch(Ctx& ctx) {
     } else {
       slot.index = groups[slot.group].size++;
     }
-    item.org_id = {};
   }
   // Each event moved once, into a group sized for it.
   for (auto& group : groups) group.events.reserve(group.size);
