@@ -16,6 +16,7 @@
 #include "domain/validation.hpp"
 #include "persistence/codec.hpp"
 #include "persistence/keys.hpp"
+#include "persistence/payment_rows.hpp"
 
 namespace canopy::actors {
 namespace {
@@ -514,13 +515,7 @@ void commit_and_reply(OrgActor* self, Record record, Reply<CommandResult> reply)
 
 // A top-up or transfer with this key was decided before: the record that decided it.
 std::optional<Record> earlier_payment(const OrgActorState& st, const std::string& key) {
-  std::string seq;
-  if (!st.services->store.get(persistence::Table::payment_keys, persistence::scoped_key(raw(st.org.id), key), seq).ok()) {
-    return std::nullopt;
-  }
-  std::string bytes;
-  if (!st.services->store.get(persistence::Table::journal, seq, bytes).ok()) return std::nullopt;
-  return persistence::decode_record(bytes);
+  return persistence::decided_payment(st.services->store, st.org.id, key);
 }
 
 struct CommandVisitor {

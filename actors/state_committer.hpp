@@ -126,6 +126,7 @@ class SettledStore final : public persistence::Store {
     return store_.read(read);
   }
   persistence::Status copy_compacted(const std::string& dir) const override { return store_.copy_compacted(dir); }
+  std::uint64_t trim_limit() const override { return store_.trim_limit(); }
 
  private:
   void settle(persistence::Part part) const {

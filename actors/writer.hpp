@@ -87,6 +87,11 @@ struct WriterStats {
   std::atomic<std::uint64_t> state_commit_micros_max{0};
   std::atomic<std::uint64_t> event_ids_forgotten{0};  // erased past the idempotency retention
   std::atomic<std::uint64_t> event_id_sweeps{0};      // sweeps of the event-id index finished and committed
+  // The journal trim (persistence/journal_trim.hpp): records erased, the last of them, and whether it
+  // stopped at a record the audit would report.
+  std::atomic<std::uint64_t> journal_records_trimmed{0};
+  std::atomic<std::uint64_t> journal_trimmed_through{0};
+  std::atomic<bool> journal_trim_stopped{false};
   // Event-id rows accepted (journaled) and indexed (committed in the state part), ever: the difference
   // waits for a checkpoint. Indexed is stored by the state committer.
   std::atomic<std::uint64_t> event_id_rows_accepted{0};

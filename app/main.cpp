@@ -26,8 +26,14 @@ int check(const config::Options& options) {
     return 1;
   }
   for (const auto& problem : result.problems) std::printf("DIFFERENCE %s\n", problem.c_str());
-  std::printf("checked %llu records, %llu organizations: %s\n", static_cast<unsigned long long>(result.records),
-              static_cast<unsigned long long>(result.orgs), result.problems.empty() ? "consistent" : "INCONSISTENT");
+  if (result.base_seq > 0) {
+    std::printf("checked the audit base (the trimmed journal, records 1-%llu) and %llu records after it, ",
+                static_cast<unsigned long long>(result.base_seq), static_cast<unsigned long long>(result.records));
+  } else {
+    std::printf("checked %llu records, ", static_cast<unsigned long long>(result.records));
+  }
+  std::printf("%llu organizations: %s\n", static_cast<unsigned long long>(result.orgs),
+              result.problems.empty() ? "consistent" : "INCONSISTENT");
   return result.problems.empty() ? 0 : 1;
 }
 

@@ -160,6 +160,15 @@ inline constexpr std::int64_t id_purge_interval_seconds = 3600;
 // to fsync).
 inline constexpr std::size_t id_purge_rows_per_commit = 2048;
 
+// --- journal trim (persistence/journal_trim.hpp) ------------------------------------------------
+// What one writer commit erases of the journal at most, folding it into the audit base first: the
+// fold reads and decodes every record again on the writer's thread, so a slice delays the commit it
+// rides in by about as long as decoding 256 KiB of records takes (measured in docs/benchmarks.md).
+// A round trims a checkpoint interval's records, so these bound each slice, not how much a round
+// trims: an interval of 1,000,000 batch events (~49 MB) takes ~200 commits of the thousands it has.
+inline constexpr std::size_t journal_trim_records_per_commit = 2048;
+inline constexpr std::size_t journal_trim_bytes_per_commit = 256u << 10;
+
 // --- persistence --------------------------------------------------------------------------------
 // Group commit: a commit takes every record waiting when it starts (at most the records maximum), so
 // the window adapts to the load: it lasts as long as the previous commit took. One fsync per window

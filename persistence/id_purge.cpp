@@ -3,6 +3,7 @@
 #include <variant>
 
 #include "persistence/codec.hpp"
+#include "persistence/keys.hpp"
 
 namespace canopy::persistence {
 
@@ -14,13 +15,25 @@ std::optional<Timestamp> IdPurge::accepted_at(std::string_view value) const {
   if (row->at) return row->at;
   if (row->seq == dated_seq_) return dated_at_;
   std::string bytes;
-  if (!store_.get(Table::journal, u64_key(row->seq), bytes).ok()) return std::nullopt;
+  const Status s = store_.get(Table::journal, u64_key(row->seq), bytes);
+  if (s.is_not_found()) return trimmed_charge_at(row->seq);
+  if (!s.ok()) return std::nullopt;
   const auto record = decode_record(bytes);
   const auto* charge = record ? std::get_if<ChargeBatch>(&*record) : nullptr;
   if (!charge) return std::nullopt;
   dated_seq_ = row->seq;
   dated_at_ = charge->at;
   return charge->at;
+}
+
+std::optional<Timestamp> IdPurge::trimmed_charge_at(std::uint64_t seq) const {
+  std::string base;
+  std::string at;
+  if (!store_.get(Table::meta, meta_audit_base_seq, base).ok() || seq > get_u64_be(base) ||
+      !store_.get(Table::meta, meta_audit_base_charged_at, at).ok()) {
+    return std::nullopt;
+  }
+  return static_cast<Timestamp>(get_u64_be(at));
 }
 
 std::size_t IdPurge::step(Timestamp now, std::uint64_t sweeps_committed, std::size_t max_rows, WriteOps& ops) {

@@ -3,7 +3,13 @@
 // Journal part (store.hpp):
 //   meta         "schema" -> u64 version
 //                "operator_token_hash" -> 32 bytes | "manual_clock" -> i64 seconds
-//   journal      u64 seq -> record (codec.hpp); seq starts at 1, no gaps
+//                "audit_base_seq" -> u64: the journal's records up to it are folded into audit_base and
+//                erased (journal_trim.hpp) | "audit_base_charged_at" -> i64: when the last of them that
+//                accepted events was journaled (an upper bound on when any of their ids was accepted)
+//   journal      u64 seq -> record (codec.hpp); seq starts at 1, no gaps, and begins after
+//                audit_base_seq once trimmed
+//   audit_base   u64 org -> i64 credits + i64 debits + OrgState (audit_fold.hpp): the audit's fold of
+//                the trimmed records, where `canopy check` starts
 //   users        u64 user -> user row (email, name, created_at, token hash)
 //   emails       lower-cased email -> u64 user
 //   tokens       32-byte SHA-256 of a token -> u8 kind + u64 owner, then by kind (TokenRow in codec.hpp):
@@ -117,6 +123,8 @@ inline constexpr std::string_view meta_schema = "schema";
 inline constexpr std::string_view checkpoint_mark_key = "checkpoint_seq";
 inline constexpr std::string_view meta_operator_token_hash = "operator_token_hash";
 inline constexpr std::string_view meta_manual_clock = "manual_clock";
+inline constexpr std::string_view meta_audit_base_seq = "audit_base_seq";
+inline constexpr std::string_view meta_audit_base_charged_at = "audit_base_charged_at";
 
 enum class TokenKind : std::uint8_t { user = 1, api_key = 2, invitation = 3 };
 

@@ -25,6 +25,7 @@
 #include "persistence/key_order.hpp"
 #include "persistence/keys.hpp"
 #include "persistence/store.hpp"
+#include "persistence/trim_hold.hpp"
 
 namespace canopy::persistence {
 
@@ -40,9 +41,18 @@ Status Store::read(const std::function<Status(const Snapshot&)>& read) const {
 }
 
 Status check_mark_in_journal(const Store& journal, std::uint64_t mark) {
-  if (mark == 0) return {};
+  std::string base;
+  Status s = journal.get(Table::meta, meta_audit_base_seq, base);
+  if (!s.ok() && !s.is_not_found()) return s;
+  const std::uint64_t trimmed = s.ok() ? get_u64_be(base) : 0;
+  if (mark < trimmed) {
+    return Status{Status::Code::corruption, "the state part's checkpoint mark is record " + std::to_string(mark) +
+                                                ", but the journal was trimmed through record " + std::to_string(trimmed) +
+                                                ": the state part does not belong to it"};
+  }
+  if (mark == trimmed) return {};
   std::string record;
-  Status s = journal.get(Table::journal, u64_key(mark), record);
+  s = journal.get(Table::journal, u64_key(mark), record);
   if (s.is_not_found()) {
     return Status{Status::Code::corruption, "the state part's checkpoint mark is record " + std::to_string(mark) +
                                                 ", which the journal does not hold: the state part does not belong to it"};
@@ -53,7 +63,7 @@ Status check_mark_in_journal(const Store& journal, std::uint64_t mark) {
 std::string_view table_name(Table table) {
   static constexpr std::array<std::string_view, table_count> names = {
       "meta", "journal", "orgs", "users", "emails", "tokens", "event_ids", "payments", "payment_keys",
-      "usage", "webhook_outbox", "webhook_deliveries", "checkpoint"};
+      "usage", "webhook_outbox", "webhook_deliveries", "checkpoint", "audit_base"};
   return names[static_cast<std::size_t>(table)];
 }
 
@@ -147,6 +157,8 @@ class LmdbEnv final : public Store {
       const unsigned dbi_flags = options.read_only ? 0u : MDB_CREATE;
       const auto i = static_cast<std::size_t>(table);
       if (int rc = mdb_dbi_open(txn, name.c_str(), dbi_flags, &dbis_[i]); rc) {
+        // A table newer than the folder, opened read-only: read as empty (a writing open creates it).
+        if (rc == MDB_NOTFOUND && options.read_only) continue;
         mdb_txn_abort(txn);
         return from_mdb(rc, "open table " + name);
       }
@@ -160,6 +172,7 @@ class LmdbEnv final : public Store {
   Status commit(std::span<const WriteOp> ops) override { return try_commit(ops); }
 
   Status get(Table table, std::string_view key, std::string& value) const override {
+    if (!holds(table)) return Status::not_found();
     ReadTxn txn(env_);
     if (txn.rc()) return from_mdb(txn.rc(), "begin read");
     MDB_val k = as_val(key), v;
@@ -171,7 +184,7 @@ class LmdbEnv final : public Store {
   Status get_many(Table table, std::span<const std::string> keys,
                   std::vector<std::optional<std::string>>& values) const override {
     values.assign(keys.size(), std::nullopt);
-    if (keys.empty()) return {};
+    if (keys.empty() || !holds(table)) return {};
     ReadTxn txn(env_);
     if (txn.rc()) return from_mdb(txn.rc(), "begin read");
     // In key order through one cursor, which MDB_SET_RANGE leaves on the first stored key not below
@@ -242,6 +255,7 @@ class LmdbEnv final : public Store {
 
   Status scan_in(MDB_txn* txn, Table table, std::string_view prefix, std::string_view from,
                  const ScanVisitor& visit) const {
+    if (!holds(table)) return {};
     MDB_cursor* cursor = nullptr;
     if (int rc = mdb_cursor_open(txn, dbi(table), &cursor); rc) return from_mdb(rc, "cursor");
     // Start at `from`, but never before the prefix's first key.
@@ -434,8 +448,8 @@ class LmdbEnv final : public Store {
 // journal part first.
 class PartedStore final : public Store {
  public:
-  PartedStore(std::unique_ptr<LmdbEnv> journal, std::unique_ptr<LmdbEnv> state)
-      : journal_(std::move(journal)), state_(std::move(state)) {}
+  PartedStore(std::string dir, std::unique_ptr<LmdbEnv> journal, std::unique_ptr<LmdbEnv> state)
+      : dir_(std::move(dir)), journal_(std::move(journal)), state_(std::move(state)) {}
 
   Status commit(std::span<const WriteOp> ops) override {
     const auto in_state = [](const WriteOp& op) { return part_of(op.table) == Part::state; };
@@ -485,7 +499,14 @@ class PartedStore final : public Store {
     const std::string state_dir = dir + "/" + std::string(state_part_folder);
     if (holds_store(dir)) return Status{Status::Code::io_error, "copy to " + dir + ": a store is there already"};
     ::mkdir(dir.c_str(), 0700);
-    Status s = state_->copy_compacted(state_dir);
+    std::string mark;
+    Status s = state_->get(Table::checkpoint, checkpoint_mark_key, mark);
+    if (!s.ok() && !s.is_not_found()) return s;
+    // The copied state part's mark is at least this one, so the journal copied after it holds every
+    // record after its mark (trim_hold.hpp).
+    const TrimHold hold(dir_, s.ok() ? get_u64_be(mark) : 0, s);
+    if (!s.ok()) return s;
+    s = state_->copy_compacted(state_dir);
     if (s.ok()) s = journal_->copy_compacted(dir);
     if (!s.ok()) {
       std::error_code ignored;
@@ -493,10 +514,12 @@ class PartedStore final : public Store {
     }
     return s;
   }
+  std::uint64_t trim_limit() const override { return held_trim_limit(dir_); }
 
  private:
   const LmdbEnv& env(Table table) const { return part_of(table) == Part::state ? *state_ : *journal_; }
 
+  std::string dir_;  // the data folder (the journal part's)
   std::unique_ptr<LmdbEnv> journal_;
   std::unique_ptr<LmdbEnv> state_;
 };
@@ -591,7 +614,7 @@ std::unique_ptr<Store> open_lmdb_store(const std::string& dir, const LmdbOptions
     sync_dir(dir);
     if (status = move_state_tables(*journal, *state); !status.ok()) return nullptr;
   }
-  return std::make_unique<PartedStore>(std::move(journal), std::move(state));
+  return std::make_unique<PartedStore>(dir, std::move(journal), std::move(state));
 }
 
 }  // namespace canopy::persistence

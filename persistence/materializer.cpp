@@ -7,6 +7,7 @@
 #include "persistence/codec.hpp"
 #include "persistence/forget_clean.hpp"
 #include "persistence/keys.hpp"
+#include "persistence/payment_rows.hpp"
 
 namespace canopy::persistence {
 
@@ -95,7 +96,7 @@ void Materializer::put_mark(WriteOps& ops) {
 namespace {
 
 void put_payment(WriteOps& ops, std::uint64_t seq, OrgId org, const PaymentRow& row) {
-  ops.push_back(WriteOp{Table::payments, scoped_key(raw(org), u64_key(UINT64_MAX - seq)), encode(row)});
+  ops.push_back(WriteOp{Table::payments, payment_key(org, seq), encode(row)});
 }
 
 std::string token_key(const TokenHash& hash) { return std::string(hash.begin(), hash.end()); }

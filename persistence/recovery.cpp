@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "domain/apply.hpp"
+#include "persistence/audit_fold.hpp"
 #include "persistence/codec.hpp"
 #include "persistence/keys.hpp"
 #include "persistence/materializer.hpp"
@@ -91,55 +92,37 @@ Status recover(Store& store, RecoveryResult& result) {
 
 namespace {
 
-// Independent sums per org, computed straight from the records rather than through domain::apply.
-struct Ledger {
-  Micros credits = 0;  // grants, top-ups, free credits, transfers in
-  Micros debits = 0;   // charges paid, transfers out
-};
-
-void sum_record(const Record& record, std::unordered_map<OrgId, Ledger>& ledgers) {
-  if (const auto* c = std::get_if<OrgCreated>(&record)) {
-    ledgers[c->org].credits += c->free_credits_micros;
-  } else if (const auto* r = std::get_if<CycleRolled>(&record)) {
-    ledgers[r->org].credits += r->free_credits_micros;
-  } else if (const auto* p = std::get_if<PaymentRecorded>(&record)) {
-    if (p->status == PaymentStatus::succeeded) ledgers[p->org].credits += p->amount_micros;
-  } else if (const auto* t = std::get_if<TransferRecorded>(&record)) {
-    ledgers[t->from].debits += t->amount_micros;
-    ledgers[t->to].credits += t->amount_micros;
-  } else if (const auto* b = std::get_if<ChargeBatch>(&record)) {
-    for (const auto& e : b->events) ledgers[b->payer()].debits += e.cost_micros;
-  }
+// The audit base (journal_trim.hpp): the fold of the records trimmed from the journal, and the last
+// of them (0: none trimmed).
+Status read_base(const Snapshot& store, AuditedOrgs& orgs, std::uint64_t& base_seq, AuditResult& result) {
+  base_seq = 0;
+  Status s = store.scan(Table::meta, meta_audit_base_seq, {}, [&](std::string_view key, std::string_view value) {
+    if (key == meta_audit_base_seq) base_seq = get_u64_be(value);
+    return false;
+  });
+  if (!s.ok()) return s;
+  return store.scan(Table::audit_base, {}, {}, [&](std::string_view key, std::string_view value) {
+    auto org = decode_audited_org(value);
+    if (!org) {
+      result.problems.push_back("the audit base row of " + describe(OrgId{get_u64_be(key)}) + " does not decode");
+    } else {
+      orgs.emplace(get_u64_be(key), std::move(*org));
+    }
+    return true;
+  });
 }
-
-std::string describe(OrgId id) { return format_id(org_prefix, raw(id)); }
 
 // The audit over one view: the stored state it compares is one the server could recover from.
 Status audit_view(const Snapshot& store, AuditResult& result) {
-  std::map<std::uint64_t, OrgState> expected;  // full replay, ordered for stable reports
-  std::unordered_map<OrgId, Ledger> ledgers;
-  std::uint64_t last = 0;
-  Status s = for_each_record(store, 0, [&](std::uint64_t seq, const Record& record) {
+  AuditedOrgs expected;  // the base, then every record after it folded in
+  Status s = read_base(store, expected, result.base_seq, result);
+  if (!s.ok()) return s;
+  std::uint64_t last = result.base_seq;
+  s = for_each_record(store, result.base_seq, [&](std::uint64_t seq, const Record& record) {
     if (seq != last + 1) result.problems.push_back("journal gap before record " + std::to_string(seq));
     last = seq;
     ++result.records;
-    sum_record(record, ledgers);
-    if (const auto* created = std::get_if<OrgCreated>(&record)) {
-      expected[raw(created->org)] = make_org(*created);
-      return true;
-    }
-    for (const OrgId id : orgs_touched(record)) {
-      auto it = expected.find(raw(id));
-      if (it == expected.end()) {
-        result.problems.push_back("record " + std::to_string(seq) + " names unknown org " + describe(id));
-        continue;
-      }
-      if (auto refusal = apply_refusal(it->second, record)) {
-        result.problems.push_back("record " + std::to_string(seq) + " on " + describe(id) + ": " + *refusal);
-        continue;
-      }
-      domain::apply(it->second, record);
-    }
+    fold(seq, record, expected, result.problems);
     return true;
   });
   if (!s.ok()) return s;
@@ -162,6 +145,10 @@ Status audit_view(const Snapshot& store, AuditResult& result) {
   if (!s.ok()) return s;
   std::uint64_t checkpoint = 0;
   if (s = read_checkpoint(store, checkpoint); !s.ok()) return s;
+  if (checkpoint < result.base_seq) {
+    result.problems.push_back("the checkpoint mark is record " + std::to_string(checkpoint) +
+                              ", but the journal was trimmed through record " + std::to_string(result.base_seq));
+  }
   s = for_each_record(store, checkpoint, [&](std::uint64_t seq, const Record& record) {
     if (const auto* created = std::get_if<OrgCreated>(&record)) {
       if (as_of[raw(created->org)] < seq) stored[raw(created->org)] = make_org(*created);
@@ -177,19 +164,14 @@ Status audit_view(const Snapshot& store, AuditResult& result) {
   if (!s.ok()) return s;
 
   result.orgs = expected.size();
-  for (const auto& [id, org] : expected) {
-    const std::string name = describe(OrgId{id});
-    if (auto broken = check_invariants(org)) result.problems.push_back(name + ": " + *broken);
-    const Ledger& ledger = ledgers[OrgId{id}];
-    if (org.balance_micros != ledger.credits - ledger.debits) {
-      result.problems.push_back(name + ": balance " + std::to_string(org.balance_micros) + " but the records sum to " +
-                                std::to_string(ledger.credits - ledger.debits));
-    }
+  for (const auto& [id, audited] : expected) {
+    check_audited(audited, result.problems);
+    const OrgState& org = audited.state;
     auto it = stored.find(id);
     if (it == stored.end()) {
-      result.problems.push_back(name + ": in the journal but not stored");
+      result.problems.push_back(describe(OrgId{id}) + ": in the journal but not stored");
     } else if (!(it->second == org)) {
-      result.problems.push_back(name + ": stored state (balance " + std::to_string(it->second.balance_micros) +
+      result.problems.push_back(describe(OrgId{id}) + ": stored state (balance " + std::to_string(it->second.balance_micros) +
                                 ", cycle spend " + std::to_string(it->second.cycle_spend_micros) +
                                 ") differs from the journal's (balance " + std::to_string(org.balance_micros) +
                                 ", cycle spend " + std::to_string(org.cycle_spend_micros) + ")");

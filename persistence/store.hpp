@@ -30,8 +30,8 @@ namespace canopy::persistence {
 
 // Named sub-databases. Key layouts: keys.hpp.
 enum class Table : std::uint8_t { meta, journal, orgs, users, emails, tokens, event_ids, payments, payment_keys, usage,
-                                  webhook_outbox, webhook_deliveries, checkpoint };
-inline constexpr std::size_t table_count = 13;
+                                  webhook_outbox, webhook_deliveries, checkpoint, audit_base };
+inline constexpr std::size_t table_count = 14;
 std::string_view table_name(Table table);
 
 enum class Part : std::uint8_t { journal, state };
@@ -108,11 +108,18 @@ class Store {
   virtual Status read(const std::function<Status(const Snapshot&)>& read) const;
   // A consistent, compacted copy of the whole store into the empty folder `dir`.
   virtual Status copy_compacted(const std::string& dir) const = 0;
+  // The journal may be trimmed (journal_trim.hpp) through no record after this one. A copy in progress,
+  // in this process or another, holds it at the checkpoint mark it found when it began, so the journal
+  // it copies after the state part still holds every record after the copied state part's mark
+  // (trim_hold.hpp).
+  virtual std::uint64_t trim_limit() const { return UINT64_MAX; }
 };
 
-// Corruption unless the journal holds record `mark` (a checkpoint mark; 0: none yet): a state part whose
-// mark the journal never reached belongs to another journal (a folder put together from two, a journal
-// restored alone), and replaying after it would leave snapshots holding records the journal lacks.
+// Corruption unless the journal reached the checkpoint `mark` (0: none yet): it holds record `mark`, or
+// was trimmed through exactly it. A state part whose mark the journal never reached belongs to another
+// journal (a folder put together from two, a journal restored alone), and replaying after it would
+// leave snapshots holding records the journal lacks; one whose mark is below where the journal was
+// trimmed would miss the trimmed records.
 Status check_mark_in_journal(const Store& journal, std::uint64_t mark);
 
 struct LmdbOptions {

@@ -102,6 +102,13 @@ class BillingServer : public ::testing::Test {
   Client& admin() { return *admin_; }
   std::uint16_t port() const { return server_->port(); }
 
+  // A sample of /metrics (-1: absent).
+  std::int64_t metric(const std::string& name) {
+    const auto metrics = op().get("/metrics").body;
+    const auto at = metrics.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stoll(metrics.substr(at + name.size() + 2));
+  }
+
   // A second tenant: its owner's token and its root.
   std::pair<std::string, std::string> other_tenant(const std::string& email = "other@example.com") {
     const auto other = create_user(op(), email, "Other");
@@ -171,6 +178,11 @@ class BillingServer : public ::testing::Test {
     if (accepted.status != 200) return std::nullopt;
     return json_str(accepted.json(), {"token"});
   }
+
+  // The server's data folder.
+  std::string data_dir() const { return dir_.str("data"); }
+  // Stops the server (SIGTERM); returns its exit code.
+  int stop() { return server_->terminate(); }
 
   CreatedUser owner;
   std::string root;
@@ -573,11 +585,6 @@ class IdRetention : public ManualClockServer {
   void move_clock_to(const std::string& now) {
     auto r = op().post("/v1/admin/clock", {{"now", now}});
     ASSERT_EQ(r.status, 200u) << r.body;
-  }
-  std::int64_t metric(const std::string& name) {
-    const auto metrics = op().get("/metrics").body;
-    const auto at = metrics.find("\n" + name + " ");
-    return at == std::string::npos ? -1 : std::stoll(metrics.substr(at + name.size() + 2));
   }
   std::int64_t forgotten() { return metric("canopy_event_ids_forgotten_total"); }
   // Waits (bounded) until the writer has finished `n` sweeps of the index: they run behind clock moves.
@@ -1318,6 +1325,69 @@ TEST_F(PaymentHistory, AnotherTenantCannotReadIt) {
   Client stranger(port(), token);
   auto r = stranger.get("/v1/orgs/" + root + "/billing/payments");
   EXPECT_EQ(r.status, 404u) << r.body;
+}
+
+// --- the journal, trimmed -------------------------------------------------------------------------
+// Once the checkpoints cover the journal, its records are folded into the audit base and erased
+// (persistence/journal_trim.hpp). Nothing a client or an operator sees changes: a repeated top-up or
+// transfer gets its first answer, a repeated event id charges nothing, and `canopy check` and
+// `canopy backup` work from the base, also after a kill -9.
+
+class TrimmedJournal : public BillingServer {
+ protected:
+  // Checkpoints (and so trim rounds) every 100 ms, not every 5 s.
+  void SetUp() override { boot({"--checkpoint-interval-ms", "100"}); }
+  // Waits (bounded) until the journal is trimmed through every record this process journaled (the
+  // data folder is fresh, so that is every record).
+  bool wait_trimmed() {
+    const auto records = metric("canopy_journal_records_total");
+    for (int i = 0; i < 200 && metric("canopy_journal_trimmed_through") < records; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return metric("canopy_journal_trimmed_through") >= records;
+  }
+};
+
+TEST_F(TrimmedJournal, RepeatsAreAnsweredAndCheckAndBackupAgreeOnceTheRecordsAreGone) {
+  const auto a = create_sub_org(admin(), root, "A");
+  ASSERT_EQ(admin().put("/v1/orgs/" + root + "/billing/payment-method", card()).status, 200u);
+  ASSERT_EQ(set_consolidated(admin(), a, false).status, 200u);
+  const auto paid = top_up(root, 10'000'000, "k1");
+  ASSERT_EQ(paid.status, 201u) << paid.body;
+  const auto moved = transfer(root, a, 3'000'000, "t1");
+  ASSERT_EQ(moved.status, 201u) << moved.body;
+  ASSERT_EQ(charge(a, "e1", 1'000'000).status, 200u);
+  ASSERT_TRUE(wait_trimmed()) << "trimmed through " << metric("canopy_journal_trimmed_through") << " of "
+                              << metric("canopy_journal_records_total");
+  EXPECT_GT(metric("canopy_journal_records_trimmed_total"), 0);
+  EXPECT_EQ(metric("canopy_journal_trim_stopped"), 0);
+
+  const auto expect_first_answers = [&] {
+    const auto again = top_up(root, 10'000'000, "k1");
+    EXPECT_EQ(again.status, 201u) << again.body;
+    EXPECT_EQ(again.json(), paid.json());
+    EXPECT_EQ(top_up(root, 20'000'000, "k1").error_code(), "idempotency_key_reused");
+    const auto moved_again = transfer(root, a, 3'000'000, "t1");
+    EXPECT_EQ(moved_again.status, 201u) << moved_again.body;
+    EXPECT_EQ(moved_again.json(), moved.json());
+    EXPECT_EQ(charge(a, "e1", 1'000'000).status, 200u);
+    EXPECT_EQ(balance(root), free_credits + 10'000'000 - 3'000'000);
+    EXPECT_EQ(balance(a), 3'000'000 - 1'000'000);
+  };
+  expect_first_answers();
+
+  const auto backup = run_canopy({"backup", data_dir(), data_dir() + "-copy"});
+  ASSERT_EQ(backup.exit_code, 0) << backup.out;
+  const auto copy = run_canopy({"check", data_dir() + "-copy"});
+  EXPECT_EQ(copy.exit_code, 0) << copy.out;
+  EXPECT_NE(copy.out.find("audit base"), std::string::npos) << copy.out;
+
+  restart_after_kill9();
+  expect_first_answers();
+  EXPECT_EQ(stop(), 0);
+  const auto checked = run_canopy({"check", data_dir()});
+  EXPECT_EQ(checked.exit_code, 0) << checked.out;
+  EXPECT_NE(checked.out.find("consistent"), std::string::npos) << checked.out;
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // Goal: accepted event ids are forgotten once older than the idempotency retention, and never
 // before. A sweep erases exactly the rows accepted before (its start - retention), walks the whole
 // index in bounded slices without skipping or repeating a row, starts at most once per interval, and
-// dates rows written before rows carried their time from the journal record they name.
+// dates rows written before rows carried their time from the journal record they name (or, once
+// the journal is trimmed past it, from the last charge trimmed: no earlier than the row's own time).
 // Real LMDB in a fresh folder under /tmp.
 #include <gtest/gtest.h>
 
@@ -208,6 +209,29 @@ TEST_F(IdPurgeTest, RowsWithoutATimeAreDatedByTheirJournalRecord) {
   EXPECT_FALSE(known(1, 1));
   EXPECT_TRUE(known(1, 2));
   EXPECT_TRUE(known(1, 3));
+}
+
+TEST_F(IdPurgeTest, RowsWithoutATimeWhoseRecordWasTrimmedAreDatedByTheLastChargeTrimmed) {
+  // The journal was trimmed through record 5, whose charges were accepted at the latest at `trimmed`
+  // (journal_trim.hpp): a row naming record 3 was accepted then or before.
+  const auto undated = [&](int n, std::uint64_t seq) {
+    std::string value;
+    put_u64_be(value, seq);
+    put_u64_be(value, 1);
+    commit({WriteOp{Table::event_ids, id_key(1, n), value}});
+  };
+  const Timestamp trimmed = t0 - retention + day;
+  commit({WriteOp{Table::meta, std::string(meta_audit_base_seq), u64_key(5)},
+          WriteOp{Table::meta, std::string(meta_audit_base_charged_at), u64_key(static_cast<std::uint64_t>(trimmed))}});
+  undated(1, 3);
+  undated(2, 9);  // after the trim, and not in the journal: kept, never guessed at
+  IdPurge early(*store_, retention, interval);
+  EXPECT_EQ(step(early, t0, 100), 0u);  // the last charge trimmed is still within the retention
+  EXPECT_TRUE(known(1, 1));
+  IdPurge later(*store_, retention, interval);
+  EXPECT_EQ(step(later, t0 + day + 1, 100), 1u);
+  EXPECT_FALSE(known(1, 1));
+  EXPECT_TRUE(known(1, 2));
 }
 
 TEST(EventIdRowCodec, RoundTripsAndReadsRowsWrittenBeforeTheTime) {

@@ -1,0 +1,337 @@
+// Goal: the journal is trimmed once the checkpoints cover it, and nothing that needed the trimmed
+// records notices. Recovery rebuilds the same orgs and writing goes on with the next seq; the audit,
+// starting from the audit base the trim folded the records into, agrees with the stored state and
+// still finds tampering; a record the audit would report is never trimmed; a backup in progress holds
+// the trim at the mark it began at; a repeated top-up or transfer is answered from its payment rows.
+// Real LMDB in a fresh folder under /tmp.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/limits.hpp"
+#include "persistence/audit_fold.hpp"
+#include "persistence/journal_trim.hpp"
+#include "persistence/payment_rows.hpp"
+#include "persistence/recovery.hpp"
+#include "persistence/trim_hold.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/unit/journal_scenario.hpp"
+
+using namespace canopy::domain;
+using namespace canopy::persistence;
+using namespace canopy::test;
+
+namespace {
+
+class JournalTrimTest : public ::testing::Test {
+ protected:
+  void SetUp() override { open(); }
+
+  void open() {
+    store_.reset();
+    Status status;
+    store_ = open_lmdb_store(dir_.str("data"), {}, status);
+    ASSERT_TRUE(status.ok()) << status.message;
+    RecoveryResult recovered;
+    ASSERT_TRUE(recover(*store_, recovered).ok());
+    writer_ = std::make_unique<JournalWriter>(*store_, recovered.last_seq);
+  }
+
+  // The scenario's first `through` commits, the checkpoint mark covering exactly the first `covered`.
+  void write(std::size_t through, std::size_t covered) {
+    const auto commits = scenario();
+    for (std::size_t i = 0; i < through; ++i) {
+      ASSERT_TRUE(writer_->commit(commits[i], i + 1 == covered).ok());
+    }
+  }
+
+  // Steps a trim whose rounds start at once until it trims nothing more, committing each step's ops as
+  // the writer does. Returns the records trimmed per step.
+  std::vector<std::size_t> trim(const Store& reads) {
+    Status status;
+    JournalTrim trim(reads, std::chrono::milliseconds{0}, status);
+    EXPECT_TRUE(status.ok()) << status.message;
+    std::vector<std::size_t> steps;
+    for (;;) {
+      WriteOps ops;
+      const std::size_t n = trim.step(JournalTrim::Clock::now(), ops);
+      if (!ops.empty()) {
+        EXPECT_TRUE(store_->commit(ops.span()).ok());
+      }
+      if (n == 0) break;
+      steps.push_back(n);
+    }
+    stopped_ = trim.stopped_because();
+    return steps;
+  }
+  std::vector<std::size_t> trim() { return trim(*store_); }
+
+  std::uint64_t meta_u64(std::string_view key) {
+    std::string bytes;
+    return store_->get(Table::meta, key, bytes).ok() ? get_u64_be(bytes) : 0;
+  }
+  std::uint64_t mark() {
+    std::string bytes;
+    return store_->get(Table::checkpoint, checkpoint_mark_key, bytes).ok() ? get_u64_be(bytes) : 0;
+  }
+  std::uint64_t first_record() {
+    std::uint64_t first = 0;
+    EXPECT_TRUE(store_->scan(Table::journal, {}, {}, [&](std::string_view key, std::string_view) {
+      first = get_u64_be(key);
+      return false;
+    }).ok());
+    return first;
+  }
+
+  AuditResult audited() {
+    AuditResult result;
+    const Status s = audit(*store_, result);
+    EXPECT_TRUE(s.ok()) << s.message;
+    return result;
+  }
+
+  void commit(std::vector<WriteOp> ops) { ASSERT_TRUE(store_->commit(ops).ok()); }
+
+  TempDir dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<JournalWriter> writer_;
+  std::string stopped_;
+};
+
+std::string joined(const std::vector<std::string>& problems) {
+  std::string out;
+  for (const auto& p : problems) out += "\n  " + p;
+  return out;
+}
+
+bool mentions(const std::vector<std::string>& problems, const std::string& needle) {
+  for (const auto& p : problems) {
+    if (p.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_F(JournalTrimTest, AFreshStoreHasNothingToTrim) {
+  EXPECT_TRUE(trim().empty());
+  EXPECT_EQ(meta_u64(meta_audit_base_seq), 0u);
+}
+
+TEST_F(JournalTrimTest, TrimsWhatTheCheckpointCoversAndTheAuditStillAgrees) {
+  const auto commits = scenario();
+  write(commits.size(), 5);
+  const std::uint64_t covered = count_records(commits, 5);
+  ASSERT_EQ(mark(), covered);
+  EXPECT_EQ(trim(), std::vector<std::size_t>{covered});
+  EXPECT_EQ(meta_u64(meta_audit_base_seq), covered);
+  EXPECT_EQ(first_record(), covered + 1);  // the records after the mark stay
+  const auto result = audited();
+  EXPECT_TRUE(result.problems.empty()) << joined(result.problems);
+  EXPECT_EQ(result.base_seq, covered);
+  EXPECT_EQ(result.records, count_records(commits, commits.size()) - covered);
+  EXPECT_EQ(result.orgs, 4u);
+}
+
+TEST_F(JournalTrimTest, TheBaseHoldsEachOrgAsTheRecordsUpToItLeftIt) {
+  const auto commits = scenario();
+  write(commits.size(), commits.size());
+  trim();
+  const auto want = reference_fold(commits, commits.size());
+  for (const auto& [id, org] : want) {
+    std::string bytes;
+    ASSERT_TRUE(store_->get(Table::audit_base, u64_key(id), bytes).ok()) << describe(OrgId{id});
+    const auto base = decode_audited_org(bytes);
+    ASSERT_TRUE(base.has_value());
+    EXPECT_EQ(base->state, org);
+    EXPECT_EQ(base->ledger.credits - base->ledger.debits, org.balance_micros);
+  }
+  // R: the allowance twice and a grant in; two cycles' charges it paid and a transfer out.
+  std::string bytes;
+  ASSERT_TRUE(store_->get(Table::audit_base, u64_key(raw(root_r)), bytes).ok());
+  EXPECT_EQ(decode_audited_org(bytes)->ledger, (Ledger{allowance + 10'000'000 + allowance, 1'750'000 + 2'000'000 + 300'000}));
+  EXPECT_EQ(first_record(), 0u);  // nothing left
+}
+
+TEST_F(JournalTrimTest, ALaterRoundTrimsWhatLaterCheckpointsCover) {
+  const auto commits = scenario();
+  write(5, 2);
+  trim();
+  EXPECT_EQ(meta_u64(meta_audit_base_seq), count_records(commits, 2));
+  ASSERT_TRUE(writer_->commit({OrgRenamed{sub_a, "Client A, renamed"}}, true).ok());
+  trim();
+  EXPECT_EQ(meta_u64(meta_audit_base_seq), count_records(commits, 5) + 1);
+  const auto result = audited();
+  EXPECT_TRUE(result.problems.empty()) << joined(result.problems);
+  EXPECT_EQ(result.records, 0u);
+}
+
+TEST_F(JournalTrimTest, RecoveryAfterATrimRebuildsTheSameOrgsAndWritingGoesOnWithTheNextSeq) {
+  const auto commits = scenario();
+  write(commits.size(), 5);
+  trim();
+  open();  // recovers: replays the records after the mark, none of them trimmed
+  for (const auto& [id, want] : reference_fold(commits, commits.size())) {
+    EXPECT_EQ(load_org(*store_, OrgId{id}), want) << describe(OrgId{id});
+  }
+  const std::uint64_t last = count_records(commits, commits.size());
+  ASSERT_TRUE(writer_->commit({OrgRenamed{root_s, "Solo, renamed"}}, true).ok());
+  std::string record;
+  EXPECT_TRUE(store_->get(Table::journal, u64_key(last + 1), record).ok());
+  trim();
+  EXPECT_EQ(meta_u64(meta_audit_base_seq), last + 1);
+  open();  // a journal trimmed through its very last record still says where to go on from
+  ASSERT_TRUE(writer_->commit({OrgRenamed{root_s, "Solo again"}}, false).ok());
+  EXPECT_TRUE(store_->get(Table::journal, u64_key(last + 2), record).ok());
+  const auto result = audited();
+  EXPECT_TRUE(result.problems.empty()) << joined(result.problems);
+}
+
+TEST_F(JournalTrimTest, ARoundTrimsInSlicesNoLargerThanTheLimit) {
+  write(2, 2);
+  const std::size_t renames = canopy::limits::journal_trim_records_per_commit + 100;
+  for (std::size_t i = 0; i < renames; ++i) {
+    std::string name = "B";
+    name += std::to_string(i);
+    ASSERT_TRUE(writer_->commit({OrgRenamed{sub_b, name}}, i + 1 == renames).ok());
+  }
+  const std::size_t total = count_records(scenario(), 2) + renames;
+  EXPECT_EQ(trim(), (std::vector<std::size_t>{canopy::limits::journal_trim_records_per_commit,
+                                              total - canopy::limits::journal_trim_records_per_commit}));
+  const auto result = audited();
+  EXPECT_TRUE(result.problems.empty()) << joined(result.problems);
+  EXPECT_EQ(result.base_seq, total);
+}
+
+TEST_F(JournalTrimTest, NeverTrimsARecordTheAuditWouldReport) {
+  const auto commits = scenario();
+  write(3, 3);
+  const std::uint64_t good = count_records(commits, 3);
+  // A charge on an org never created, journaled behind the materializer's back, and a mark past it.
+  ChargeBatch stray;
+  stray.chain = {ChainHop{OrgId{999}, c0}};
+  stray.at = at(c0, 9);
+  stray.events = {ChargeEvent{"evt_stray", "assistants.reply", 1, 1, stray.at}};
+  commit({WriteOp{Table::journal, u64_key(good + 1), encode(Record{stray})},
+          WriteOp{Table::journal, u64_key(good + 2), encode(Record{OrgRenamed{sub_a, "after"}})},
+          WriteOp{Table::checkpoint, std::string(checkpoint_mark_key), u64_key(good + 2)}});
+  EXPECT_EQ(trim(), std::vector<std::size_t>{good});
+  EXPECT_NE(stopped_.find("unknown org"), std::string::npos) << stopped_;
+  EXPECT_EQ(first_record(), good + 1);
+  EXPECT_TRUE(mentions(audited().problems, "names unknown org")) << joined(audited().problems);
+}
+
+TEST_F(JournalTrimTest, TheAuditFromTheBaseStillFindsTampering) {
+  const auto commits = scenario();
+  write(commits.size(), commits.size());
+  trim();
+  // A stored balance changed: it no longer matches the base.
+  auto org = load_org(*store_, root_s);
+  ASSERT_TRUE(org.has_value());
+  org->balance_micros += 1;
+  commit({WriteOp{Table::orgs, u64_key(raw(root_s)), encode(*org, mark())}});
+  EXPECT_TRUE(mentions(audited().problems, describe(root_s) + ": stored state")) << joined(audited().problems);
+  // A base row whose balance its ledger does not explain.
+  std::string bytes;
+  ASSERT_TRUE(store_->get(Table::audit_base, u64_key(raw(sub_b)), bytes).ok());
+  auto base = decode_audited_org(bytes);
+  base->state.balance_micros += 5;
+  commit({WriteOp{Table::audit_base, u64_key(raw(sub_b)), encode(*base)}});
+  EXPECT_TRUE(mentions(audited().problems, describe(sub_b) + ": balance")) << joined(audited().problems);
+  // A base row that does not decode.
+  commit({WriteOp{Table::audit_base, u64_key(raw(sub_a)), "junk"}});
+  EXPECT_TRUE(mentions(audited().problems, "audit base row of " + describe(sub_a))) << joined(audited().problems);
+}
+
+TEST_F(JournalTrimTest, AStatePartBehindTheTrimIsRefused) {
+  const auto commits = scenario();
+  write(commits.size(), 5);
+  trim();
+  const std::uint64_t trimmed = count_records(commits, 5);
+  EXPECT_TRUE(check_mark_in_journal(*store_, trimmed).ok());
+  EXPECT_TRUE(check_mark_in_journal(*store_, trimmed + 1).ok());
+  EXPECT_EQ(check_mark_in_journal(*store_, trimmed - 1).code, Status::Code::corruption);
+  EXPECT_EQ(check_mark_in_journal(*store_, count_records(commits, commits.size()) + 1).code, Status::Code::corruption);
+  commit({WriteOp{Table::checkpoint, std::string(checkpoint_mark_key), u64_key(trimmed - 1)}});
+  EXPECT_TRUE(mentions(audited().problems, "trimmed through record")) << joined(audited().problems);
+}
+
+TEST_F(JournalTrimTest, ABackupHoldKeepsTheRecordsAfterItsMark) {
+  const auto commits = scenario();
+  write(commits.size(), 2);
+  const std::uint64_t held = count_records(commits, 2);
+  {
+    Status status;
+    const TrimHold hold(dir_.str("data"), held - 1, status);
+    ASSERT_TRUE(status.ok()) << status.message;
+    EXPECT_EQ(store_->trim_limit(), held - 1);
+    ASSERT_TRUE(writer_->commit({}, true).ok());  // the mark moves on to the last record
+    EXPECT_EQ(trim(), std::vector<std::size_t>{held - 1});
+  }
+  EXPECT_EQ(store_->trim_limit(), UINT64_MAX);
+  EXPECT_EQ(trim(), std::vector<std::size_t>{count_records(commits, commits.size()) - (held - 1)});
+}
+
+TEST_F(JournalTrimTest, AHoldWhoseCopyDiedIsRemovedAndHoldsNothing) {
+  // A hold file nobody has locked: its process is gone.
+  const std::string path = dir_.str("data") + "/trim-hold-1-0";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT, 0600);
+  ASSERT_GE(fd, 0);
+  const std::string mark = u64_key(1);
+  ASSERT_EQ(::write(fd, mark.data(), mark.size()), 8);
+  ::close(fd);
+  EXPECT_EQ(held_trim_limit(dir_.str("data")), UINT64_MAX);
+  EXPECT_NE(::access(path.c_str(), F_OK), 0);
+}
+
+TEST_F(JournalTrimTest, ABackupOfATrimmedStoreAuditsCleanAndRecovers) {
+  const auto commits = scenario();
+  write(commits.size(), 5);
+  trim();
+  ASSERT_TRUE(store_->copy_compacted(dir_.str("copy")).ok());
+  EXPECT_EQ(held_trim_limit(dir_.str("data")), UINT64_MAX);  // the copy's hold is gone with it
+  Status status;
+  auto copy = open_lmdb_store(dir_.str("copy"), {}, status);
+  ASSERT_TRUE(status.ok()) << status.message;
+  AuditResult result;
+  ASSERT_TRUE(audit(*copy, result).ok());
+  EXPECT_TRUE(result.problems.empty()) << joined(result.problems);
+  EXPECT_EQ(result.base_seq, count_records(commits, 5));
+  RecoveryResult recovered;
+  ASSERT_TRUE(recover(*copy, recovered).ok());
+  EXPECT_EQ(recovered.last_seq, count_records(commits, commits.size()));
+}
+
+TEST_F(JournalTrimTest, ARepeatedTopUpOrTransferIsAnsweredFromItsRowsOnceItsRecordIsTrimmed) {
+  const auto commits = scenario();
+  write(commits.size(), commits.size());
+  trim();
+  ASSERT_EQ(first_record(), 0u);
+  // The scenario's top-up "top-2" by S and transfer "move-1" from R to B, as journaled.
+  const auto top_up = decided_payment(*store_, root_s, "top-2");
+  ASSERT_TRUE(top_up.has_value());
+  const auto* p = std::get_if<PaymentRecorded>(&*top_up);
+  ASSERT_NE(p, nullptr);
+  const auto want_p = std::get<PaymentRecorded>(commits[9][0]);
+  EXPECT_EQ(std::tie(p->org, p->payment, p->kind, p->status, p->amount_micros, p->at, p->idempotency_key, p->reason),
+            std::tie(want_p.org, want_p.payment, want_p.kind, want_p.status, want_p.amount_micros, want_p.at,
+                     want_p.idempotency_key, want_p.reason));
+  const auto transfer = decided_payment(*store_, root_r, "move-1");
+  ASSERT_TRUE(transfer.has_value());
+  const auto* t = std::get_if<TransferRecorded>(&*transfer);
+  ASSERT_NE(t, nullptr);
+  const auto want_t = std::get<TransferRecorded>(commits[5][1]);
+  EXPECT_EQ(std::tie(t->from, t->to, t->out_payment, t->in_payment, t->amount_micros, t->at, t->idempotency_key),
+            std::tie(want_t.from, want_t.to, want_t.out_payment, want_t.in_payment, want_t.amount_micros, want_t.at,
+                     want_t.idempotency_key));
+  // The failed top-up "top-1" by R is remembered as failed.
+  const auto failed = decided_payment(*store_, root_r, "top-1");
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(std::get<PaymentRecorded>(*failed).status, PaymentStatus::failed);
+  EXPECT_FALSE(decided_payment(*store_, root_r, "never-used").has_value());
+}
