@@ -1,9 +1,9 @@
 #include "actors/writer.hpp"
 
-#include <cstdio>
 #include <deque>
 #include <utility>
 
+#include "actors/journal_trimmer.hpp"
 #include "actors/messages.hpp"
 #include "actors/state_committer.hpp"
 #include "config/limits.hpp"
@@ -37,7 +37,8 @@ struct WriterState {
   std::unique_ptr<SettledStore> settled;  // the store as the materializer reads it
   std::unique_ptr<persistence::Materializer> materializer;
   std::unique_ptr<persistence::IdPurge> id_purge;
-  std::unique_ptr<persistence::JournalTrim> trim;
+  std::unique_ptr<persistence::JournalTrim> trim;  // erases what the trimmer's audit base holds
+  std::unique_ptr<JournalTrimmer> trimmer;
   WriterConfig config;
   WriterStats* stats = nullptr;
   std::uint64_t last_seq = 0;
@@ -78,7 +79,7 @@ void commit(WriterActor* self, bool force_checkpoint) {
   // after the erase and wins (a commit applies ops on one key in order).
   const std::size_t forgotten = st.id_purge->step(st.config.clock->now(), sweeps_committed(st),
                                                   limits::id_purge_rows_per_commit, st.ops);
-  const std::size_t trimmed = st.trim->step(std::chrono::steady_clock::now(), st.ops);
+  const std::size_t trimmed = st.trim->step(st.stats->audit_base_seq.load(std::memory_order_acquire), st.ops);
   const std::size_t n = std::min(st.waiting.size(), limits::commit_window_records_max);
   std::vector<std::uint64_t> seqs(n, 0);
   bool notify = false;  // a usage barrier waits for this commit's state part
@@ -123,10 +124,7 @@ void commit(WriterActor* self, bool force_checkpoint) {
   publish_progress(st);
   if (trimmed > 0) {
     st.stats->journal_records_trimmed.fetch_add(trimmed, std::memory_order_relaxed);
-    st.stats->journal_trimmed_through.store(st.trim->trimmed_through(), std::memory_order_relaxed);
-  }
-  if (!st.trim->stopped_because().empty() && !st.stats->journal_trim_stopped.exchange(true)) {
-    std::fprintf(stderr, "canopy: %s (canopy check reports it)\n", st.trim->stopped_because().c_str());
+    st.stats->journal_trimmed_through.store(st.trim->erased_through(), std::memory_order_relaxed);
   }
   for (std::size_t i = 0; i < n; ++i) {
     auto& w = st.waiting[i];
@@ -162,7 +160,8 @@ bool checkpoint_slice_when_idle(WriterActor* self) {
   const auto due = [&] {
     const auto now = std::chrono::steady_clock::now();
     return st.materializer->any_due(now - st.config.checkpoint_interval) ||
-           st.id_purge->due(st.config.clock->now(), sweeps_committed(st)) || st.trim->due(now);
+           st.id_purge->due(st.config.clock->now(), sweeps_committed(st)) ||
+           st.trim->due(st.stats->audit_base_seq.load(std::memory_order_acquire));
   };
   if (!st.waiting.empty() || !due()) return false;
   commit(self, false);
@@ -211,9 +210,10 @@ caf::behavior writer(WriterActor* self, persistence::Store* store, std::uint64_t
   CANOPY_ASSERT(config.clock != nullptr && config.id_retention_seconds > 0);
   st.id_purge = std::make_unique<persistence::IdPurge>(*store, config.id_retention_seconds, limits::id_purge_interval_seconds);
   persistence::Status status;
-  st.trim = std::make_unique<persistence::JournalTrim>(*store, config.checkpoint_interval, status);
+  st.trim = std::make_unique<persistence::JournalTrim>(*store, status);
   if (!status.ok()) commit_failed(status);
-  stats->journal_trimmed_through.store(st.trim->trimmed_through(), std::memory_order_relaxed);
+  stats->journal_trimmed_through.store(st.trim->erased_through(), std::memory_order_relaxed);
+  st.trimmer = std::make_unique<JournalTrimmer>(*store, *stats, config.checkpoint_interval);
   st.config = config;
   st.last_seq = last_seq;
   publish_progress(st);

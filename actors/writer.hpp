@@ -87,8 +87,9 @@ struct WriterStats {
   std::atomic<std::uint64_t> state_commit_micros_max{0};
   std::atomic<std::uint64_t> event_ids_forgotten{0};  // erased past the idempotency retention
   std::atomic<std::uint64_t> event_id_sweeps{0};      // sweeps of the event-id index finished and committed
-  // The journal trim (persistence/journal_trim.hpp): records erased, the last of them, and whether it
-  // stopped at a record the audit would report.
+  // The journal trim: the audit base's committed seq (stored by the journal trimmer), records erased
+  // behind it and the last of them, and whether the base stopped at a record the audit would report.
+  std::atomic<std::uint64_t> audit_base_seq{0};
   std::atomic<std::uint64_t> journal_records_trimmed{0};
   std::atomic<std::uint64_t> journal_trimmed_through{0};
   std::atomic<bool> journal_trim_stopped{false};

@@ -34,9 +34,9 @@ for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" > /dev/null &
 server_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 # The same per thread, summed by thread name: `canopy` is the Asio I/O thread (and the idle main
 # thread), `caf.multiplexer` CAF's scheduler workers (the org actors), `caf.actor` the detached
-# persistence writer, `canopy.state` its state committer, `canopy.sort` the sorter of checkpoints' event
-# ids, `caf.clock` CAF's timer thread. A change on one thread shows here through noise
-# that hides it in the total.
+# persistence writer, `canopy.state` its state committer, `canopy.trim` the journal trimmer (the audit
+# base's fold), `canopy.sort` the sorter of checkpoints' event ids, `caf.clock` CAF's timer thread. A
+# change on one thread shows here through noise that hides it in the total.
 thread_ticks() { for t in /proc/$server/task/*; do echo "$(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done; }
 # Bytes the server passed to write(2)-family calls, almost all LMDB pages (socket sends go through
 # sendmsg and are not counted; Asio's 8-byte wake-ups and the log are). Whole pages, fsynced every

@@ -160,14 +160,18 @@ inline constexpr std::int64_t id_purge_interval_seconds = 3600;
 // to fsync).
 inline constexpr std::size_t id_purge_rows_per_commit = 2048;
 
-// --- journal trim (persistence/journal_trim.hpp) ------------------------------------------------
-// What one writer commit erases of the journal at most, folding it into the audit base first: the
-// fold reads and decodes every record again on the writer's thread, so a slice delays the commit it
-// rides in by about as long as decoding 256 KiB of records takes (measured in docs/benchmarks.md).
-// A round trims a checkpoint interval's records, so these bound each slice, not how much a round
-// trims: an interval of 1,000,000 batch events (~49 MB) takes ~200 commits of the thousands it has.
-inline constexpr std::size_t journal_trim_records_per_commit = 2048;
-inline constexpr std::size_t journal_trim_bytes_per_commit = 256u << 10;
+// --- journal trim (persistence/audit_base.hpp, journal_trim.hpp) -------------------------------
+// What one commit of the audit base folds at most: orgs held in memory (a base row is ~0.5-1 KB in
+// memory; 20,000 of them ~20 MB) and bytes of journal read in one read transaction (a long read
+// keeps LMDB from reusing the pages freed meanwhile). 64 MiB is ~1.3 million batch events or ~45,000
+// single charges, more than a checkpoint interval of either at the rates in docs/benchmarks.md, so a
+// round is normally one commit and each org's row is written once a round.
+inline constexpr std::size_t audit_base_orgs_per_commit_max = 20000;
+inline constexpr std::size_t audit_base_bytes_per_commit = 64u << 20;
+// Journal records one writer commit erases at most. An erase is a B-tree delete of an 8-byte key on
+// the journal's first pages, ~0.3 us: 4,096 of them add ~1 ms to the commit they ride in, and a
+// commit a millisecond erases 4 million records a second, far more than are journaled.
+inline constexpr std::size_t journal_trim_records_per_commit = 4096;
 
 // --- persistence --------------------------------------------------------------------------------
 // Group commit: a commit takes every record waiting when it starts (at most the records maximum), so

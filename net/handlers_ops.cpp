@@ -80,12 +80,14 @@ void prometheus(Ctx& ctx) {
   t.counter("canopy_checkpoints_total", "Writer commits whose state-part batch carried checkpoint slices (org snapshots, event-id rows, usage buckets).", ws.checkpoints);
   t.counter("canopy_event_ids_forgotten_total", "Accepted event ids erased past the idempotency retention.",
             ws.event_ids_forgotten);
+  t.gauge("canopy_audit_base_seq", "The last journal record folded into the audit base (0: none).",
+          load(ws.audit_base_seq));
   t.counter("canopy_journal_records_trimmed_total",
             "Journal records erased once the checkpoints covered them, folded into the audit base first.",
             ws.journal_records_trimmed);
   t.gauge("canopy_journal_trimmed_through", "The last journal record trimmed (0: none).", load(ws.journal_trimmed_through));
   t.gauge("canopy_journal_trim_stopped",
-          "1 if the trim stopped at a record the audit would report (the log and canopy check name it).",
+          "1 if the audit base stopped at a record the audit would report (the log and canopy check name it).",
           ws.journal_trim_stopped.load(std::memory_order_relaxed) ? 1 : 0);
   t.counter("canopy_event_id_sweeps_total", "Sweeps of the event-id index for expired ids finished.", ws.event_id_sweeps);
   t.gauge("canopy_event_ids_unindexed",

@@ -29,8 +29,8 @@ std::optional<Timestamp> IdPurge::accepted_at(std::string_view value) const {
 std::optional<Timestamp> IdPurge::trimmed_charge_at(std::uint64_t seq) const {
   std::string base;
   std::string at;
-  if (!store_.get(Table::meta, meta_audit_base_seq, base).ok() || seq > get_u64_be(base) ||
-      !store_.get(Table::meta, meta_audit_base_charged_at, at).ok()) {
+  if (!store_.get(Table::audit_meta, audit_base_seq_key, base).ok() || seq > get_u64_be(base) ||
+      !store_.get(Table::audit_meta, audit_charged_at_key, at).ok()) {
     return std::nullopt;
   }
   return static_cast<Timestamp>(get_u64_be(at));

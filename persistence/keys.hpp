@@ -3,13 +3,10 @@
 // Journal part (store.hpp):
 //   meta         "schema" -> u64 version
 //                "operator_token_hash" -> 32 bytes | "manual_clock" -> i64 seconds
-//                "audit_base_seq" -> u64: the journal's records up to it are folded into audit_base and
-//                erased (journal_trim.hpp) | "audit_base_charged_at" -> i64: when the last of them that
-//                accepted events was journaled (an upper bound on when any of their ids was accepted)
+//                "journal_erased_through" -> u64: the journal's records up to it are erased
+//                (journal_trim.hpp), never past the audit base's seq
 //   journal      u64 seq -> record (codec.hpp); seq starts at 1, no gaps, and begins after
-//                audit_base_seq once trimmed
-//   audit_base   u64 org -> i64 credits + i64 debits + OrgState (audit_fold.hpp): the audit's fold of
-//                the trimmed records, where `canopy check` starts
+//                journal_erased_through once trimmed
 //   users        u64 user -> user row (email, name, created_at, token hash)
 //   emails       lower-cased email -> u64 user
 //   tokens       32-byte SHA-256 of a token -> u8 kind + u64 owner, then by kind (TokenRow in codec.hpp):
@@ -26,6 +23,12 @@
 //                + i64 accepted at (EventIdRow in codec.hpp); forgotten after the retention (id_purge.hpp)
 //   usage        u64 org + u8 BucketKind + u32 period (day or cycle, + 2^31) + event type (usage kinds)
 //                -> Bucket (codec.hpp): an org's buckets of one kind are contiguous and in time order
+// Audit part:
+//   audit_base   u64 org -> i64 credits + i64 debits + OrgState (audit_fold.hpp): the audit's fold of
+//                the journal's records up to the base seq, where `canopy check` starts
+//   audit_meta   "base_seq" -> u64: the last record folded into audit_base | "charged_at" -> i64: when
+//                the last of them that accepted events was journaled (no earlier than any of their
+//                ids was accepted: id_purge.hpp)
 #pragma once
 
 #include <cstdint>
@@ -123,8 +126,9 @@ inline constexpr std::string_view meta_schema = "schema";
 inline constexpr std::string_view checkpoint_mark_key = "checkpoint_seq";
 inline constexpr std::string_view meta_operator_token_hash = "operator_token_hash";
 inline constexpr std::string_view meta_manual_clock = "manual_clock";
-inline constexpr std::string_view meta_audit_base_seq = "audit_base_seq";
-inline constexpr std::string_view meta_audit_base_charged_at = "audit_base_charged_at";
+inline constexpr std::string_view meta_journal_erased_through = "journal_erased_through";
+inline constexpr std::string_view audit_base_seq_key = "base_seq";
+inline constexpr std::string_view audit_charged_at_key = "charged_at";
 
 enum class TokenKind : std::uint8_t { user = 1, api_key = 2, invitation = 3 };
 

@@ -41,10 +41,10 @@ Status Store::read(const std::function<Status(const Snapshot&)>& read) const {
 }
 
 Status check_mark_in_journal(const Store& journal, std::uint64_t mark) {
-  std::string base;
-  Status s = journal.get(Table::meta, meta_audit_base_seq, base);
+  std::string erased;
+  Status s = journal.get(Table::meta, meta_journal_erased_through, erased);
   if (!s.ok() && !s.is_not_found()) return s;
-  const std::uint64_t trimmed = s.ok() ? get_u64_be(base) : 0;
+  const std::uint64_t trimmed = s.ok() ? get_u64_be(erased) : 0;
   if (mark < trimmed) {
     return Status{Status::Code::corruption, "the state part's checkpoint mark is record " + std::to_string(mark) +
                                                 ", but the journal was trimmed through record " + std::to_string(trimmed) +
@@ -63,7 +63,7 @@ Status check_mark_in_journal(const Store& journal, std::uint64_t mark) {
 std::string_view table_name(Table table) {
   static constexpr std::array<std::string_view, table_count> names = {
       "meta", "journal", "orgs", "users", "emails", "tokens", "event_ids", "payments", "payment_keys",
-      "usage", "webhook_outbox", "webhook_deliveries", "checkpoint", "audit_base"};
+      "usage", "webhook_outbox", "webhook_deliveries", "checkpoint", "audit_base", "audit_meta"};
   return names[static_cast<std::size_t>(table)];
 }
 
@@ -94,9 +94,10 @@ void sync_dir(const std::string& path) {
   ::close(fd);
 }
 
-// A store (either part) already in `dir`: a copy must not go there.
+// A store (any part) already in `dir`: a copy must not go there.
 bool holds_store(const std::string& dir) {
-  return exists(dir + "/data.mdb") || exists(dir + "/" + std::string(state_part_folder) + "/data.mdb");
+  return exists(dir + "/data.mdb") || exists(dir + "/" + std::string(state_part_folder) + "/data.mdb") ||
+         exists(dir + "/" + std::string(audit_part_folder) + "/data.mdb");
 }
 
 MDB_val as_val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
@@ -444,84 +445,120 @@ class LmdbEnv final : public Store {
   std::size_t map_bytes_ = 0;
 };
 
-// The two parts as one Store: reads go to the table's part; a commit of both parts commits the
-// journal part first.
+// The parts as one Store: reads go to the table's part; a commit of several parts commits the journal
+// part first, then the state part, then the audit part. A folder opened read-only that has no audit
+// part yet reads as having an empty one (audit_ null).
 class PartedStore final : public Store {
  public:
-  PartedStore(std::string dir, std::unique_ptr<LmdbEnv> journal, std::unique_ptr<LmdbEnv> state)
-      : dir_(std::move(dir)), journal_(std::move(journal)), state_(std::move(state)) {}
+  PartedStore(std::string dir, std::unique_ptr<LmdbEnv> journal, std::unique_ptr<LmdbEnv> state,
+              std::unique_ptr<LmdbEnv> audit)
+      : dir_(std::move(dir)), journal_(std::move(journal)), state_(std::move(state)), audit_(std::move(audit)) {}
 
   Status commit(std::span<const WriteOp> ops) override {
-    const auto in_state = [](const WriteOp& op) { return part_of(op.table) == Part::state; };
-    const std::size_t state_ops = static_cast<std::size_t>(std::count_if(ops.begin(), ops.end(), in_state));
-    if (state_ops == 0) return journal_->commit(ops);
-    if (state_ops == ops.size()) return state_->commit(ops);
-    // Both parts (recovery, shutdown, tests): copied apart, each part's ops in their order.
-    std::vector<WriteOp> journal_part, state_part;
-    for (const auto& op : ops) (in_state(op) ? state_part : journal_part).push_back(op);
-    if (Status s = journal_->commit(journal_part); !s.ok()) return s;
-    return state_->commit(state_part);
+    std::array<std::size_t, 3> counts{};
+    for (const auto& op : ops) ++counts[static_cast<std::size_t>(part_of(op.table))];
+    for (const Part part : {Part::journal, Part::state, Part::audit}) {
+      if (counts[static_cast<std::size_t>(part)] == ops.size()) return writable(part).commit(ops);
+    }
+    // Several parts (recovery, shutdown, tests): copied apart, each part's ops in their order.
+    for (const Part part : {Part::journal, Part::state, Part::audit}) {
+      if (counts[static_cast<std::size_t>(part)] == 0) continue;
+      std::vector<WriteOp> part_ops;
+      for (const auto& op : ops) {
+        if (part_of(op.table) == part) part_ops.push_back(op);
+      }
+      if (Status s = writable(part).commit(part_ops); !s.ok()) return s;
+    }
+    return {};
   }
   Status get(Table table, std::string_view key, std::string& value) const override {
-    return env(table).get(table, key, value);
+    const LmdbEnv* part = env(table);
+    return part ? part->get(table, key, value) : Status::not_found();
   }
   Status get_many(Table table, std::span<const std::string> keys,
                   std::vector<std::optional<std::string>>& values) const override {
-    return env(table).get_many(table, keys, values);
+    const LmdbEnv* part = env(table);
+    if (part) return part->get_many(table, keys, values);
+    values.assign(keys.size(), std::nullopt);
+    return {};
   }
   Status scan(Table table, std::string_view prefix, std::string_view from, const ScanVisitor& visit) const override {
-    return env(table).scan(table, prefix, from, visit);
+    const LmdbEnv* part = env(table);
+    return part ? part->scan(table, prefix, from, visit) : Status{};
   }
-  // One read transaction per part, the state part's begun first (so it is never ahead of the journal
-  // part read with it).
+  // One read transaction per part: the state part's begun first (so it is never ahead of the journal
+  // part read with it), the audit part's last (the journal is never trimmed past the audit base, so the
+  // journal read before it holds every record after the base it reads).
   Status read(const std::function<Status(const Snapshot&)>& read) const override {
+    struct View final : Snapshot {
+      const Snapshot* parts[3] = {nullptr, nullptr, nullptr};  // by Part; the audit part's may be absent
+      Status scan(Table table, std::string_view prefix, std::string_view from,
+                  const ScanVisitor& visit) const override {
+        const Snapshot* part = parts[static_cast<std::size_t>(part_of(table))];
+        return part ? part->scan(table, prefix, from, visit) : Status{};
+      }
+    } view;
     return state_->read([&](const Snapshot& state) {
       return journal_->read([&](const Snapshot& journal) {
-        struct View final : Snapshot {
-          const Snapshot& journal;
-          const Snapshot& state;
-          View(const Snapshot& j, const Snapshot& s) : journal(j), state(s) {}
-          Status scan(Table table, std::string_view prefix, std::string_view from,
-                      const ScanVisitor& visit) const override {
-            return (part_of(table) == Part::state ? state : journal).scan(table, prefix, from, visit);
-          }
-        };
-        return read(View(journal, state));
+        view.parts[static_cast<std::size_t>(Part::state)] = &state;
+        view.parts[static_cast<std::size_t>(Part::journal)] = &journal;
+        if (!audit_) return read(view);
+        return audit_->read([&](const Snapshot& audit) {
+          view.parts[static_cast<std::size_t>(Part::audit)] = &audit;
+          return read(view);
+        });
       });
     });
   }
-  // The state part first: the copy's journal then holds at least every record its state part does.
+  // The state part first, then the journal part, then the audit part: the copy's journal holds every
+  // record after its state part's mark (the trim is held meanwhile: trim_hold.hpp), and its audit base
+  // is no older than where its journal was trimmed through.
   // Refused where a store is already (LMDB would refuse the journal part's copy only after the state
   // part's had been written beside that store's own tables).
-  // A copy that fails halfway takes its state part away again: alone, it would be ahead of any journal
-  // later copied beside it.
+  // A copy that fails halfway takes its state and audit parts away again: alone, the state part would
+  // be ahead of any journal later copied beside it.
   Status copy_compacted(const std::string& dir) const override {
     const std::string state_dir = dir + "/" + std::string(state_part_folder);
+    const std::string audit_dir = dir + "/" + std::string(audit_part_folder);
     if (holds_store(dir)) return Status{Status::Code::io_error, "copy to " + dir + ": a store is there already"};
     ::mkdir(dir.c_str(), 0700);
     std::string mark;
     Status s = state_->get(Table::checkpoint, checkpoint_mark_key, mark);
     if (!s.ok() && !s.is_not_found()) return s;
-    // The copied state part's mark is at least this one, so the journal copied after it holds every
-    // record after its mark (trim_hold.hpp).
+    // The copied state part's mark is at least this one.
     const TrimHold hold(dir_, s.ok() ? get_u64_be(mark) : 0, s);
     if (!s.ok()) return s;
     s = state_->copy_compacted(state_dir);
     if (s.ok()) s = journal_->copy_compacted(dir);
+    if (s.ok() && audit_) s = audit_->copy_compacted(audit_dir);
     if (!s.ok()) {
       std::error_code ignored;
       std::filesystem::remove_all(state_dir, ignored);
+      std::filesystem::remove_all(audit_dir, ignored);
     }
     return s;
   }
   std::uint64_t trim_limit() const override { return held_trim_limit(dir_); }
 
  private:
-  const LmdbEnv& env(Table table) const { return part_of(table) == Part::state ? *state_ : *journal_; }
+  const LmdbEnv* env(Table table) const {
+    switch (part_of(table)) {
+      case Part::state: return state_.get();
+      case Part::audit: return audit_.get();
+      case Part::journal: break;
+    }
+    return journal_.get();
+  }
+  LmdbEnv& writable(Part part) {
+    LmdbEnv* env = part == Part::state ? state_.get() : part == Part::audit ? audit_.get() : journal_.get();
+    CANOPY_ASSERT(env != nullptr);  // the audit part is absent only from read-only opens
+    return *env;
+  }
 
   std::string dir_;  // the data folder (the journal part's)
   std::unique_ptr<LmdbEnv> journal_;
   std::unique_ptr<LmdbEnv> state_;
+  std::unique_ptr<LmdbEnv> audit_;
 };
 
 // The state part's tables that a folder from before the parts holds (the mark was a key of meta).
@@ -609,12 +646,21 @@ std::unique_ptr<Store> open_lmdb_store(const std::string& dir, const LmdbOptions
   auto state = std::make_unique<LmdbEnv>();
   status = state->open(state_dir, options, part_tables(Part::state));
   if (!status.ok()) return nullptr;
+  const std::string audit_dir = dir + "/" + std::string(audit_part_folder);
+  std::unique_ptr<LmdbEnv> audit;
+  if (!options.read_only || exists(audit_dir + "/data.mdb")) {
+    if (!options.read_only) ::mkdir(audit_dir.c_str(), 0700);
+    audit = std::make_unique<LmdbEnv>();
+    status = audit->open(audit_dir, options, part_tables(Part::audit));
+    if (!status.ok()) return nullptr;
+  }
   if (!options.read_only) {
     sync_dir(state_dir);
+    sync_dir(audit_dir);
     sync_dir(dir);
     if (status = move_state_tables(*journal, *state); !status.ok()) return nullptr;
   }
-  return std::make_unique<PartedStore>(dir, std::move(journal), std::move(state));
+  return std::make_unique<PartedStore>(dir, std::move(journal), std::move(state), std::move(audit));
 }
 
 }  // namespace canopy::persistence

@@ -15,14 +15,20 @@ using namespace canopy::domain;
 
 namespace {
 
-// `Reader`: a Store, or a Snapshot of one (the audit reads one consistent view).
+// The u64 under `key` in `table` (0: absent). `Reader`: a Store, or a Snapshot of one (the audit reads
+// one consistent view).
 template <class Reader>
-Status read_checkpoint(const Reader& store, std::uint64_t& mark) {
-  mark = 0;
-  return store.scan(Table::checkpoint, checkpoint_mark_key, {}, [&](std::string_view key, std::string_view value) {
-    if (key == checkpoint_mark_key) mark = get_u64_be(value);
+Status read_u64(const Reader& store, Table table, std::string_view key, std::uint64_t& value) {
+  value = 0;
+  return store.scan(table, key, {}, [&](std::string_view found, std::string_view bytes) {
+    if (found == key) value = get_u64_be(bytes);
     return false;
   });
+}
+
+template <class Reader>
+Status read_checkpoint(const Reader& store, std::uint64_t& mark) {
+  return read_u64(store, Table::checkpoint, checkpoint_mark_key, mark);
 }
 
 Status check_schema(Store& store) {
@@ -95,11 +101,7 @@ namespace {
 // The audit base (journal_trim.hpp): the fold of the records trimmed from the journal, and the last
 // of them (0: none trimmed).
 Status read_base(const Snapshot& store, AuditedOrgs& orgs, std::uint64_t& base_seq, AuditResult& result) {
-  base_seq = 0;
-  Status s = store.scan(Table::meta, meta_audit_base_seq, {}, [&](std::string_view key, std::string_view value) {
-    if (key == meta_audit_base_seq) base_seq = get_u64_be(value);
-    return false;
-  });
+  Status s = read_u64(store, Table::audit_meta, audit_base_seq_key, base_seq);
   if (!s.ok()) return s;
   return store.scan(Table::audit_base, {}, {}, [&](std::string_view key, std::string_view value) {
     auto org = decode_audited_org(value);
@@ -145,9 +147,15 @@ Status audit_view(const Snapshot& store, AuditResult& result) {
   if (!s.ok()) return s;
   std::uint64_t checkpoint = 0;
   if (s = read_checkpoint(store, checkpoint); !s.ok()) return s;
-  if (checkpoint < result.base_seq) {
+  std::uint64_t erased = 0;
+  if (s = read_u64(store, Table::meta, meta_journal_erased_through, erased); !s.ok()) return s;
+  if (checkpoint < erased) {
     result.problems.push_back("the checkpoint mark is record " + std::to_string(checkpoint) +
-                              ", but the journal was trimmed through record " + std::to_string(result.base_seq));
+                              ", but the journal was trimmed through record " + std::to_string(erased));
+  }
+  if (erased > result.base_seq) {
+    result.problems.push_back("the journal was trimmed through record " + std::to_string(erased) +
+                              ", past the audit base's record " + std::to_string(result.base_seq));
   }
   s = for_each_record(store, checkpoint, [&](std::uint64_t seq, const Record& record) {
     if (const auto* created = std::get_if<OrgCreated>(&record)) {

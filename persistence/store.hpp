@@ -3,18 +3,22 @@
 // The production implementation is LMDB (lmdb_store.cpp). Tests swap in wrappers that fail commits or
 // lose everything after a chosen commit, to prove that nothing acknowledged is lost.
 //
-// The tables live in two parts, each an LMDB environment of its own with its own commits and fsyncs:
+// The tables live in three parts, each an LMDB environment of its own with its own commits and fsyncs:
 //   journal part: the journal and the rows a client may read as soon as its request is answered
 //                 (users, tokens, payments, ...). Every acknowledgement waits for a commit here.
 //   state part:   what the checkpoints write (org snapshots, the event-id index, usage buckets) and
 //                 the checkpoint mark saying how much of the journal they hold. Committed behind the
 //                 acknowledgements, on a thread of its own (actors/state_committer.hpp), never ahead of
 //                 the journal: recovery replays the journal after the mark.
-// The split keeps a checkpoint's thousands of pages out of the commits that clients wait for.
+//   audit part:   the audit base, the audit's fold of the records up to a seq (audit_base.hpp), which
+//                 the journal is trimmed behind (journal_trim.hpp). Committed by the journal trimmer's
+//                 thread (actors/journal_trimmer.hpp), never ahead of the checkpoint mark.
+// The split keeps a checkpoint's thousands of pages, and the audit base's, out of the commits that
+// clients wait for.
 //
 // Thread-safety: commit() is called by one thread at a time per part (the persistence writer for the
-// journal part, the state committer for the state part); get() and scan() may be called from any
-// thread at any time and see the last committed state.
+// journal part, the state committer for the state part, the journal trimmer for the audit part); get()
+// and scan() may be called from any thread at any time and see the last committed state.
 #pragma once
 
 #include <cstdint>
@@ -30,11 +34,11 @@ namespace canopy::persistence {
 
 // Named sub-databases. Key layouts: keys.hpp.
 enum class Table : std::uint8_t { meta, journal, orgs, users, emails, tokens, event_ids, payments, payment_keys, usage,
-                                  webhook_outbox, webhook_deliveries, checkpoint, audit_base };
-inline constexpr std::size_t table_count = 14;
+                                  webhook_outbox, webhook_deliveries, checkpoint, audit_base, audit_meta };
+inline constexpr std::size_t table_count = 15;
 std::string_view table_name(Table table);
 
-enum class Part : std::uint8_t { journal, state };
+enum class Part : std::uint8_t { journal, state, audit };
 inline constexpr Part part_of(Table table) {
   switch (table) {
     case Table::orgs:
@@ -42,6 +46,9 @@ inline constexpr Part part_of(Table table) {
     case Table::usage:
     case Table::checkpoint:
       return Part::state;
+    case Table::audit_base:
+    case Table::audit_meta:
+      return Part::audit;
     default:
       return Part::journal;
   }
@@ -69,7 +76,8 @@ struct WriteOp {
 using ScanVisitor = std::function<bool(std::string_view key, std::string_view value)>;
 
 // A consistent view of the store: every read through it sees the same committed state of each part,
-// the state part's taken first (so it is never ahead of the journal part's).
+// the state part's taken first (so it is never ahead of the journal part's), the audit part's last (so
+// the journal holds every record after its base).
 class Snapshot {
  public:
   virtual ~Snapshot() = default;
@@ -81,8 +89,9 @@ class Store {
  public:
   virtual ~Store() = default;
   // Applies the ops of each part in one atomic transaction, durable (fsynced) when it returns ok: the
-  // journal part's first, so a crash between the two leaves the state part behind the journal, never
-  // ahead of it. On an error in a part nothing of that part (and of the state part after it) was applied.
+  // journal part's first, then the state part's, then the audit part's, so a crash between them leaves
+  // the state part behind the journal, never ahead of it. On an error in a part nothing of that part
+  // (and of the parts after it) was applied.
   virtual Status commit(std::span<const WriteOp> ops) = 0;
   virtual Status get(Table table, std::string_view key, std::string& value) const = 0;
   // Reads many keys from one consistent snapshot; values[i] is empty when keys[i] is absent. The LMDB
@@ -127,10 +136,12 @@ struct LmdbOptions {
   bool read_only = false;
 };
 
-// The journal part in `dir`, the state part in `dir`/state. A data folder written before the parts
-// existed (every table in `dir`) has its state tables moved into the state part when opened for
-// writing, and is read as it is when opened read-only.
+// The journal part in `dir`, the state part in `dir`/state, the audit part in `dir`/audit. A data
+// folder written before the parts existed (every table in `dir`) has its state tables moved into the
+// state part when opened for writing, and is read as it is when opened read-only. A folder without an
+// audit part (never trimmed) reads as having an empty one.
 std::unique_ptr<Store> open_lmdb_store(const std::string& dir, const LmdbOptions& options, Status& status);
 inline constexpr std::string_view state_part_folder = "state";
+inline constexpr std::string_view audit_part_folder = "audit";
 
 }  // namespace canopy::persistence

@@ -212,8 +212,9 @@ TEST_F(IdPurgeTest, RowsWithoutATimeAreDatedByTheirJournalRecord) {
 }
 
 TEST_F(IdPurgeTest, RowsWithoutATimeWhoseRecordWasTrimmedAreDatedByTheLastChargeTrimmed) {
-  // The journal was trimmed through record 5, whose charges were accepted at the latest at `trimmed`
-  // (journal_trim.hpp): a row naming record 3 was accepted then or before.
+  // The audit base holds records up to 5, whose charges were accepted at the latest at `trimmed`, and
+  // the journal was trimmed behind it (journal_trim.hpp): a row naming record 3 was accepted then or
+  // before.
   const auto undated = [&](int n, std::uint64_t seq) {
     std::string value;
     put_u64_be(value, seq);
@@ -221,8 +222,8 @@ TEST_F(IdPurgeTest, RowsWithoutATimeWhoseRecordWasTrimmedAreDatedByTheLastCharge
     commit({WriteOp{Table::event_ids, id_key(1, n), value}});
   };
   const Timestamp trimmed = t0 - retention + day;
-  commit({WriteOp{Table::meta, std::string(meta_audit_base_seq), u64_key(5)},
-          WriteOp{Table::meta, std::string(meta_audit_base_charged_at), u64_key(static_cast<std::uint64_t>(trimmed))}});
+  commit({WriteOp{Table::audit_meta, std::string(audit_base_seq_key), u64_key(5)},
+          WriteOp{Table::audit_meta, std::string(audit_charged_at_key), u64_key(static_cast<std::uint64_t>(trimmed))}});
   undated(1, 3);
   undated(2, 9);  // after the trim, and not in the journal: kept, never guessed at
   IdPurge early(*store_, retention, interval);

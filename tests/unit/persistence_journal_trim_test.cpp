@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/limits.hpp"
+#include "persistence/audit_base.hpp"
 #include "persistence/audit_fold.hpp"
 #include "persistence/journal_trim.hpp"
 #include "persistence/payment_rows.hpp"
@@ -50,30 +51,50 @@ class JournalTrimTest : public ::testing::Test {
     }
   }
 
-  // Steps a trim whose rounds start at once until it trims nothing more, committing each step's ops as
-  // the writer does. Returns the records trimmed per step.
-  std::vector<std::size_t> trim(const Store& reads) {
+  // As the journal trimmer and the writer do: folds into the audit base up to the committed mark,
+  // commit after commit (the records folded by each call in fold_calls_), then erases what the base
+  // holds, commit after commit (the records erased by each step in erase_steps_). Returns the records
+  // erased.
+  std::size_t trim(const Store& reads) {
     Status status;
-    JournalTrim trim(reads, std::chrono::milliseconds{0}, status);
+    AuditBase base(reads, status);
     EXPECT_TRUE(status.ok()) << status.message;
-    std::vector<std::size_t> steps;
+    fold_calls_.clear();
     for (;;) {
       WriteOps ops;
-      const std::size_t n = trim.step(JournalTrim::Clock::now(), ops);
+      const std::size_t n = base.advance(mark(), ops);
       if (!ops.empty()) {
         EXPECT_TRUE(store_->commit(ops.span()).ok());
       }
       if (n == 0) break;
-      steps.push_back(n);
+      fold_calls_.push_back(n);
     }
-    stopped_ = trim.stopped_because();
-    return steps;
+    stopped_ = base.stopped_because();
+    JournalTrim erase(reads, status);
+    EXPECT_TRUE(status.ok()) << status.message;
+    erase_steps_.clear();
+    std::size_t erased = 0;
+    for (;;) {
+      WriteOps ops;
+      const std::size_t n = erase.step(base.seq(), ops);
+      if (!ops.empty()) {
+        EXPECT_TRUE(store_->commit(ops.span()).ok());
+      }
+      if (n == 0) break;
+      erase_steps_.push_back(n);
+      erased += n;
+    }
+    return erased;
   }
-  std::vector<std::size_t> trim() { return trim(*store_); }
+  std::size_t trim() { return trim(*store_); }
 
-  std::uint64_t meta_u64(std::string_view key) {
+  std::uint64_t base_seq() {
     std::string bytes;
-    return store_->get(Table::meta, key, bytes).ok() ? get_u64_be(bytes) : 0;
+    return store_->get(Table::audit_meta, audit_base_seq_key, bytes).ok() ? get_u64_be(bytes) : 0;
+  }
+  std::uint64_t erased_through() {
+    std::string bytes;
+    return store_->get(Table::meta, meta_journal_erased_through, bytes).ok() ? get_u64_be(bytes) : 0;
   }
   std::uint64_t mark() {
     std::string bytes;
@@ -101,6 +122,8 @@ class JournalTrimTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
   std::unique_ptr<JournalWriter> writer_;
   std::string stopped_;
+  std::vector<std::size_t> fold_calls_;
+  std::vector<std::size_t> erase_steps_;
 };
 
 std::string joined(const std::vector<std::string>& problems) {
@@ -119,8 +142,9 @@ bool mentions(const std::vector<std::string>& problems, const std::string& needl
 }  // namespace
 
 TEST_F(JournalTrimTest, AFreshStoreHasNothingToTrim) {
-  EXPECT_TRUE(trim().empty());
-  EXPECT_EQ(meta_u64(meta_audit_base_seq), 0u);
+  EXPECT_EQ(trim(), 0u);
+  EXPECT_EQ(base_seq(), 0u);
+  EXPECT_EQ(erased_through(), 0u);
 }
 
 TEST_F(JournalTrimTest, TrimsWhatTheCheckpointCoversAndTheAuditStillAgrees) {
@@ -128,8 +152,10 @@ TEST_F(JournalTrimTest, TrimsWhatTheCheckpointCoversAndTheAuditStillAgrees) {
   write(commits.size(), 5);
   const std::uint64_t covered = count_records(commits, 5);
   ASSERT_EQ(mark(), covered);
-  EXPECT_EQ(trim(), std::vector<std::size_t>{covered});
-  EXPECT_EQ(meta_u64(meta_audit_base_seq), covered);
+  EXPECT_EQ(trim(), covered);
+  EXPECT_EQ(fold_calls_, std::vector<std::size_t>{covered});  // one commit of the base
+  EXPECT_EQ(base_seq(), covered);
+  EXPECT_EQ(erased_through(), covered);
   EXPECT_EQ(first_record(), covered + 1);  // the records after the mark stay
   const auto result = audited();
   EXPECT_TRUE(result.problems.empty()) << joined(result.problems);
@@ -162,10 +188,11 @@ TEST_F(JournalTrimTest, ALaterRoundTrimsWhatLaterCheckpointsCover) {
   const auto commits = scenario();
   write(5, 2);
   trim();
-  EXPECT_EQ(meta_u64(meta_audit_base_seq), count_records(commits, 2));
+  EXPECT_EQ(base_seq(), count_records(commits, 2));
   ASSERT_TRUE(writer_->commit({OrgRenamed{sub_a, "Client A, renamed"}}, true).ok());
   trim();
-  EXPECT_EQ(meta_u64(meta_audit_base_seq), count_records(commits, 5) + 1);
+  EXPECT_EQ(base_seq(), count_records(commits, 5) + 1);
+  EXPECT_EQ(erased_through(), count_records(commits, 5) + 1);
   const auto result = audited();
   EXPECT_TRUE(result.problems.empty()) << joined(result.problems);
   EXPECT_EQ(result.records, 0u);
@@ -184,7 +211,7 @@ TEST_F(JournalTrimTest, RecoveryAfterATrimRebuildsTheSameOrgsAndWritingGoesOnWit
   std::string record;
   EXPECT_TRUE(store_->get(Table::journal, u64_key(last + 1), record).ok());
   trim();
-  EXPECT_EQ(meta_u64(meta_audit_base_seq), last + 1);
+  EXPECT_EQ(erased_through(), last + 1);
   open();  // a journal trimmed through its very last record still says where to go on from
   ASSERT_TRUE(writer_->commit({OrgRenamed{root_s, "Solo again"}}, false).ok());
   EXPECT_TRUE(store_->get(Table::journal, u64_key(last + 2), record).ok());
@@ -192,20 +219,36 @@ TEST_F(JournalTrimTest, RecoveryAfterATrimRebuildsTheSameOrgsAndWritingGoesOnWit
   EXPECT_TRUE(result.problems.empty()) << joined(result.problems);
 }
 
-TEST_F(JournalTrimTest, ARoundTrimsInSlicesNoLargerThanTheLimit) {
+TEST_F(JournalTrimTest, TheWriterErasesInSlicesNoLargerThanTheLimit) {
   write(2, 2);
   const std::size_t renames = canopy::limits::journal_trim_records_per_commit + 100;
+  std::vector<Record> records;
   for (std::size_t i = 0; i < renames; ++i) {
     std::string name = "B";
     name += std::to_string(i);
-    ASSERT_TRUE(writer_->commit({OrgRenamed{sub_b, name}}, i + 1 == renames).ok());
+    records.push_back(OrgRenamed{sub_b, name});
   }
+  ASSERT_TRUE(writer_->commit(records, true).ok());
   const std::size_t total = count_records(scenario(), 2) + renames;
-  EXPECT_EQ(trim(), (std::vector<std::size_t>{canopy::limits::journal_trim_records_per_commit,
-                                              total - canopy::limits::journal_trim_records_per_commit}));
+  EXPECT_EQ(trim(), total);
+  EXPECT_EQ(erase_steps_, (std::vector<std::size_t>{canopy::limits::journal_trim_records_per_commit,
+                                                    total - canopy::limits::journal_trim_records_per_commit}));
   const auto result = audited();
   EXPECT_TRUE(result.problems.empty()) << joined(result.problems);
   EXPECT_EQ(result.base_seq, total);
+}
+
+TEST_F(JournalTrimTest, TheBaseFoldsAtMostTheOrgLimitPerCommit) {
+  std::vector<Record> created;
+  const std::size_t orgs = canopy::limits::audit_base_orgs_per_commit_max + 10;
+  for (std::size_t i = 0; i < orgs; ++i) {
+    created.push_back(OrgCreated{OrgId{1000 + i}, OrgId::none, "Org", Plan::pay_as_you_go, UserId::none, 0, at(c0, 1),
+                                 c0, false, 0, PaymentId::none});
+  }
+  ASSERT_TRUE(writer_->commit(created, true).ok());
+  EXPECT_EQ(trim(), orgs);
+  EXPECT_EQ(fold_calls_, (std::vector<std::size_t>{canopy::limits::audit_base_orgs_per_commit_max, 10}));
+  EXPECT_EQ(audited().orgs, orgs);
 }
 
 TEST_F(JournalTrimTest, NeverTrimsARecordTheAuditWouldReport) {
@@ -220,7 +263,8 @@ TEST_F(JournalTrimTest, NeverTrimsARecordTheAuditWouldReport) {
   commit({WriteOp{Table::journal, u64_key(good + 1), encode(Record{stray})},
           WriteOp{Table::journal, u64_key(good + 2), encode(Record{OrgRenamed{sub_a, "after"}})},
           WriteOp{Table::checkpoint, std::string(checkpoint_mark_key), u64_key(good + 2)}});
-  EXPECT_EQ(trim(), std::vector<std::size_t>{good});
+  EXPECT_EQ(trim(), good);
+  EXPECT_EQ(base_seq(), good);
   EXPECT_NE(stopped_.find("unknown org"), std::string::npos) << stopped_;
   EXPECT_EQ(first_record(), good + 1);
   EXPECT_TRUE(mentions(audited().problems, "names unknown org")) << joined(audited().problems);
@@ -271,10 +315,11 @@ TEST_F(JournalTrimTest, ABackupHoldKeepsTheRecordsAfterItsMark) {
     ASSERT_TRUE(status.ok()) << status.message;
     EXPECT_EQ(store_->trim_limit(), held - 1);
     ASSERT_TRUE(writer_->commit({}, true).ok());  // the mark moves on to the last record
-    EXPECT_EQ(trim(), std::vector<std::size_t>{held - 1});
+    EXPECT_EQ(trim(), held - 1);
+    EXPECT_EQ(base_seq(), count_records(commits, commits.size()));  // the base is not held
   }
   EXPECT_EQ(store_->trim_limit(), UINT64_MAX);
-  EXPECT_EQ(trim(), std::vector<std::size_t>{count_records(commits, commits.size()) - (held - 1)});
+  EXPECT_EQ(trim(), count_records(commits, commits.size()) - (held - 1));
 }
 
 TEST_F(JournalTrimTest, AHoldWhoseCopyDiedIsRemovedAndHoldsNothing) {

@@ -1,0 +1,117 @@
+#include "persistence/audit_base.hpp"
+
+#include <algorithm>
+#include <set>
+#include <variant>
+
+#include "config/limits.hpp"
+#include "domain/apply.hpp"
+#include "persistence/codec.hpp"
+#include "persistence/keys.hpp"
+
+namespace canopy::persistence {
+
+using namespace canopy::domain;
+
+namespace {
+
+Status read_u64(const Store& store, Table table, std::string_view key, std::uint64_t& value) {
+  std::string bytes;
+  Status s = store.get(table, key, bytes);
+  value = s.ok() ? get_u64_be(bytes) : 0;
+  return s.is_not_found() ? Status{} : s;
+}
+
+}  // namespace
+
+Status read_audit_base_seq(const Store& store, std::uint64_t& seq) {
+  return read_u64(store, Table::audit_meta, audit_base_seq_key, seq);
+}
+
+AuditBase::AuditBase(const Store& store, Status& status) : store_(store) {
+  std::uint64_t charged_at = 0;
+  status = read_audit_base_seq(store, seq_);
+  if (status.ok()) status = read_u64(store, Table::audit_meta, audit_charged_at_key, charged_at);
+  charged_at_ = static_cast<Timestamp>(charged_at);
+}
+
+void AuditBase::stop(std::string why) { stopped_ = "the journal is no longer trimmed: " + std::move(why); }
+
+bool AuditBase::load(OrgId id) {
+  if (orgs_.count(raw(id))) return true;
+  std::string bytes;
+  const Status s = store_.get(Table::audit_base, u64_key(raw(id)), bytes);
+  if (s.is_not_found()) return true;  // not in the base: fold_problems says so, unless it is created
+  if (!s.ok()) return false;
+  auto org = decode_audited_org(bytes);
+  if (!org) {
+    stop("the audit base row of " + describe(id) + " does not decode");
+    return false;
+  }
+  orgs_.emplace(raw(id), std::move(*org));
+  return true;
+}
+
+std::size_t AuditBase::advance(std::uint64_t through, WriteOps& ops) {
+  if (!stopped_.empty() || through <= seq_) return 0;
+  orgs_.clear();
+  std::set<std::uint64_t> changed;
+  std::uint64_t last = seq_;
+  std::size_t folded = 0;
+  std::size_t bytes = 0;
+  Timestamp charged_at = charged_at_;
+  std::vector<std::string> problems;
+  const Status s = store_.scan(Table::journal, {}, u64_key(seq_ + 1), [&](std::string_view key, std::string_view value) {
+    const std::uint64_t seq = get_u64_be(key);
+    if (seq > through || orgs_.size() >= limits::audit_base_orgs_per_commit_max ||
+        (folded > 0 && bytes + value.size() > limits::audit_base_bytes_per_commit)) {
+      return false;
+    }
+    if (seq != last + 1) {
+      stop("journal gap before record " + std::to_string(seq));
+      return false;
+    }
+    const auto record = decode_record(value);
+    if (!record) {
+      stop("journal record " + std::to_string(seq) + " does not decode");
+      return false;
+    }
+    const auto touched = orgs_touched(*record);
+    for (const OrgId id : touched) {
+      if (!load(id)) return false;
+    }
+    if (auto found = fold_problems(seq, *record, orgs_); !found.empty()) {
+      stop(found.front());
+      return false;
+    }
+    fold(seq, *record, orgs_, problems);
+    CANOPY_ASSERT(problems.empty());
+    for (const OrgId id : touched) changed.insert(raw(id));
+    if (const auto* charge = std::get_if<ChargeBatch>(&*record)) charged_at = std::max(charged_at, charge->at);
+    last = seq;
+    bytes += value.size();
+    ++folded;
+    return true;
+  });
+  // A read that failed leaves the rest to the next call; what was folded before it is written, as it
+  // is before a stop.
+  (void)s;
+  if (folded == 0) return 0;
+  for (const std::uint64_t id : changed) {
+    WriteOp& row = ops.add(Table::audit_base);
+    put_u64_be(row.key, id);
+    row.value = encode(orgs_.at(id));
+  }
+  WriteOp& base = ops.add(Table::audit_meta);
+  base.key.assign(audit_base_seq_key);
+  put_u64_be(base.value, last);
+  WriteOp& at = ops.add(Table::audit_meta);
+  at.key.assign(audit_charged_at_key);
+  put_u64_be(at.value, static_cast<std::uint64_t>(charged_at));
+  seq_ = last;
+  charged_at_ = charged_at;
+  orgs_.clear();
+  return folded;
+}
+
+}  // namespace canopy::persistence
