@@ -1,7 +1,6 @@
 #include "persistence/audit_base.hpp"
 
 #include <algorithm>
-#include <set>
 #include <variant>
 
 #include "config/limits.hpp"
@@ -55,7 +54,6 @@ bool AuditBase::load(OrgId id) {
 std::size_t AuditBase::advance(std::uint64_t through, WriteOps& ops) {
   if (!stopped_.empty() || through <= seq_) return 0;
   orgs_.clear();
-  std::set<std::uint64_t> changed;
   std::uint64_t last = seq_;
   std::size_t folded = 0;
   std::size_t bytes = 0;
@@ -86,7 +84,6 @@ std::size_t AuditBase::advance(std::uint64_t through, WriteOps& ops) {
     }
     fold(seq, *record, orgs_, problems);
     CANOPY_ASSERT(problems.empty());
-    for (const OrgId id : touched) changed.insert(raw(id));
     if (const auto* charge = std::get_if<ChargeBatch>(&*record)) charged_at = std::max(charged_at, charge->at);
     last = seq;
     bytes += value.size();
@@ -97,10 +94,12 @@ std::size_t AuditBase::advance(std::uint64_t through, WriteOps& ops) {
   // is before a stop.
   (void)s;
   if (folded == 0) return 0;
-  for (const std::uint64_t id : changed) {
+  // Every org in orgs_ was loaded or created for a record folded since (or for the record it stopped
+  // before, and is then written back as it was).
+  for (const auto& [id, org] : orgs_) {
     WriteOp& row = ops.add(Table::audit_base);
     put_u64_be(row.key, id);
-    row.value = encode(orgs_.at(id));
+    row.value = encode(org);
   }
   WriteOp& base = ops.add(Table::audit_meta);
   base.key.assign(audit_base_seq_key);

@@ -7,7 +7,7 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,8 +30,8 @@ struct AuditedOrg {
   friend bool operator==(const AuditedOrg&, const AuditedOrg&) = default;
 };
 
-// By raw org id, ordered so that reports come in a stable order.
-using AuditedOrgs = std::map<std::uint64_t, AuditedOrg>;
+// By raw org id. Unordered: a fold looks orgs up several times a record (reports sort the ids).
+using AuditedOrgs = std::unordered_map<std::uint64_t, AuditedOrg>;
 
 // The problems folding record `seq` into `orgs` would raise: an org it names that `orgs` lacks, or one
 // that refuses it (domain::apply_refusal). Empty: the fold is clean.

@@ -1,5 +1,6 @@
 #include "persistence/recovery.hpp"
 
+#include <algorithm>
 #include <map>
 #include <unordered_map>
 
@@ -172,7 +173,12 @@ Status audit_view(const Snapshot& store, AuditResult& result) {
   if (!s.ok()) return s;
 
   result.orgs = expected.size();
-  for (const auto& [id, audited] : expected) {
+  std::vector<std::uint64_t> ids;  // reports in org order
+  ids.reserve(expected.size());
+  for (const auto& entry : expected) ids.push_back(entry.first);
+  std::sort(ids.begin(), ids.end());
+  for (const std::uint64_t id : ids) {
+    const AuditedOrg& audited = expected.at(id);
     check_audited(audited, result.problems);
     const OrgState& org = audited.state;
     auto it = stored.find(id);
