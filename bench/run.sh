@@ -91,3 +91,7 @@ print(f"median: {med([r['events_accepted_per_s'] for r in rows]):.0f} events/s, 
       + ")")
 PY
 curl -s "http://127.0.0.1:$port/metrics" | grep -E '^canopy_(journal|commit)' | tr '\n' ' '; echo
+# The data folder's parts as they stand (LMDB files never shrink: this is the most each part held).
+# Without the journal trim the journal part grows by every record; with it, by a few checkpoints'.
+echo "data folder: $(du -sm "$work/var/data.mdb" | cut -f1) MB journal part, $(du -sm "$work/var/state" | cut -f1) MB state" \
+  "part, $( [ -d "$work/var/audit" ] && du -sm "$work/var/audit" | cut -f1 || echo 0) MB audit part"
