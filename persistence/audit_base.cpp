@@ -59,7 +59,9 @@ std::size_t AuditBase::advance(std::uint64_t through, WriteOps& ops) {
   std::size_t bytes = 0;
   Timestamp charged_at = charged_at_;
   std::vector<std::string> problems;
-  const Status s = store_.scan(Table::journal, {}, u64_key(seq_ + 1), [&](std::string_view key, std::string_view value) {
+  // A read that fails ends the scan like a stop: what was folded before it is written, and the next
+  // call goes on from there.
+  store_.scan(Table::journal, {}, u64_key(seq_ + 1), [&](std::string_view key, std::string_view value) {
     const std::uint64_t seq = get_u64_be(key);
     if (seq > through || orgs_.size() >= limits::audit_base_orgs_per_commit_max ||
         (folded > 0 && bytes + value.size() > limits::audit_base_bytes_per_commit)) {
@@ -90,9 +92,6 @@ std::size_t AuditBase::advance(std::uint64_t through, WriteOps& ops) {
     ++folded;
     return true;
   });
-  // A read that failed leaves the rest to the next call; what was folded before it is written, as it
-  // is before a stop.
-  (void)s;
   if (folded == 0) return 0;
   // Every org in orgs_ was loaded or created for a record folded since (or for the record it stopped
   // before, and is then written back as it was).
