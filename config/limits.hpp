@@ -172,6 +172,13 @@ inline constexpr std::size_t audit_base_bytes_per_commit = 64u << 20;
 // the journal's first pages, ~0.3 us: 4,096 of them add ~1 ms to the commit they ride in, and a
 // commit a millisecond erases 4 million records a second, far more than are journaled.
 inline constexpr std::size_t journal_trim_records_per_commit = 4096;
+// A backup's hold on the trim (persistence/trim_hold.hpp) found unlocked is taken for one still being
+// placed (created, not yet locked: microseconds) for this long, and for one whose copy died after.
+inline constexpr std::int64_t trim_hold_lock_grace_seconds = 60;
+// `canopy check` beside a live server reads the audit part after the journal part; a base committed
+// between the two reads can be past the journal read, and the audit reads all again. Such a window is
+// microseconds wide, so a few attempts; a base that stays past the journal is reported.
+inline constexpr unsigned audit_view_attempts_max = 5;
 
 // --- persistence --------------------------------------------------------------------------------
 // Group commit: a commit takes every record waiting when it starts (at most the records maximum), so

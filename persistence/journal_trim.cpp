@@ -22,8 +22,17 @@ JournalTrim::JournalTrim(const Store& store, Status& status) : store_(store) {
 std::size_t JournalTrim::step(std::uint64_t base_seq, WriteOps& ops) {
   if (!due(base_seq)) return 0;
   if (target_ <= erased_) {
-    target_ = std::max(erased_, std::min(base_seq, store_.trim_limit()));
-    if (target_ == erased_) return 0;
+    // The base is never past the committed checkpoint mark; the mark bounds the round all the same,
+    // should a base from elsewhere be (recovery refuses one past the journal's end).
+    std::string mark;
+    const Status s = store_.get(Table::checkpoint, checkpoint_mark_key, mark);
+    if (!s.ok()) return 0;  // no mark yet, or unreadable: the next round reads it again
+    const std::uint64_t limit = std::min(store_.trim_limit(), get_u64_be(mark));
+    target_ = std::max(erased_, std::min(base_seq, limit));
+    if (target_ == erased_) {
+      held_base_ = base_seq;  // no further until the base moves (a backup holds the trim)
+      return 0;
+    }
   }
   const std::uint64_t through = std::min(target_, erased_ + limits::journal_trim_records_per_commit);
   for (std::uint64_t seq = erased_ + 1; seq <= through; ++seq) put_u64_be(ops.add(Table::journal, true).key, seq);

@@ -8,9 +8,12 @@
 // 12,000 single charges a second, ~17 MB).
 //
 // A round starts when the base is past what is erased, and erases up to where it is then, but never
-// past Store::trim_limit() read at that moment (while a backup holds it, each step reads it again), which a backup in progress holds (trim_hold.hpp): the base
-// is committed only after the checkpoint mark it folds up to, so either the round sees the backup's
-// hold, or the backup began after that mark was committed and copies a state part at least as far.
+// past Store::trim_limit() read at that moment, which a backup in progress holds (trim_hold.hpp), nor
+// past the checkpoint mark (which the base never passes anyway). The base is committed only after the
+// checkpoint mark it folds up to, so either the round sees the backup's hold, or the backup began
+// after that base was committed and copies a state part and a base at least as far. A round held
+// back entirely waits for the base to move (once per checkpoint interval under load) before it reads
+// the limit again, so a long backup costs no busy loop.
 // A round erases in slices of at most limits::journal_trim_records_per_commit records, one per writer
 // commit, each with the new "journal_erased_through" (meta) in the same transaction. The records are
 // contiguous, so a slice erases by key without reading them.
@@ -32,7 +35,9 @@ class JournalTrim {
   JournalTrim(const Store& store, Status& status);
 
   // True when records up to `base_seq` (the audit base's committed seq) remain to be erased.
-  bool due(std::uint64_t base_seq) const { return target_ > erased_ || base_seq > erased_; }
+  bool due(std::uint64_t base_seq) const {
+    return target_ > erased_ || (base_seq > erased_ && base_seq != held_base_);
+  }
 
   // Erases the next slice of the round in progress (starting one if the base is past what is erased):
   // adds the ops to `ops`. Returns how many records they erase.
@@ -45,6 +50,7 @@ class JournalTrim {
   const Store& store_;
   std::uint64_t erased_ = 0;      // meta journal_erased_through
   std::uint64_t target_ = 0;      // the round in progress erases up to it
+  std::uint64_t held_base_ = 0;   // a base a round could not erase up to at all (held): not due again
 };
 
 // Reads how far the journal is erased (0: never trimmed) from `store`.

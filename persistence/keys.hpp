@@ -37,7 +37,10 @@
 
 namespace canopy::persistence {
 
-inline constexpr std::uint32_t schema_version = 1;
+// 2: the journal may be trimmed behind an audit base (journal_trim.hpp). A folder of version 1 (never
+// trimmed) is read as it is and marked 2 by the first start of a build that trims.
+inline constexpr std::uint32_t schema_version = 2;
+inline constexpr std::uint32_t schema_version_trim_free = 1;
 
 inline void put_u64_be(std::string& out, std::uint64_t v) {
   char bytes[8];

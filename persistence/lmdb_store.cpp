@@ -158,8 +158,6 @@ class LmdbEnv final : public Store {
       const unsigned dbi_flags = options.read_only ? 0u : MDB_CREATE;
       const auto i = static_cast<std::size_t>(table);
       if (int rc = mdb_dbi_open(txn, name.c_str(), dbi_flags, &dbis_[i]); rc) {
-        // A table newer than the folder, opened read-only: read as empty (a writing open creates it).
-        if (rc == MDB_NOTFOUND && options.read_only) continue;
         mdb_txn_abort(txn);
         return from_mdb(rc, "open table " + name);
       }
@@ -173,7 +171,7 @@ class LmdbEnv final : public Store {
   Status commit(std::span<const WriteOp> ops) override { return try_commit(ops); }
 
   Status get(Table table, std::string_view key, std::string& value) const override {
-    if (!holds(table)) return Status::not_found();
+    if (!holds(table)) return Status::not_found();  // the audit part's, in a folder from before the parts
     ReadTxn txn(env_);
     if (txn.rc()) return from_mdb(txn.rc(), "begin read");
     MDB_val k = as_val(key), v;
@@ -488,7 +486,8 @@ class PartedStore final : public Store {
   }
   // One read transaction per part: the state part's begun first (so it is never ahead of the journal
   // part read with it), the audit part's last (the journal is never trimmed past the audit base, so the
-  // journal read before it holds every record after the base it reads).
+  // journal read before it holds every record after the base it reads; a base committed between the
+  // two reads may be past the journal's end, which the audit checks for).
   Status read(const std::function<Status(const Snapshot&)>& read) const override {
     struct View final : Snapshot {
       const Snapshot* parts[3] = {nullptr, nullptr, nullptr};  // by Part; the audit part's may be absent
@@ -510,9 +509,11 @@ class PartedStore final : public Store {
       });
     });
   }
-  // The state part first, then the journal part, then the audit part: the copy's journal holds every
-  // record after its state part's mark (the trim is held meanwhile: trim_hold.hpp), and its audit base
-  // is no older than where its journal was trimmed through.
+  // The state part first, then the audit part, then the journal part, with the trim held meanwhile at
+  // the lower of the checkpoint mark and the audit base's seq as they were before the copy began
+  // (trim_hold.hpp): the copied state part's mark and the copied base are at least that far, so the
+  // copied journal holds every record after either; and the base, copied before the journal, is never
+  // past the copied journal's end.
   // Refused where a store is already (LMDB would refuse the journal part's copy only after the state
   // part's had been written beside that store's own tables).
   // A copy that fails halfway takes its state and audit parts away again: alone, the state part would
@@ -525,12 +526,16 @@ class PartedStore final : public Store {
     std::string mark;
     Status s = state_->get(Table::checkpoint, checkpoint_mark_key, mark);
     if (!s.ok() && !s.is_not_found()) return s;
-    // The copied state part's mark is at least this one.
-    const TrimHold hold(dir_, s.ok() ? get_u64_be(mark) : 0, s);
+    std::uint64_t through = s.ok() ? get_u64_be(mark) : 0;
+    std::string base;
+    s = get(Table::audit_meta, audit_base_seq_key, base);
+    if (!s.ok() && !s.is_not_found()) return s;
+    through = std::min(through, s.ok() ? get_u64_be(base) : 0);
+    const TrimHold hold(dir_, through, s);
     if (!s.ok()) return s;
     s = state_->copy_compacted(state_dir);
-    if (s.ok()) s = journal_->copy_compacted(dir);
     if (s.ok() && audit_) s = audit_->copy_compacted(audit_dir);
+    if (s.ok()) s = journal_->copy_compacted(dir);
     if (!s.ok()) {
       std::error_code ignored;
       std::filesystem::remove_all(state_dir, ignored);
@@ -579,6 +584,7 @@ std::unique_ptr<Store> open_unparted(const std::string& dir, const LmdbOptions& 
   std::vector<TableName> tables;
   for (std::size_t i = 0; i < table_count; ++i) {
     const auto table = static_cast<Table>(i);
+    if (part_of(table) == Part::audit) continue;  // newer than such a folder: read as empty
     tables.push_back({table, table == Table::checkpoint ? table_name(Table::meta) : table_name(table)});
   }
   auto env = std::make_unique<LmdbEnv>();

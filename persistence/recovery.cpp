@@ -4,6 +4,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "config/limits.hpp"
 #include "domain/apply.hpp"
 #include "persistence/audit_fold.hpp"
 #include "persistence/codec.hpp"
@@ -42,11 +43,20 @@ Status check_schema(Store& store) {
     return store.commit(std::span<const WriteOp>(&op, 1));
   }
   if (!s.ok()) return s;
-  if (get_u64_be(bytes) != schema_version) {
-    return Status{Status::Code::corruption, "data folder has schema version " + std::to_string(get_u64_be(bytes)) +
-                                                ", this build reads version " + std::to_string(schema_version)};
+  const std::uint64_t stored = get_u64_be(bytes);
+  if (stored == schema_version) return {};
+  if (stored == schema_version_trim_free) {
+    // This build trims the journal: a build of version 1 would misread the folder afterwards (its
+    // audit replays from record 1, its recovery takes a trimmed mark for another journal's), so the
+    // folder says it is version 2 from now on, and such a build refuses it by its version.
+    std::string v;
+    put_u64_be(v, schema_version);
+    WriteOp op{Table::meta, std::string(meta_schema), v};
+    return store.commit(std::span<const WriteOp>(&op, 1));
   }
-  return {};
+  return Status{Status::Code::corruption, "data folder has schema version " + std::to_string(stored) +
+                                              ", this build reads versions " + std::to_string(schema_version_trim_free) +
+                                              " and " + std::to_string(schema_version)};
 }
 
 // Visits journal records with seq > after, in order. Stops at the first that does not decode.
@@ -92,6 +102,15 @@ Status recover(Store& store, RecoveryResult& result) {
   if (!s.ok()) return s;
   if (!replay_error.ok()) return replay_error;
   result.last_seq = materializer.last_seq();
+  // The audit base never holds a record the journal has not reached (a folder put together from parts
+  // of different stores): the trim would erase records no checkpoint holds yet.
+  std::uint64_t base = 0;
+  if (Status read = read_u64(store, Table::audit_meta, audit_base_seq_key, base); !read.ok()) return read;
+  if (base > result.last_seq) {
+    return Status{Status::Code::corruption, "the audit part's base holds records up to " + std::to_string(base) +
+                                                ", past the journal's last record " + std::to_string(result.last_seq) +
+                                                ": the audit part does not belong to this journal"};
+  }
   if (result.replayed_records == 0) return {};
   materializer.flush(ops);
   return store.commit(ops.span());
@@ -115,11 +134,31 @@ Status read_base(const Snapshot& store, AuditedOrgs& orgs, std::uint64_t& base_s
   });
 }
 
+// Whether the journal reaches the base's last record: erased through exactly it, or holding it. A
+// view reads the audit part after the journal part, so a base the trimmer committed in between can be
+// past the journal read (`raced`: the view is read again); a store whose base stays past its journal
+// does not belong together.
+template <class Reader>
+Status journal_reaches(const Reader& store, std::uint64_t base_seq, bool& reaches) {
+  std::uint64_t erased = 0;
+  if (Status s = read_u64(store, Table::meta, meta_journal_erased_through, erased); !s.ok()) return s;
+  reaches = base_seq == 0 || erased >= base_seq;
+  if (reaches) return {};
+  return store.scan(Table::journal, u64_key(base_seq), {}, [&](std::string_view, std::string_view) {
+    reaches = true;
+    return false;
+  });
+}
+
 // The audit over one view: the stored state it compares is one the server could recover from.
-Status audit_view(const Snapshot& store, AuditResult& result) {
+Status audit_view(const Snapshot& store, AuditResult& result, bool& raced) {
   AuditedOrgs expected;  // the base, then every record after it folded in
   Status s = read_base(store, expected, result.base_seq, result);
   if (!s.ok()) return s;
+  bool reaches = false;
+  if (s = journal_reaches(store, result.base_seq, reaches); !s.ok()) return s;
+  raced = !reaches;
+  if (raced) return {};
   std::uint64_t last = result.base_seq;
   s = for_each_record(store, result.base_seq, [&](std::uint64_t seq, const Record& record) {
     if (seq != last + 1) result.problems.push_back("journal gap before record " + std::to_string(seq));
@@ -200,7 +239,15 @@ Status audit_view(const Snapshot& store, AuditResult& result) {
 }  // namespace
 
 Status audit(const Store& store, AuditResult& result) {
-  return store.read([&](const Snapshot& view) { return audit_view(view, result); });
+  bool raced = false;
+  for (unsigned attempt = 0; attempt < limits::audit_view_attempts_max; ++attempt) {
+    result = {};
+    const Status s = store.read([&](const Snapshot& view) { return audit_view(view, result, raced); });
+    if (!s.ok() || !raced) return s;
+  }
+  result.problems.push_back("the audit base holds records up to " + std::to_string(result.base_seq) +
+                            ", past the end of the journal: the audit part does not belong to it");
+  return {};
 }
 
 }  // namespace canopy::persistence

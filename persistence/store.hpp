@@ -76,8 +76,8 @@ struct WriteOp {
 using ScanVisitor = std::function<bool(std::string_view key, std::string_view value)>;
 
 // A consistent view of the store: every read through it sees the same committed state of each part,
-// the state part's taken first (so it is never ahead of the journal part's), the audit part's last (so
-// the journal holds every record after its base).
+// the state part's taken first (so it is never ahead of the journal part's), the audit part's last
+// (its base may then be past the journal read, by a commit in between: the audit reads again).
 class Snapshot {
  public:
   virtual ~Snapshot() = default;

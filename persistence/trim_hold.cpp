@@ -3,12 +3,17 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <random>
 
+#include "config/limits.hpp"
 #include "persistence/keys.hpp"
 
 namespace canopy::persistence {
@@ -17,33 +22,42 @@ namespace {
 
 constexpr std::string_view hold_prefix = "trim-hold-";
 
-std::string unique_suffix() {
+// Unique across processes and time: a pid is reused, a pid with 64 random bits is not.
+std::string unique_name() {
   static std::atomic<std::uint64_t> next{0};
-  return std::to_string(::getpid()) + "-" + std::to_string(next.fetch_add(1));
+  std::random_device random;
+  const std::uint64_t salt = (std::uint64_t{random()} << 32) | random();
+  char name[96];
+  std::snprintf(name, sizeof name, "%s%d-%llu-%016llx", std::string(hold_prefix).c_str(), static_cast<int>(::getpid()),
+                static_cast<unsigned long long>(next.fetch_add(1)), static_cast<unsigned long long>(salt));
+  return name;
+}
+
+Status failed(const std::string& dir, const char* what) {
+  return Status{Status::Code::io_error, "hold the journal trim in " + dir + ": " + what + ": " + std::strerror(errno)};
 }
 
 }  // namespace
 
 TrimHold::TrimHold(const std::string& dir, std::uint64_t through, Status& status) {
   status = {};
-  const std::string suffix = unique_suffix();
-  const std::string writing = dir + "/.writing-" + std::string(hold_prefix) + suffix;
-  fd_ = ::open(writing.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  const std::string path = dir + "/" + unique_name();
+  // Readable by all: the server may run as another user than the copy.
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd_ < 0) {
-    if (errno == EROFS || errno == EACCES) return;
-    status = Status{Status::Code::io_error, "hold the journal trim in " + dir + ": " + std::strerror(errno)};
+    if (errno == EROFS) return;  // read-only media: no server writes there either
+    status = failed(dir, "create");
     return;
   }
   const std::string mark = u64_key(through);
-  if (::flock(fd_, LOCK_EX) != 0 || ::write(fd_, mark.data(), mark.size()) != static_cast<ssize_t>(mark.size()) ||
-      ::rename(writing.c_str(), (dir + "/" + std::string(hold_prefix) + suffix).c_str()) != 0) {
-    status = Status{Status::Code::io_error, "hold the journal trim in " + dir + ": " + std::strerror(errno)};
-    ::unlink(writing.c_str());
+  if (::flock(fd_, LOCK_EX) != 0 || ::write(fd_, mark.data(), mark.size()) != static_cast<ssize_t>(mark.size())) {
+    status = failed(dir, "lock and write");
+    ::unlink(path.c_str());
     ::close(fd_);
     fd_ = -1;
     return;
   }
-  path_ = dir + "/" + std::string(hold_prefix) + suffix;
+  path_ = path;
 }
 
 TrimHold::~TrimHold() {
@@ -61,16 +75,24 @@ std::uint64_t held_trim_limit(const std::string& dir) {
     if (name.substr(0, hold_prefix.size()) != hold_prefix) continue;
     const std::string path = dir + "/" + std::string(name);
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;  // released meanwhile
+    if (fd < 0) {
+      if (errno != ENOENT) limit = 0;  // there, but not ours to read: hold everything
+      continue;                        // (ENOENT: released meanwhile)
+    }
+    char bytes[8];
     if (::flock(fd, LOCK_SH | LOCK_NB) == 0) {
-      ::unlink(path.c_str());  // its copy died
-    } else {
-      char bytes[8];
-      if (::pread(fd, bytes, sizeof bytes, 0) == static_cast<ssize_t>(sizeof bytes)) {
-        limit = std::min(limit, get_u64_be(std::string_view(bytes, sizeof bytes)));
+      // Unlocked: a copy that died, or one that has created its hold and not locked it yet.
+      struct stat st {};
+      const bool young = ::fstat(fd, &st) != 0 || std::time(nullptr) - st.st_mtime < limits::trim_hold_lock_grace_seconds;
+      if (young) {
+        limit = 0;
       } else {
-        limit = 0;  // held, unreadable: hold everything
+        ::unlink(path.c_str());
       }
+    } else if (::pread(fd, bytes, sizeof bytes, 0) == static_cast<ssize_t>(sizeof bytes)) {
+      limit = std::min(limit, get_u64_be(std::string_view(bytes, sizeof bytes)));
+    } else {
+      limit = 0;  // locked, its mark not written yet: hold everything
     }
     ::close(fd);
   }

@@ -6,9 +6,12 @@
 // Real LMDB in a fresh folder under /tmp.
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -322,16 +325,68 @@ TEST_F(JournalTrimTest, ABackupHoldKeepsTheRecordsAfterItsMark) {
   EXPECT_EQ(trim(), count_records(commits, commits.size()) - (held - 1));
 }
 
-TEST_F(JournalTrimTest, AHoldWhoseCopyDiedIsRemovedAndHoldsNothing) {
-  // A hold file nobody has locked: its process is gone.
-  const std::string path = dir_.str("data") + "/trim-hold-1-0";
+TEST_F(JournalTrimTest, AnUnlockedHoldHoldsEverythingWhileYoungAndIsRemovedOnceStale) {
+  // A hold file nobody has locked: a copy that has not locked it yet, or one that died.
+  const std::string path = dir_.str("data") + "/trim-hold-1-0-00";
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT, 0600);
   ASSERT_GE(fd, 0);
-  const std::string mark = u64_key(1);
+  const std::string mark = u64_key(7);
   ASSERT_EQ(::write(fd, mark.data(), mark.size()), 8);
   ::close(fd);
+  EXPECT_EQ(held_trim_limit(dir_.str("data")), 0u);
+  EXPECT_EQ(::access(path.c_str(), F_OK), 0);
+  const timespec old[2] = {{std::time(nullptr) - canopy::limits::trim_hold_lock_grace_seconds - 1, 0},
+                           {std::time(nullptr) - canopy::limits::trim_hold_lock_grace_seconds - 1, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), old, 0), 0);
   EXPECT_EQ(held_trim_limit(dir_.str("data")), UINT64_MAX);
   EXPECT_NE(::access(path.c_str(), F_OK), 0);
+}
+
+TEST_F(JournalTrimTest, AHoldTheServerCannotOpenHoldsEverything) {
+  // Open fails with something else than "gone" (a hold of another user's the server may not read is
+  // EACCES; tests run as root, so a link to itself, ELOOP, stands in for it).
+  const std::string path = dir_.str("data") + "/trim-hold-1-0-00";
+  ASSERT_EQ(::symlink(path.c_str(), path.c_str()), 0);
+  EXPECT_EQ(held_trim_limit(dir_.str("data")), 0u);
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  // A link to nothing: open says ENOENT, as for a hold released meanwhile.
+  ASSERT_EQ(::symlink((path + "-nowhere").c_str(), path.c_str()), 0);
+  EXPECT_EQ(held_trim_limit(dir_.str("data")), UINT64_MAX);
+}
+
+TEST_F(JournalTrimTest, AHeldRoundWaitsForTheBaseToMoveAndThenErasesTheRest) {
+  const auto commits = scenario();
+  write(commits.size(), commits.size());
+  const std::uint64_t last = count_records(commits, commits.size());
+  Status status;
+  AuditBase base(*store_, status);
+  WriteOps fold_ops;
+  ASSERT_GT(base.advance(mark(), fold_ops), 0u);
+  ASSERT_TRUE(store_->commit(fold_ops.span()).ok());
+  JournalTrim erase(*store_, status);
+  const auto step = [&] {
+    WriteOps ops;
+    const std::size_t n = erase.step(base.seq(), ops);
+    if (!ops.empty()) {
+      EXPECT_TRUE(store_->commit(ops.span()).ok());
+    }
+    return n;
+  };
+  {
+    const TrimHold hold(dir_.str("data"), 3, status);
+    ASSERT_TRUE(status.ok()) << status.message;
+    EXPECT_EQ(step(), 3u);
+    EXPECT_EQ(step(), 0u);
+    EXPECT_FALSE(erase.due(base.seq())) << "a held round must not be due again at once (the writer would spin)";
+  }
+  EXPECT_FALSE(erase.due(base.seq()));  // released, but the base has not moved
+  ASSERT_TRUE(writer_->commit({OrgRenamed{root_s, "Solo, renamed"}}, true).ok());
+  fold_ops.clear();
+  ASSERT_EQ(base.advance(mark(), fold_ops), 1u);
+  ASSERT_TRUE(store_->commit(fold_ops.span()).ok());
+  EXPECT_TRUE(erase.due(base.seq()));
+  EXPECT_EQ(step(), last + 1 - 3);
+  EXPECT_EQ(first_record(), 0u);
 }
 
 TEST_F(JournalTrimTest, ABackupOfATrimmedStoreAuditsCleanAndRecovers) {
@@ -379,4 +434,73 @@ TEST_F(JournalTrimTest, ARepeatedTopUpOrTransferIsAnsweredFromItsRowsOnceItsReco
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(std::get<PaymentRecorded>(*failed).status, PaymentStatus::failed);
   EXPECT_FALSE(decided_payment(*store_, root_r, "never-used").has_value());
+}
+
+TEST_F(JournalTrimTest, AFolderWithoutAnAuditPartReadsAsNeverTrimmed) {
+  // As a server of an earlier version left it: no audit folder.
+  const auto commits = scenario();
+  write(commits.size(), commits.size());
+  store_.reset();
+  writer_.reset();
+  std::filesystem::remove_all(dir_.str("data") + "/audit");
+  Status status;
+  auto read_only = open_lmdb_store(dir_.str("data"), LmdbOptions{0, true}, status);
+  ASSERT_TRUE(status.ok()) << status.message;
+  EXPECT_FALSE(std::filesystem::exists(dir_.str("data") + "/audit"));  // a read-only open writes nothing
+  AuditResult result;
+  ASSERT_TRUE(audit(*read_only, result).ok());
+  EXPECT_TRUE(result.problems.empty()) << joined(result.problems);
+  EXPECT_EQ(result.base_seq, 0u);
+  EXPECT_EQ(result.records, count_records(commits, commits.size()));
+  ASSERT_TRUE(read_only->copy_compacted(dir_.str("copy")).ok());
+  AuditResult copied;
+  auto copy = open_lmdb_store(dir_.str("copy"), LmdbOptions{0, true}, status);
+  ASSERT_TRUE(status.ok()) << status.message;
+  ASSERT_TRUE(audit(*copy, copied).ok());
+  EXPECT_TRUE(copied.problems.empty()) << joined(copied.problems);
+  read_only.reset();
+  open();  // a writing open creates the part, and the trim goes on from nothing
+  EXPECT_EQ(trim(), count_records(commits, commits.size()));
+  EXPECT_TRUE(audited().problems.empty());
+}
+
+TEST_F(JournalTrimTest, ABasePastTheJournalIsRefusedByRecoveryAndReportedByTheAudit) {
+  // An audit part put beside a journal it does not belong to: its base is past the journal's end.
+  const auto commits = scenario();
+  write(commits.size(), commits.size());
+  const std::uint64_t last = count_records(commits, commits.size());
+  commit({WriteOp{Table::audit_meta, std::string(audit_base_seq_key), u64_key(last + 5)}});
+  EXPECT_TRUE(mentions(audited().problems, "past the end of the journal")) << joined(audited().problems);
+  RecoveryResult recovered;
+  const Status s = recover(*store_, recovered);
+  EXPECT_EQ(s.code, Status::Code::corruption);
+  EXPECT_NE(s.message.find("audit part"), std::string::npos) << s.message;
+}
+
+TEST_F(JournalTrimTest, ARefusedOrUndecodableRecordOrAGapStopsTheBaseBeforeIt) {
+  const auto commits = scenario();
+  write(3, 3);
+  const std::uint64_t good = count_records(commits, 3);
+  // Each case overwrites the records after `good`; each base starts from nothing (its ops are never
+  // committed).
+  const auto stops_at = [&](std::vector<WriteOp> bad, const std::string& why) {
+    bad.push_back(WriteOp{Table::checkpoint, std::string(checkpoint_mark_key), u64_key(good + 2)});
+    commit(bad);
+    Status status;
+    AuditBase base(*store_, status);
+    WriteOps ops;
+    base.advance(good + 2, ops);
+    EXPECT_EQ(base.seq(), good) << why;
+    EXPECT_NE(base.stopped_because().find(why), std::string::npos) << base.stopped_because();
+  };
+  // A charge S's balance cannot pay (refused by S).
+  ChargeBatch overdraw;
+  overdraw.chain = {ChainHop{root_s, c0}};
+  overdraw.at = at(c0, 9);
+  overdraw.events = {ChargeEvent{"evt_big", "assistants.reply", 1, 1'000'000'000'000, overdraw.at}};
+  stops_at({WriteOp{Table::journal, u64_key(good + 1), encode(Record{overdraw})}}, describe(root_s));
+  stops_at({WriteOp{Table::journal, u64_key(good + 1), "junk"}}, "does not decode");
+  stops_at({WriteOp{Table::journal, u64_key(good + 1), {}, true},
+            WriteOp{Table::journal, u64_key(good + 2), encode(Record{OrgRenamed{sub_a, "x"}})}},
+           "gap before record " + std::to_string(good + 2));
 }

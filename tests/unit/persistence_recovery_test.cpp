@@ -468,6 +468,17 @@ TEST_F(RecoveryTest, RecoverRefusesADataFolderOfAnotherSchemaVersion) {
   EXPECT_EQ(recover(*store_, result).code, Status::Code::corruption);
 }
 
+TEST_F(RecoveryTest, AFolderOfTheVersionBeforeTrimmingIsReadAndMarkedAsTheCurrentOne) {
+  write_scenario_and_reopen();
+  ASSERT_TRUE(put(Table::meta, std::string(meta_schema), u64_key(schema_version_trim_free)).ok());
+  RecoveryResult result;
+  ASSERT_TRUE(recover(*store_, result).ok());
+  std::string version;
+  ASSERT_TRUE(store_->get(Table::meta, meta_schema, version).ok());
+  EXPECT_EQ(get_u64_be(version), schema_version);  // a build that does not trim now refuses it
+  expect_orgs_equal_fold(*store_, scenario().size());
+}
+
 TEST_F(RecoveryTest, MaterializerRefusesARecordForAnUnknownOrg) {
   store_ = open_store(dir_);
   Materializer materializer(*store_);
