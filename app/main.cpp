@@ -14,7 +14,7 @@ using namespace canopy;
 // `canopy check DATA_DIR`: the offline audit; exit 1 on any difference.
 int check(const config::Options& options) {
   persistence::Status status;
-  auto store = persistence::open_lmdb_store(options.target_dir, persistence::LmdbOptions{0, true}, status);
+  auto store = persistence::open_lmdb_store(options.target_dir, persistence::LmdbOptions::reading(), status);
   if (!store) {
     std::fprintf(stderr, "canopy check: cannot open %s: %s\n", options.target_dir.c_str(), status.message.c_str());
     return 2;
@@ -41,7 +41,7 @@ int check(const config::Options& options) {
 // server goes on writing while it is taken.
 int backup(const config::Options& options) {
   persistence::Status status;
-  auto store = persistence::open_lmdb_store(options.target_dir, persistence::LmdbOptions{0, true}, status);
+  auto store = persistence::open_lmdb_store(options.target_dir, persistence::LmdbOptions::reading(), status);
   if (!store) {
     std::fprintf(stderr, "canopy backup: cannot open %s: %s\n", options.target_dir.c_str(), status.message.c_str());
     return 2;

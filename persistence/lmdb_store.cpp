@@ -449,8 +449,12 @@ class LmdbEnv final : public Store {
 class PartedStore final : public Store {
  public:
   PartedStore(std::string dir, std::unique_ptr<LmdbEnv> journal, std::unique_ptr<LmdbEnv> state,
-              std::unique_ptr<LmdbEnv> audit)
-      : dir_(std::move(dir)), journal_(std::move(journal)), state_(std::move(state)), audit_(std::move(audit)) {}
+              std::unique_ptr<LmdbEnv> audit, std::function<void(Part)> after_part_copied)
+      : dir_(std::move(dir)),
+        journal_(std::move(journal)),
+        state_(std::move(state)),
+        audit_(std::move(audit)),
+        after_part_copied_(std::move(after_part_copied)) {}
 
   Status commit(std::span<const WriteOp> ops) override {
     std::array<std::size_t, 3> counts{};
@@ -533,9 +537,15 @@ class PartedStore final : public Store {
     through = std::min(through, s.ok() ? get_u64_be(base) : 0);
     const TrimHold hold(dir_, through, s);
     if (!s.ok()) return s;
+    const auto copied = [&](Part part) {
+      if (s.ok() && after_part_copied_) after_part_copied_(part);
+    };
     s = state_->copy_compacted(state_dir);
+    copied(Part::state);
     if (s.ok() && audit_) s = audit_->copy_compacted(audit_dir);
+    copied(Part::audit);
     if (s.ok()) s = journal_->copy_compacted(dir);
+    copied(Part::journal);
     if (!s.ok()) {
       std::error_code ignored;
       std::filesystem::remove_all(state_dir, ignored);
@@ -564,6 +574,7 @@ class PartedStore final : public Store {
   std::unique_ptr<LmdbEnv> journal_;
   std::unique_ptr<LmdbEnv> state_;
   std::unique_ptr<LmdbEnv> audit_;
+  const std::function<void(Part)> after_part_copied_;  // LmdbOptions::after_part_copied
 };
 
 // The state part's tables that a folder from before the parts holds (the mark was a key of meta).
@@ -666,7 +677,8 @@ std::unique_ptr<Store> open_lmdb_store(const std::string& dir, const LmdbOptions
     sync_dir(dir);
     if (status = move_state_tables(*journal, *state); !status.ok()) return nullptr;
   }
-  return std::make_unique<PartedStore>(dir, std::move(journal), std::move(state), std::move(audit));
+  return std::make_unique<PartedStore>(dir, std::move(journal), std::move(state), std::move(audit),
+                                       options.after_part_copied);
 }
 
 }  // namespace canopy::persistence

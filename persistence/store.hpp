@@ -134,6 +134,15 @@ Status check_mark_in_journal(const Store& journal, std::uint64_t mark);
 struct LmdbOptions {
   std::size_t map_bytes = 0;  // 0: limits::lmdb_map_bytes_initial, per part
   bool read_only = false;
+  // Called by copy_compacted() after it copies each part: tests run the server's commits between a
+  // copy's parts there, which a real race produces only by chance.
+  std::function<void(Part copied)> after_part_copied;
+
+  static LmdbOptions reading() {
+    LmdbOptions options;
+    options.read_only = true;
+    return options;
+  }
 };
 
 // The journal part in `dir`, the state part in `dir`/state, the audit part in `dir`/audit. A data

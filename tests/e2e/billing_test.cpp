@@ -5,6 +5,7 @@
 // payment history. Every test states one behavior and checks the money did (or did not) move.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <optional>
@@ -1388,6 +1389,50 @@ TEST_F(TrimmedJournal, RepeatsAreAnsweredAndCheckAndBackupAgreeOnceTheRecordsAre
   const auto checked = run_canopy({"check", data_dir()});
   EXPECT_EQ(checked.exit_code, 0) << checked.out;
   EXPECT_NE(checked.out.find("consistent"), std::string::npos) << checked.out;
+}
+
+TEST_F(TrimmedJournal, BackupsTakenWhileChargesAreTrimmedAuditCleanAndServe) {
+  // Charges go on (bounded: at most 3,000, at most 20 s) while three backups are taken, each racing
+  // the checkpoints, the audit base's commits and the erases behind them.
+  const auto a = create_sub_org(admin(), root, "A");
+  grant(op(), root, 1'000'000'000);
+  std::atomic<bool> done{false};
+  std::atomic<int> accepted{0};
+  std::thread charging([&] {
+    Client client(port(), owner.token);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    for (int i = 0; i < 3000 && !done && std::chrono::steady_clock::now() < deadline; ++i) {
+      const auto r = client.post("/v1/orgs/" + a + "/usage", event("load-" + std::to_string(i), 1'000));
+      if (r.status == 200) ++accepted;
+    }
+  });
+  std::vector<std::string> copies;
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    copies.push_back(data_dir() + "-copy-" + std::to_string(i));
+    const auto backup = run_canopy({"backup", data_dir(), copies.back()});
+    EXPECT_EQ(backup.exit_code, 0) << backup.out;
+  }
+  done = true;
+  charging.join();
+  EXPECT_GT(accepted.load(), 0);
+  EXPECT_GT(metric("canopy_journal_records_trimmed_total"), 0);
+  for (const auto& copy : copies) {
+    const auto checked = run_canopy({"check", copy});
+    EXPECT_EQ(checked.exit_code, 0) << copy << ": " << checked.out;
+  }
+  // The last copy serves: it recovers, and its balances add up to what it holds.
+  CanopyProcess restored(copies.back());
+  restored.start();
+  Client restored_op(restored.port());
+  const auto view = restored_op.get("/v1/orgs/" + root + "/billing");
+  ASSERT_EQ(view.status, 200u) << view.body;
+  const auto charged = free_credits + 1'000'000'000 - json_int(view.json(), {"available_balance_micros"});
+  EXPECT_EQ(charged % 1'000, 0);
+  EXPECT_LE(charged, std::int64_t{accepted.load()} * 1'000);
+  EXPECT_EQ(restored.terminate(), 0);
+  const auto after = run_canopy({"check", copies.back()});
+  EXPECT_EQ(after.exit_code, 0) << after.out;
 }
 
 }  // namespace

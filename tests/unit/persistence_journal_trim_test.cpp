@@ -39,7 +39,7 @@ class JournalTrimTest : public ::testing::Test {
   void open() {
     store_.reset();
     Status status;
-    store_ = open_lmdb_store(dir_.str("data"), {}, status);
+    store_ = open_lmdb_store(dir_.str("data"), options_, status);
     ASSERT_TRUE(status.ok()) << status.message;
     RecoveryResult recovered;
     ASSERT_TRUE(recover(*store_, recovered).ok());
@@ -122,6 +122,7 @@ class JournalTrimTest : public ::testing::Test {
   void commit(std::vector<WriteOp> ops) { ASSERT_TRUE(store_->commit(ops).ok()); }
 
   TempDir dir_;
+  LmdbOptions options_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<JournalWriter> writer_;
   std::string stopped_;
@@ -444,7 +445,7 @@ TEST_F(JournalTrimTest, AFolderWithoutAnAuditPartReadsAsNeverTrimmed) {
   writer_.reset();
   std::filesystem::remove_all(dir_.str("data") + "/audit");
   Status status;
-  auto read_only = open_lmdb_store(dir_.str("data"), LmdbOptions{0, true}, status);
+  auto read_only = open_lmdb_store(dir_.str("data"), LmdbOptions::reading(), status);
   ASSERT_TRUE(status.ok()) << status.message;
   EXPECT_FALSE(std::filesystem::exists(dir_.str("data") + "/audit"));  // a read-only open writes nothing
   AuditResult result;
@@ -454,7 +455,7 @@ TEST_F(JournalTrimTest, AFolderWithoutAnAuditPartReadsAsNeverTrimmed) {
   EXPECT_EQ(result.records, count_records(commits, commits.size()));
   ASSERT_TRUE(read_only->copy_compacted(dir_.str("copy")).ok());
   AuditResult copied;
-  auto copy = open_lmdb_store(dir_.str("copy"), LmdbOptions{0, true}, status);
+  auto copy = open_lmdb_store(dir_.str("copy"), LmdbOptions::reading(), status);
   ASSERT_TRUE(status.ok()) << status.message;
   ASSERT_TRUE(audit(*copy, copied).ok());
   EXPECT_TRUE(copied.problems.empty()) << joined(copied.problems);
@@ -503,4 +504,31 @@ TEST_F(JournalTrimTest, ARefusedOrUndecodableRecordOrAGapStopsTheBaseBeforeIt) {
   stops_at({WriteOp{Table::journal, u64_key(good + 1), {}, true},
             WriteOp{Table::journal, u64_key(good + 2), encode(Record{OrgRenamed{sub_a, "x"}})}},
            "gap before record " + std::to_string(good + 2));
+}
+
+TEST_F(JournalTrimTest, ABackupRacingTheTrimCopiesPartsThatBelongTogether) {
+  // Between each two parts of the copy, the server journals more, checkpoints it, folds it into the
+  // base and erases behind the base as far as it may: the worst a real race can do.
+  const auto commits = scenario();
+  std::size_t written = 5;
+  options_.after_part_copied = [&](Part) {
+    if (written == commits.size()) return;
+    ASSERT_TRUE(writer_->commit(commits[written], true).ok());
+    ++written;
+    trim();
+  };
+  open();
+  write(5, 5);
+  trim();
+  ASSERT_TRUE(store_->copy_compacted(dir_.str("copy")).ok());
+  ASSERT_EQ(written, 8u);  // a step after each of the three parts
+  Status status;
+  auto copy = open_lmdb_store(dir_.str("copy"), {}, status);
+  ASSERT_TRUE(status.ok()) << status.message;
+  AuditResult result;
+  ASSERT_TRUE(audit(*copy, result).ok());
+  EXPECT_TRUE(result.problems.empty()) << joined(result.problems);
+  RecoveryResult recovered;
+  ASSERT_TRUE(recover(*copy, recovered).ok());
+  EXPECT_GE(recovered.last_seq, count_records(commits, 7));  // the journal copied after two more steps
 }

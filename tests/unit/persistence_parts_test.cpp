@@ -93,7 +93,7 @@ class PartsTest : public ::testing::Test {
 
   std::unique_ptr<Store> open(bool read_only = false) {
     Status status;
-    auto store = open_lmdb_store(dir_, LmdbOptions{0, read_only}, status);
+    auto store = open_lmdb_store(dir_, read_only ? LmdbOptions::reading() : LmdbOptions{}, status);
     EXPECT_TRUE(status.ok()) << status.message;
     return store;
   }
