@@ -32,6 +32,12 @@ using namespace canopy::test;
 
 namespace {
 
+std::string joined(const std::vector<std::string>& problems) {
+  std::string out;
+  for (const auto& p : problems) out += "\n  " + p;
+  return out;
+}
+
 class JournalTrimTest : public ::testing::Test {
  protected:
   void SetUp() override { open(); }
@@ -121,6 +127,23 @@ class JournalTrimTest : public ::testing::Test {
 
   void commit(std::vector<WriteOp> ops) { ASSERT_TRUE(store_->commit(ops).ok()); }
 
+  // A copy in `dir`, audited (expected clean) then recovered (expected to succeed), as a restore would.
+  struct CheckedCopy {
+    AuditResult audit;
+    RecoveryResult recovered;
+  };
+  CheckedCopy check_copy(const std::string& dir) {
+    CheckedCopy out;
+    Status status;
+    auto copy = open_lmdb_store(dir, {}, status);
+    EXPECT_TRUE(status.ok()) << status.message;
+    if (!copy) return out;
+    EXPECT_TRUE(audit(*copy, out.audit).ok());
+    EXPECT_TRUE(out.audit.problems.empty()) << joined(out.audit.problems);
+    EXPECT_TRUE(recover(*copy, out.recovered).ok());
+    return out;
+  }
+
   TempDir dir_;
   LmdbOptions options_;
   std::unique_ptr<Store> store_;
@@ -129,12 +152,6 @@ class JournalTrimTest : public ::testing::Test {
   std::vector<std::size_t> fold_calls_;
   std::vector<std::size_t> erase_steps_;
 };
-
-std::string joined(const std::vector<std::string>& problems) {
-  std::string out;
-  for (const auto& p : problems) out += "\n  " + p;
-  return out;
-}
 
 bool mentions(const std::vector<std::string>& problems, const std::string& needle) {
   for (const auto& p : problems) {
@@ -396,16 +413,9 @@ TEST_F(JournalTrimTest, ABackupOfATrimmedStoreAuditsCleanAndRecovers) {
   trim();
   ASSERT_TRUE(store_->copy_compacted(dir_.str("copy")).ok());
   EXPECT_EQ(held_trim_limit(dir_.str("data")), UINT64_MAX);  // the copy's hold is gone with it
-  Status status;
-  auto copy = open_lmdb_store(dir_.str("copy"), {}, status);
-  ASSERT_TRUE(status.ok()) << status.message;
-  AuditResult result;
-  ASSERT_TRUE(audit(*copy, result).ok());
-  EXPECT_TRUE(result.problems.empty()) << joined(result.problems);
-  EXPECT_EQ(result.base_seq, count_records(commits, 5));
-  RecoveryResult recovered;
-  ASSERT_TRUE(recover(*copy, recovered).ok());
-  EXPECT_EQ(recovered.last_seq, count_records(commits, commits.size()));
+  const auto copy = check_copy(dir_.str("copy"));
+  EXPECT_EQ(copy.audit.base_seq, count_records(commits, 5));
+  EXPECT_EQ(copy.recovered.last_seq, count_records(commits, commits.size()));
 }
 
 TEST_F(JournalTrimTest, ARepeatedTopUpOrTransferIsAnsweredFromItsRowsOnceItsRecordIsTrimmed) {
@@ -522,13 +532,6 @@ TEST_F(JournalTrimTest, ABackupRacingTheTrimCopiesPartsThatBelongTogether) {
   trim();
   ASSERT_TRUE(store_->copy_compacted(dir_.str("copy")).ok());
   ASSERT_EQ(written, 8u);  // a step after each of the three parts
-  Status status;
-  auto copy = open_lmdb_store(dir_.str("copy"), {}, status);
-  ASSERT_TRUE(status.ok()) << status.message;
-  AuditResult result;
-  ASSERT_TRUE(audit(*copy, result).ok());
-  EXPECT_TRUE(result.problems.empty()) << joined(result.problems);
-  RecoveryResult recovered;
-  ASSERT_TRUE(recover(*copy, recovered).ok());
-  EXPECT_GE(recovered.last_seq, count_records(commits, 7));  // the journal copied after two more steps
+  const auto copy = check_copy(dir_.str("copy"));
+  EXPECT_GE(copy.recovered.last_seq, count_records(commits, 7));  // the journal copied after two more steps
 }
