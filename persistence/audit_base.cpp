@@ -106,6 +106,11 @@ std::size_t AuditBase::advance(std::uint64_t through, WriteOps& ops) {
   WriteOp& at = ops.add(Table::audit_meta);
   at.key.assign(audit_charged_at_key);
   put_u64_be(at.value, static_cast<std::uint64_t>(charged_at));
+  if (day_of(charged_at) != day_of(charged_at_)) {
+    WriteOp& date = ops.add(Table::audit_dates);
+    put_u64_be(date.key, last);
+    put_u64_be(date.value, static_cast<std::uint64_t>(charged_at));
+  }
   seq_ = last;
   charged_at_ = charged_at;
   orgs_.clear();

@@ -28,12 +28,18 @@ std::optional<Timestamp> IdPurge::accepted_at(std::string_view value) const {
 
 std::optional<Timestamp> IdPurge::trimmed_charge_at(std::uint64_t seq) const {
   std::string base;
-  std::string at;
-  if (!store_.get(Table::audit_meta, audit_base_seq_key, base).ok() || seq > get_u64_be(base) ||
-      !store_.get(Table::audit_meta, audit_charged_at_key, at).ok()) {
-    return std::nullopt;
-  }
-  return static_cast<Timestamp>(get_u64_be(at));
+  if (!store_.get(Table::audit_meta, audit_base_seq_key, base).ok() || seq > get_u64_be(base)) return std::nullopt;
+  // The first date at or after the record: its charges were accepted by then.
+  std::optional<Timestamp> at;
+  const Status s = store_.scan(Table::audit_dates, {}, u64_key(seq), [&](std::string_view, std::string_view value) {
+    at = static_cast<Timestamp>(get_u64_be(value));
+    return false;
+  });
+  if (!s.ok()) return std::nullopt;
+  if (at) return at;
+  std::string latest;  // after the last date: the latest charge in the base
+  if (!store_.get(Table::audit_meta, audit_charged_at_key, latest).ok()) return std::nullopt;
+  return static_cast<Timestamp>(get_u64_be(latest));
 }
 
 std::size_t IdPurge::step(Timestamp now, std::uint64_t sweeps_committed, std::size_t max_rows, WriteOps& ops) {

@@ -54,8 +54,9 @@ class IdPurge {
   // When the row was accepted, or no earlier: from the row, or for rows written before rows said so,
   // from the journal record it names (nullopt if that cannot be read: the row is then kept).
   std::optional<domain::Timestamp> accepted_at(std::string_view value) const;
-  // For such a row whose record `seq` was trimmed (journal_trim.hpp): the time of the last charge in
-  // the audit base, no earlier than its acceptance (nullopt: the record is not in the base, only missing).
+  // For such a row whose record `seq` was trimmed (journal_trim.hpp): a time no earlier than its
+  // acceptance and at most about a day later, from the audit base's dates (nullopt: the record is not
+  // in the base, only missing).
   std::optional<domain::Timestamp> trimmed_charge_at(std::uint64_t seq) const;
 
   const Store& store_;

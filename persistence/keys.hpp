@@ -29,6 +29,8 @@
 //   audit_meta   "base_seq" -> u64: the last record folded into audit_base | "charged_at" -> i64: when
 //                the last of them that accepted events was journaled (no earlier than any of their
 //                ids was accepted: id_purge.hpp)
+//   audit_dates  u64 seq -> i64: every charge in the records up to seq was accepted by then; a row
+//                each time that day changes (dates the ids of trimmed records to within a day)
 #pragma once
 
 #include <cstdint>

@@ -63,7 +63,7 @@ Status check_mark_in_journal(const Store& journal, std::uint64_t mark) {
 std::string_view table_name(Table table) {
   static constexpr std::array<std::string_view, table_count> names = {
       "meta", "journal", "orgs", "users", "emails", "tokens", "event_ids", "payments", "payment_keys",
-      "usage", "webhook_outbox", "webhook_deliveries", "checkpoint", "audit_base", "audit_meta"};
+      "usage", "webhook_outbox", "webhook_deliveries", "checkpoint", "audit_base", "audit_meta", "audit_dates"};
   return names[static_cast<std::size_t>(table)];
 }
 

@@ -34,8 +34,9 @@ namespace canopy::persistence {
 
 // Named sub-databases. Key layouts: keys.hpp.
 enum class Table : std::uint8_t { meta, journal, orgs, users, emails, tokens, event_ids, payments, payment_keys, usage,
-                                  webhook_outbox, webhook_deliveries, checkpoint, audit_base, audit_meta };
-inline constexpr std::size_t table_count = 15;
+                                  webhook_outbox, webhook_deliveries, checkpoint, audit_base, audit_meta,
+                                  audit_dates };
+inline constexpr std::size_t table_count = 16;
 std::string_view table_name(Table table);
 
 enum class Part : std::uint8_t { journal, state, audit };
@@ -48,6 +49,7 @@ inline constexpr Part part_of(Table table) {
       return Part::state;
     case Table::audit_base:
     case Table::audit_meta:
+    case Table::audit_dates:
       return Part::audit;
     default:
       return Part::journal;

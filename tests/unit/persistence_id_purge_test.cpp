@@ -2,7 +2,7 @@
 // before. A sweep erases exactly the rows accepted before (its start - retention), walks the whole
 // index in bounded slices without skipping or repeating a row, starts at most once per interval, and
 // dates rows written before rows carried their time from the journal record they name (or, once
-// the journal is trimmed past it, from the last charge trimmed: no earlier than the row's own time).
+// the journal is trimmed past it, from the audit base's dates: no earlier than the row's own time).
 // Real LMDB in a fresh folder under /tmp.
 #include <gtest/gtest.h>
 
@@ -211,28 +211,37 @@ TEST_F(IdPurgeTest, RowsWithoutATimeAreDatedByTheirJournalRecord) {
   EXPECT_TRUE(known(1, 3));
 }
 
-TEST_F(IdPurgeTest, RowsWithoutATimeWhoseRecordWasTrimmedAreDatedByTheLastChargeTrimmed) {
-  // The audit base holds records up to 5, whose charges were accepted at the latest at `trimmed`, and
-  // the journal was trimmed behind it (journal_trim.hpp): a row naming record 3 was accepted then or
-  // before.
+TEST_F(IdPurgeTest, RowsWithoutATimeWhoseRecordWasTrimmedAreDatedByTheAuditBase) {
+  // The audit base holds records up to 10 and the journal was trimmed behind it (journal_trim.hpp):
+  // the charges up to record 4 were accepted by `old`, up to 9 by `recent`, and the latest by
+  // `latest` (audit_base.hpp).
   const auto undated = [&](int n, std::uint64_t seq) {
     std::string value;
     put_u64_be(value, seq);
     put_u64_be(value, 1);
     commit({WriteOp{Table::event_ids, id_key(1, n), value}});
   };
-  const Timestamp trimmed = t0 - retention + day;
-  commit({WriteOp{Table::audit_meta, std::string(audit_base_seq_key), u64_key(5)},
-          WriteOp{Table::audit_meta, std::string(audit_charged_at_key), u64_key(static_cast<std::uint64_t>(trimmed))}});
-  undated(1, 3);
-  undated(2, 9);  // after the trim, and not in the journal: kept, never guessed at
-  IdPurge early(*store_, retention, interval);
-  EXPECT_EQ(step(early, t0, 100), 0u);  // the last charge trimmed is still within the retention
-  EXPECT_TRUE(known(1, 1));
-  IdPurge later(*store_, retention, interval);
-  EXPECT_EQ(step(later, t0 + day + 1, 100), 1u);
+  const Timestamp old = t0 - retention - 2 * day;
+  const Timestamp recent = t0 - retention + day;
+  const Timestamp latest = t0;
+  const auto at = [](Timestamp t) { return u64_key(static_cast<std::uint64_t>(t)); };
+  commit({WriteOp{Table::audit_meta, std::string(audit_base_seq_key), u64_key(10)},
+          WriteOp{Table::audit_meta, std::string(audit_charged_at_key), at(latest)},
+          WriteOp{Table::audit_dates, u64_key(4), at(old)}, WriteOp{Table::audit_dates, u64_key(9), at(recent)}});
+  undated(1, 3);   // by `old`: past the retention
+  undated(2, 6);   // by `recent`: within it
+  undated(3, 10);  // after the last date: by `latest`
+  undated(4, 12);  // past the base, and not in the journal: kept, never guessed at
+  IdPurge purge(*store_, retention, interval);
+  EXPECT_EQ(step(purge, t0, 100), 1u);
   EXPECT_FALSE(known(1, 1));
   EXPECT_TRUE(known(1, 2));
+  EXPECT_TRUE(known(1, 3));
+  EXPECT_TRUE(known(1, 4));
+  IdPurge later(*store_, retention, interval);
+  EXPECT_EQ(step(later, t0 + day + 1, 100), 1u);  // `recent` is now past the retention
+  EXPECT_FALSE(known(1, 2));
+  EXPECT_TRUE(known(1, 3));
 }
 
 TEST(EventIdRowCodec, RoundTripsAndReadsRowsWrittenBeforeTheTime) {

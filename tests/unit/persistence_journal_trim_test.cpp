@@ -203,6 +203,14 @@ TEST_F(JournalTrimTest, TheBaseHoldsEachOrgAsTheRecordsUpToItLeftIt) {
   ASSERT_TRUE(store_->get(Table::audit_base, u64_key(raw(root_r)), bytes).ok());
   EXPECT_EQ(decode_audited_org(bytes)->ledger, (Ledger{allowance + 10'000'000 + allowance, 1'750'000 + 2'000'000 + 300'000}));
   EXPECT_EQ(first_record(), 0u);  // nothing left
+  // Its one date: every charge up to the last record was accepted by the latest of them.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> dates;
+  ASSERT_TRUE(store_->scan(Table::audit_dates, {}, {}, [&](std::string_view key, std::string_view value) {
+    dates.emplace_back(get_u64_be(key), get_u64_be(value));
+    return true;
+  }).ok());
+  const auto latest = static_cast<std::uint64_t>(at(c0 + 1, 4));  // the scenario's last charge
+  EXPECT_EQ(dates, (std::vector<std::pair<std::uint64_t, std::uint64_t>>{{count_records(commits, commits.size()), latest}}));
 }
 
 TEST_F(JournalTrimTest, ALaterRoundTrimsWhatLaterCheckpointsCover) {
