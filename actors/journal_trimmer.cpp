@@ -7,6 +7,7 @@
 #include "actors/state_committer.hpp"
 #include "persistence/audit_base.hpp"
 #include "persistence/keys.hpp"
+#include "persistence/stored_u64.hpp"
 #include "persistence/write_ops.hpp"
 
 namespace canopy::actors {
@@ -34,10 +35,12 @@ void JournalTrimmer::run() {
     lock.unlock();
     persistence::WriteOps ops;
     for (;;) {
-      std::string mark;
-      if (!store_.get(persistence::Table::checkpoint, persistence::checkpoint_mark_key, mark).ok()) break;
+      std::uint64_t mark = 0;
+      if (!persistence::read_stored_u64(store_, persistence::Table::checkpoint, persistence::checkpoint_mark_key, mark).ok()) {
+        break;
+      }
       ops.clear();
-      if (base.advance(persistence::get_u64_be(mark), ops) == 0) break;
+      if (base.advance(mark, ops) == 0) break;
       if (status = store_.commit(ops.span()); !status.ok()) commit_failed(status);
       stats_.audit_base_seq.store(base.seq(), std::memory_order_release);
       std::lock_guard stop(mutex_);

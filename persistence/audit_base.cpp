@@ -7,30 +7,16 @@
 #include "domain/apply.hpp"
 #include "persistence/codec.hpp"
 #include "persistence/keys.hpp"
+#include "persistence/stored_u64.hpp"
 
 namespace canopy::persistence {
 
 using namespace canopy::domain;
 
-namespace {
-
-Status read_u64(const Store& store, Table table, std::string_view key, std::uint64_t& value) {
-  std::string bytes;
-  Status s = store.get(table, key, bytes);
-  value = s.ok() ? get_u64_be(bytes) : 0;
-  return s.is_not_found() ? Status{} : s;
-}
-
-}  // namespace
-
-Status read_audit_base_seq(const Store& store, std::uint64_t& seq) {
-  return read_u64(store, Table::audit_meta, audit_base_seq_key, seq);
-}
-
 AuditBase::AuditBase(const Store& store, Status& status) : store_(store) {
   std::uint64_t charged_at = 0;
-  status = read_audit_base_seq(store, seq_);
-  if (status.ok()) status = read_u64(store, Table::audit_meta, audit_charged_at_key, charged_at);
+  status = read_stored_u64(store, Table::audit_meta, audit_base_seq_key, seq_);
+  if (status.ok()) status = read_stored_u64(store, Table::audit_meta, audit_charged_at_key, charged_at);
   charged_at_ = static_cast<Timestamp>(charged_at);
 }
 

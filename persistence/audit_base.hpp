@@ -53,7 +53,4 @@ class AuditBase {
   std::string stopped_;
 };
 
-// Reads the base's seq (0: nothing folded yet) from `store`.
-Status read_audit_base_seq(const Store& store, std::uint64_t& seq);
-
 }  // namespace canopy::persistence

@@ -4,6 +4,7 @@
 
 #include "persistence/codec.hpp"
 #include "persistence/keys.hpp"
+#include "persistence/stored_u64.hpp"
 
 namespace canopy::persistence {
 
@@ -27,8 +28,8 @@ std::optional<Timestamp> IdPurge::accepted_at(std::string_view value) const {
 }
 
 std::optional<Timestamp> IdPurge::trimmed_charge_at(std::uint64_t seq) const {
-  std::string base;
-  if (!store_.get(Table::audit_meta, audit_base_seq_key, base).ok() || seq > get_u64_be(base)) return std::nullopt;
+  std::uint64_t base = 0;
+  if (!read_stored_u64(store_, Table::audit_meta, audit_base_seq_key, base).ok() || seq > base) return std::nullopt;
   // The first date at or after the record: its charges were accepted by then.
   std::optional<Timestamp> at;
   const Status s = store_.scan(Table::audit_dates, {}, u64_key(seq), [&](std::string_view, std::string_view value) {
@@ -37,9 +38,9 @@ std::optional<Timestamp> IdPurge::trimmed_charge_at(std::uint64_t seq) const {
   });
   if (!s.ok()) return std::nullopt;
   if (at) return at;
-  std::string latest;  // after the last date: the latest charge in the base
-  if (!store_.get(Table::audit_meta, audit_charged_at_key, latest).ok()) return std::nullopt;
-  return static_cast<Timestamp>(get_u64_be(latest));
+  std::uint64_t latest = 0;  // after the last date: the latest charge in the base
+  if (!read_stored_u64(store_, Table::audit_meta, audit_charged_at_key, latest).ok()) return std::nullopt;
+  return static_cast<Timestamp>(latest);
 }
 
 std::size_t IdPurge::step(Timestamp now, std::uint64_t sweeps_committed, std::size_t max_rows, WriteOps& ops) {

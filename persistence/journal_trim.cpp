@@ -4,18 +4,12 @@
 
 #include "config/limits.hpp"
 #include "persistence/keys.hpp"
+#include "persistence/stored_u64.hpp"
 
 namespace canopy::persistence {
 
-Status read_journal_erased_through(const Store& store, std::uint64_t& seq) {
-  std::string bytes;
-  Status s = store.get(Table::meta, meta_journal_erased_through, bytes);
-  seq = s.ok() ? get_u64_be(bytes) : 0;
-  return s.is_not_found() ? Status{} : s;
-}
-
 JournalTrim::JournalTrim(const Store& store, Status& status) : store_(store) {
-  status = read_journal_erased_through(store, erased_);
+  status = read_stored_u64(store, Table::meta, meta_journal_erased_through, erased_);
   target_ = erased_;
 }
 
@@ -24,10 +18,9 @@ std::size_t JournalTrim::step(std::uint64_t base_seq, WriteOps& ops) {
   if (target_ <= erased_) {
     // The base is never past the committed checkpoint mark; the mark bounds the round all the same,
     // should a base from elsewhere be (recovery refuses one past the journal's end).
-    std::string mark;
-    const Status s = store_.get(Table::checkpoint, checkpoint_mark_key, mark);
-    if (!s.ok()) return 0;  // no mark yet, or unreadable: the next round reads it again
-    const std::uint64_t limit = std::min(store_.trim_limit(), get_u64_be(mark));
+    std::uint64_t mark = 0;
+    if (!read_stored_u64(store_, Table::checkpoint, checkpoint_mark_key, mark).ok()) return 0;  // read again next round
+    const std::uint64_t limit = std::min(store_.trim_limit(), mark);
     target_ = std::max(erased_, std::min(base_seq, limit));
     if (target_ == erased_) {
       held_base_ = base_seq;  // no further until the base moves (a backup holds the trim)

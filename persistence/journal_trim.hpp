@@ -53,7 +53,4 @@ class JournalTrim {
   std::uint64_t held_base_ = 0;   // a base a round could not erase up to at all (held): not due again
 };
 
-// Reads how far the journal is erased (0: never trimmed) from `store`.
-Status read_journal_erased_through(const Store& store, std::uint64_t& seq);
-
 }  // namespace canopy::persistence

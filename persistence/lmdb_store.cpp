@@ -25,6 +25,7 @@
 #include "persistence/key_order.hpp"
 #include "persistence/keys.hpp"
 #include "persistence/store.hpp"
+#include "persistence/stored_u64.hpp"
 #include "persistence/trim_hold.hpp"
 
 namespace canopy::persistence {
@@ -41,10 +42,9 @@ Status Store::read(const std::function<Status(const Snapshot&)>& read) const {
 }
 
 Status check_mark_in_journal(const Store& journal, std::uint64_t mark) {
-  std::string erased;
-  Status s = journal.get(Table::meta, meta_journal_erased_through, erased);
-  if (!s.ok() && !s.is_not_found()) return s;
-  const std::uint64_t trimmed = s.ok() ? get_u64_be(erased) : 0;
+  std::uint64_t trimmed = 0;
+  Status s = read_stored_u64(journal, Table::meta, meta_journal_erased_through, trimmed);
+  if (!s.ok()) return s;
   if (mark < trimmed) {
     return Status{Status::Code::corruption, "the state part's checkpoint mark is record " + std::to_string(mark) +
                                                 ", but the journal was trimmed through record " + std::to_string(trimmed) +
@@ -527,15 +527,12 @@ class PartedStore final : public Store {
     const std::string audit_dir = dir + "/" + std::string(audit_part_folder);
     if (holds_store(dir)) return Status{Status::Code::io_error, "copy to " + dir + ": a store is there already"};
     ::mkdir(dir.c_str(), 0700);
-    std::string mark;
-    Status s = state_->get(Table::checkpoint, checkpoint_mark_key, mark);
-    if (!s.ok() && !s.is_not_found()) return s;
-    std::uint64_t through = s.ok() ? get_u64_be(mark) : 0;
-    std::string base;
-    s = get(Table::audit_meta, audit_base_seq_key, base);
-    if (!s.ok() && !s.is_not_found()) return s;
-    through = std::min(through, s.ok() ? get_u64_be(base) : 0);
-    const TrimHold hold(dir_, through, s);
+    std::uint64_t mark = 0;
+    std::uint64_t base = 0;
+    Status s = read_stored_u64(*this, Table::checkpoint, checkpoint_mark_key, mark);
+    if (s.ok()) s = read_stored_u64(*this, Table::audit_meta, audit_base_seq_key, base);
+    if (!s.ok()) return s;
+    const TrimHold hold(dir_, std::min(mark, base), s);
     if (!s.ok()) return s;
     const auto copied = [&](Part part) {
       if (s.ok() && after_part_copied_) after_part_copied_(part);

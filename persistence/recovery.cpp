@@ -10,6 +10,7 @@
 #include "persistence/codec.hpp"
 #include "persistence/keys.hpp"
 #include "persistence/materializer.hpp"
+#include "persistence/stored_u64.hpp"
 
 namespace canopy::persistence {
 
@@ -17,20 +18,9 @@ using namespace canopy::domain;
 
 namespace {
 
-// The u64 under `key` in `table` (0: absent). `Reader`: a Store, or a Snapshot of one (the audit reads
-// one consistent view).
-template <class Reader>
-Status read_u64(const Reader& store, Table table, std::string_view key, std::uint64_t& value) {
-  value = 0;
-  return store.scan(table, key, {}, [&](std::string_view found, std::string_view bytes) {
-    if (found == key) value = get_u64_be(bytes);
-    return false;
-  });
-}
-
 template <class Reader>
 Status read_checkpoint(const Reader& store, std::uint64_t& mark) {
-  return read_u64(store, Table::checkpoint, checkpoint_mark_key, mark);
+  return read_stored_u64(store, Table::checkpoint, checkpoint_mark_key, mark);
 }
 
 Status check_schema(Store& store) {
@@ -105,7 +95,7 @@ Status recover(Store& store, RecoveryResult& result) {
   // The audit base never holds a record the journal has not reached (a folder put together from parts
   // of different stores): the trim would erase records no checkpoint holds yet.
   std::uint64_t base = 0;
-  if (Status read = read_u64(store, Table::audit_meta, audit_base_seq_key, base); !read.ok()) return read;
+  if (Status read = read_stored_u64(store, Table::audit_meta, audit_base_seq_key, base); !read.ok()) return read;
   if (base > result.last_seq) {
     return Status{Status::Code::corruption, "the audit part's base holds records up to " + std::to_string(base) +
                                                 ", past the journal's last record " + std::to_string(result.last_seq) +
@@ -121,7 +111,7 @@ namespace {
 // The audit base (journal_trim.hpp): the fold of the records trimmed from the journal, and the last
 // of them (0: none trimmed).
 Status read_base(const Snapshot& store, AuditedOrgs& orgs, std::uint64_t& base_seq, AuditResult& result) {
-  Status s = read_u64(store, Table::audit_meta, audit_base_seq_key, base_seq);
+  Status s = read_stored_u64(store, Table::audit_meta, audit_base_seq_key, base_seq);
   if (!s.ok()) return s;
   return store.scan(Table::audit_base, {}, {}, [&](std::string_view key, std::string_view value) {
     auto org = decode_audited_org(value);
@@ -134,14 +124,11 @@ Status read_base(const Snapshot& store, AuditedOrgs& orgs, std::uint64_t& base_s
   });
 }
 
-// Whether the journal reaches the base's last record: erased through exactly it, or holding it. A
-// view reads the audit part after the journal part, so a base the trimmer committed in between can be
-// past the journal read (`raced`: the view is read again); a store whose base stays past its journal
-// does not belong together.
-template <class Reader>
-Status journal_reaches(const Reader& store, std::uint64_t base_seq, bool& reaches) {
-  std::uint64_t erased = 0;
-  if (Status s = read_u64(store, Table::meta, meta_journal_erased_through, erased); !s.ok()) return s;
+// Whether the journal, erased through `erased`, reaches the base's last record: erased through it, or
+// holding it. A view reads the audit part after the journal part, so a base the trimmer committed in
+// between can be past the journal read (`raced`: the view is read again); a store whose base stays
+// past its journal does not belong together.
+Status journal_reaches(const Snapshot& store, std::uint64_t erased, std::uint64_t base_seq, bool& reaches) {
   reaches = base_seq == 0 || erased >= base_seq;
   if (reaches) return {};
   return store.scan(Table::journal, u64_key(base_seq), {}, [&](std::string_view, std::string_view) {
@@ -155,8 +142,10 @@ Status audit_view(const Snapshot& store, AuditResult& result, bool& raced) {
   AuditedOrgs expected;  // the base, then every record after it folded in
   Status s = read_base(store, expected, result.base_seq, result);
   if (!s.ok()) return s;
+  std::uint64_t erased = 0;  // how far the journal is trimmed
+  if (s = read_stored_u64(store, Table::meta, meta_journal_erased_through, erased); !s.ok()) return s;
   bool reaches = false;
-  if (s = journal_reaches(store, result.base_seq, reaches); !s.ok()) return s;
+  if (s = journal_reaches(store, erased, result.base_seq, reaches); !s.ok()) return s;
   raced = !reaches;
   if (raced) return {};
   std::uint64_t last = result.base_seq;
@@ -187,8 +176,6 @@ Status audit_view(const Snapshot& store, AuditResult& result, bool& raced) {
   if (!s.ok()) return s;
   std::uint64_t checkpoint = 0;
   if (s = read_checkpoint(store, checkpoint); !s.ok()) return s;
-  std::uint64_t erased = 0;
-  if (s = read_u64(store, Table::meta, meta_journal_erased_through, erased); !s.ok()) return s;
   if (checkpoint < erased) {
     result.problems.push_back("the checkpoint mark is record " + std::to_string(checkpoint) +
                               ", but the journal was trimmed through record " + std::to_string(erased));
