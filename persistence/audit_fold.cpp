@@ -57,13 +57,19 @@ std::vector<std::string> fold_problems(std::uint64_t seq, const Record& record, 
   return problems;
 }
 
-void fold(std::uint64_t seq, const Record& record, AuditedOrgs& orgs, std::vector<std::string>& problems) {
+void fold_clean(const Record& record, AuditedOrgs& orgs) {
   if (const auto* created = std::get_if<OrgCreated>(&record)) {
     orgs[raw(created->org)] = AuditedOrg{make_org(*created), {}};
     sum_record(record, orgs);
     return;
   }
+  sum_record(record, orgs);
+  for (const OrgId id : orgs_touched(record)) domain::apply(orgs.at(raw(id)).state, record);
+}
+
+void fold(std::uint64_t seq, const Record& record, AuditedOrgs& orgs, std::vector<std::string>& problems) {
   auto found = fold_problems(seq, record, orgs);
+  if (found.empty()) return fold_clean(record, orgs);
   problems.insert(problems.end(), found.begin(), found.end());
   sum_record(record, orgs);
   for (const OrgId id : orgs_touched(record)) {

@@ -41,6 +41,8 @@ std::vector<std::string> fold_problems(std::uint64_t seq, const domain::Record& 
 // it touches that accepts it, and its money is counted in the ledgers of the orgs it names that exist.
 // Appends its problems (as fold_problems) to `problems`.
 void fold(std::uint64_t seq, const domain::Record& record, AuditedOrgs& orgs, std::vector<std::string>& problems);
+// The same for a record fold_problems() found clean (the journal trim checks before it folds).
+void fold_clean(const domain::Record& record, AuditedOrgs& orgs);
 
 // Problems with one org once folded: a broken invariant, or a balance its ledger does not sum to.
 void check_audited(const AuditedOrg& org, std::vector<std::string>& problems);
