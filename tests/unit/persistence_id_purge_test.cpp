@@ -51,6 +51,15 @@ class IdPurgeTest : public ::testing::Test {
     commit({WriteOp{Table::event_ids, id_key(org, n), encode(EventIdRow{next_seq_++, OrgId{org}, at})}});
   }
 
+  // A row as written before rows said when: the seq of the record that accepted it and the payer
+  // only (16 bytes).
+  void accept_undated(std::uint64_t org, int n, std::uint64_t seq) {
+    std::string value;
+    put_u64_be(value, seq);
+    put_u64_be(value, org);
+    commit({WriteOp{Table::event_ids, id_key(org, n), value}});
+  }
+
   void commit(std::vector<WriteOp> ops) { ASSERT_TRUE(store_->commit(ops).ok()); }
 
   bool known(std::uint64_t org, int n) {
@@ -186,24 +195,18 @@ TEST_F(IdPurgeTest, ANewSweepWaitsUntilThePreviousSweepsErasesAreCommitted) {
 }
 
 TEST_F(IdPurgeTest, RowsWithoutATimeAreDatedByTheirJournalRecord) {
-  // Rows written before rows said when: seq + payer only (16 bytes).
+  // Rows written before rows said when, and the charges that accepted them.
   const auto legacy = [&](std::uint64_t org, int n, std::uint64_t seq, Timestamp at) {
     ChargeBatch batch;
     batch.chain = {ChainHop{OrgId{org}, 0}};
     batch.at = at;
     batch.events = {ChargeEvent{"x", "assistants.reply", 1, 1, at}};
-    std::string value;
-    put_u64_be(value, seq);
-    put_u64_be(value, org);
-    commit({WriteOp{Table::journal, u64_key(seq), encode(Record{batch})},
-            WriteOp{Table::event_ids, id_key(org, n), value}});
+    commit({WriteOp{Table::journal, u64_key(seq), encode(Record{batch})}});
+    accept_undated(org, n, seq);
   };
   legacy(1, 1, 1, t0 - retention - 1);
   legacy(1, 2, 2, t0 - 1);
-  std::string orphan;  // names a journal record that is not there: kept, never guessed at
-  put_u64_be(orphan, 99);
-  put_u64_be(orphan, 1);
-  commit({WriteOp{Table::event_ids, id_key(1, 3), orphan}});
+  accept_undated(1, 3, 99);  // names a journal record that is not there: kept, never guessed at
   IdPurge purge(*store_, retention, interval);
   EXPECT_EQ(step(purge, t0, 100), 1u);
   EXPECT_FALSE(known(1, 1));
@@ -215,12 +218,6 @@ TEST_F(IdPurgeTest, RowsWithoutATimeWhoseRecordWasTrimmedAreDatedByTheAuditBase)
   // The audit base holds records up to 10 and the journal was trimmed behind it (journal_trim.hpp):
   // the charges up to record 4 were accepted by `old`, up to 9 by `recent`, and the latest by
   // `latest` (audit_base.hpp).
-  const auto undated = [&](int n, std::uint64_t seq) {
-    std::string value;
-    put_u64_be(value, seq);
-    put_u64_be(value, 1);
-    commit({WriteOp{Table::event_ids, id_key(1, n), value}});
-  };
   const Timestamp old = t0 - retention - 2 * day;
   const Timestamp recent = t0 - retention + day;
   const Timestamp latest = t0;
@@ -228,10 +225,10 @@ TEST_F(IdPurgeTest, RowsWithoutATimeWhoseRecordWasTrimmedAreDatedByTheAuditBase)
   commit({WriteOp{Table::audit_meta, std::string(audit_base_seq_key), u64_key(10)},
           WriteOp{Table::audit_meta, std::string(audit_charged_at_key), at(latest)},
           WriteOp{Table::audit_dates, u64_key(4), at(old)}, WriteOp{Table::audit_dates, u64_key(9), at(recent)}});
-  undated(1, 3);   // by `old`: past the retention
-  undated(2, 6);   // by `recent`: within it
-  undated(3, 10);  // after the last date: by `latest`
-  undated(4, 12);  // past the base, and not in the journal: kept, never guessed at
+  accept_undated(1, 1, 3);   // by `old`: past the retention
+  accept_undated(1, 2, 6);   // by `recent`: within it
+  accept_undated(1, 3, 10);  // after the last date: by `latest`
+  accept_undated(1, 4, 12);  // past the base, and not in the journal: kept, never guessed at
   IdPurge purge(*store_, retention, interval);
   EXPECT_EQ(step(purge, t0, 100), 1u);
   EXPECT_FALSE(known(1, 1));
