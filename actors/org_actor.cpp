@@ -114,11 +114,18 @@ void journal(OrgActor* self, RecordPtr record, F then) {
 }
 
 // Journals a change already applied here, without waiting: later records depend on it through the
-// writer's FIFO order, and answer() holds any reply until it is confirmed.
-void journal_ahead(OrgActor* self, RecordPtr record) {
+// writer's FIFO order, and answer() holds any reply until it is confirmed. `then(seq)` runs once it is.
+template <class F>
+void journal_ahead(OrgActor* self, RecordPtr record, F then) {
   auto& st = self->state;
   ++st.unconfirmed_ahead;
-  journal(self, std::move(record), [self](std::uint64_t) { --self->state.unconfirmed_ahead; });
+  journal(self, std::move(record), [self, then = std::move(then)](std::uint64_t seq) mutable {
+    --self->state.unconfirmed_ahead;
+    then(seq);
+  });
+}
+void journal_ahead(OrgActor* self, RecordPtr record) {
+  journal_ahead(self, std::move(record), [](std::uint64_t) {});
 }
 
 // Lazy cycle rollover on the first message after the cycle ended (see org_actor.hpp on why at once).
@@ -513,6 +520,18 @@ void commit_and_reply(OrgActor* self, Record record, Reply<CommandResult> reply)
   });
 }
 
+// Applies `record` here at once, publishes, and journals it ahead of whatever this org decides next;
+// answers once it is durable. For a change that decisions taken after it must see in the journal's
+// order (a limit change): applied only at its commit, a charge refused under the old limit while it
+// was in flight would journal a pause behind it, and memory and the journal would disagree.
+void apply_ahead_and_reply(OrgActor* self, Record record, Reply<CommandResult> reply) {
+  auto& st = self->state;
+  RecordPtr ptr = make_record(std::move(record));
+  domain::apply(st.org, *ptr);
+  publish(self);
+  journal_ahead(self, ptr, [self, ptr, reply = std::move(reply)](std::uint64_t) { reply(ok_result(self->state, ptr)); });
+}
+
 // A top-up or transfer with this key was decided before: the record that decided it.
 std::optional<Record> earlier_payment(const OrgActorState& st, const std::string& key) {
   return persistence::decided_payment(st.services->store, st.org.id, key);
@@ -552,7 +571,7 @@ struct CommandVisitor {
     if (c.limit_micros) {
       if (auto err = check_limit(*c.limit_micros)) return reply(error_result(*err));
     }
-    commit_and_reply(self, LimitSet{st().org.id, c.limit_micros, now()}, std::move(reply));
+    apply_ahead_and_reply(self, LimitSet{st().org.id, c.limit_micros, now()}, std::move(reply));
   }
 
   void operator()(SetConsolidated& c) const {

@@ -15,9 +15,12 @@
 // client last, so whatever the client reads next already shows the charge. A batch of events for one
 // org travels as one message per hop and one record.
 //
-// State changes are applied after their record is committed, except two that are safe to apply at
-// once because any later record depends on them through the writer's FIFO order: a cycle rollover
-// (what every read shows anyway) and a pause (it only refuses more).
+// State changes are applied after their record is committed, except a few applied as they are
+// journaled, because decisions after them must see them and every later record depends on them
+// through the writer's FIFO order: a cycle rollover (what every read shows anyway), a pause (it only
+// refuses more), an auto-recharge, and a limit change (a pause journaled behind it must also come
+// after it in memory). No charge is answered until they are committed, and they commute with the
+// changes applied at commit, so the org in memory is always the fold of the journal.
 #pragma once
 
 #include <caf/all.hpp>

@@ -23,8 +23,10 @@ namespace {
 
 using namespace canopy::domain;
 
-// Forwards to LMDB and counts the journal part's commits and the records in them. The state part's
-// commits can be held back (until release_state()) or dropped as if the process died before them.
+// Forwards to LMDB and counts the journal part's commits and the records in them. The journal part's
+// commits can be held back (until release_journal()), so records stay in flight as long as a test
+// needs; the state part's can be held back (until release_state()) or dropped as if the process died
+// before them.
 class CountingStore final : public persistence::Store {
  public:
   explicit CountingStore(std::unique_ptr<persistence::Store> inner) : inner_(std::move(inner)) {}
@@ -33,6 +35,7 @@ class CountingStore final : public persistence::Store {
       return persistence::part_of(op.table) == persistence::Part::journal;
     });
     if (journal_part) {
+      journal_gate_.wait();
       commits.fetch_add(1);
     } else {
       state_gate_.wait();
@@ -41,6 +44,8 @@ class CountingStore final : public persistence::Store {
     for (const auto& op : ops) journal_records.fetch_add(op.table == persistence::Table::journal ? 1 : 0);
     return inner_->commit(ops);
   }
+  void hold_journal() { journal_gate_.hold(); }
+  void release_journal() { journal_gate_.release(); }
   void hold_state() { state_gate_.hold(); }
   void release_state() { state_gate_.release(); }
   persistence::Status get(persistence::Table t, std::string_view k, std::string& v) const override {
@@ -65,6 +70,7 @@ class CountingStore final : public persistence::Store {
 
  private:
   std::unique_ptr<persistence::Store> inner_;
+  test::CommitGate journal_gate_;
   test::CommitGate state_gate_;
 };
 
@@ -83,7 +89,10 @@ class ChainTest : public ::testing::Test {
     start();
   }
   void TearDown() override {
-    if (store_) store_->release_state();
+    if (store_) {
+      store_->release_journal();
+      store_->release_state();
+    }
     runtime_.reset();
     std::filesystem::remove_all(dir_);
   }
@@ -277,6 +286,55 @@ TEST_F(ChainTest, WhatWasAcknowledgedIsWhatANewRuntimeRecovers) {
   const auto retry = charge(a, {event("e1", 1'234)});
   EXPECT_EQ(retry[0].status, ChargeStatus::accepted);
   EXPECT_EQ(org(r).balance_micros, 5'000 - 1'234);
+}
+
+// A limit change is journaled before the charges its org handles after it, so those charges are
+// decided under the new limit, even while the change waits for its commit; and the org in memory is
+// what the journal recovers. (Decided under the old limit, the charge below was refused and paused
+// the org, ahead of the change in memory but behind it in the journal: the live org showed no pause
+// and a restart brought one back. The randomized concurrency test found it.)
+TEST_F(ChainTest, AChargeAfterALimitChangeIsDecidedUnderTheNewLimitWhileTheChangeIsInFlight) {
+  const OrgId r = root(user());
+  const OrgId a = sub(r);
+  ASSERT_TRUE(command(r, Grant{10'000, "t"}).ok);
+  ASSERT_TRUE(command(a, SetLimit{1'000}).ok);
+  ASSERT_EQ(charge(a, {event("e1", 600)})[0].status, ChargeStatus::accepted);
+
+  store_->hold_journal();  // the limit's record stays in flight
+  auto removed = std::make_shared<std::promise<CommandResult>>();
+  auto removed_answer = removed->get_future();
+  auto charged = std::make_shared<std::promise<std::vector<ChargeOutcome>>>();
+  auto charged_answer = charged->get_future();
+  const auto actor = services().directory.actor_of(a);
+  caf::anon_send(actor, command_atom::value,
+                 CommandRequest{SetLimit{std::nullopt}, [removed](CommandResult result) { removed->set_value(std::move(result)); }});
+  auto events = std::make_shared<const std::vector<ChargeEvent>>(std::vector<ChargeEvent>{event("e2", 500)});
+  caf::anon_send(actor, charge_atom::value, charge_request(a, events, [charged](std::vector<ChargeOutcome> out) {
+                   charged->set_value(std::move(out));
+                 }));
+  // The org has handled the change (the new limit shows) or the charge (a pause shows).
+  for (int i = 0; i < 2'000 && org(a).monthly_limit_micros && !org(a).paused_flag; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // and, most likely, the charge after it
+  EXPECT_EQ(removed_answer.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout)
+      << "the change is answered only once its record is committed";
+  store_->release_journal();
+
+  ASSERT_EQ(removed_answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  ASSERT_EQ(charged_answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_TRUE(removed_answer.get().ok);
+  const auto out = charged_answer.get();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].status, ChargeStatus::accepted) << "the limit was removed before the charge arrived";
+  const OrgState before_r = org(r), before_a = org(a);
+  EXPECT_FALSE(before_a.paused());
+  EXPECT_EQ(before_a.cycle_spend_micros, 1'100);
+  runtime_.reset();
+  start();
+  EXPECT_EQ(org(a).paused(), before_a.paused());
+  EXPECT_EQ(org(a), before_a) << "the journal recovers the org as it was in memory";
+  EXPECT_EQ(org(r), before_r);
 }
 
 // The payer journals the accepted events of a batch (sharing the parsed ones when all are accepted):
