@@ -172,6 +172,12 @@ struct CommandRequest {
   Reply<CommandResult> reply;
 };
 
+// Org -> itself: a command's answer, to be given once what it may show is durable (run_command).
+struct CommandDone {
+  CommandResult result;
+  Reply<CommandResult> reply;
+};
+
 // Org -> another org: apply a committed record that touches it too (the receiving end of a transfer).
 struct CreditApply {
   RecordPtr record;
@@ -201,6 +207,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::ReserveUp)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::DecisionDown)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::CommandRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::CreditApply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::CommandDone)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::CreateUser)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(canopy::actors::CreateRoot)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<canopy::domain::OrgId>)

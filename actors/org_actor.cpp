@@ -873,13 +873,42 @@ void CommandVisitor::operator()(Touch&) const {
   self->send(state.services->writer, barrier_atom::value, token);
 }
 
-// Runs one command. Its reply, from whichever thread gives it, tells this actor the command is done
-// (done_atom) after answering, and only then does the next stashed command start.
+void run_command(OrgActor* self, CommandRequest& request);
+
+// Starts the next stashed command, if any.
+void next_command(OrgActor* self) {
+  auto& st = self->state;
+  st.command_busy = false;
+  if (st.stashed.empty()) return;
+  CommandRequest next = std::move(st.stashed.front());
+  st.stashed.pop_front();
+  run_command(self, next);
+}
+
+// Gives a command's answer once every change this org applied ahead of the journal is durable: the
+// answer shows the org as it is here, pause, limit or recharged balance included, and a kill -9 after
+// a 200 must not take back what it showed. Then the next command starts.
+void finish_command(OrgActor* self, CommandDone done) {
+  auto& st = self->state;
+  if (st.unconfirmed_ahead > 0) {
+    const std::uint64_t token = st.next_token++;
+    st.awaiting_commit.emplace(token, [self, done = std::move(done)](std::uint64_t) mutable {
+      done.reply(std::move(done.result));
+      next_command(self);
+    });
+    self->send(st.services->writer, barrier_atom::value, token);  // after everything sent before it
+    return;
+  }
+  done.reply(std::move(done.result));
+  next_command(self);
+}
+
+// Runs one command. Its reply, from whichever thread gives it, comes back to this actor (done_atom),
+// which answers (finish_command), and only then does the next stashed command start.
 void run_command(OrgActor* self, CommandRequest& request) {
   self->state.command_busy = true;
   request.reply = [me = caf::actor_cast<caf::actor>(self), inner = std::move(request.reply)](CommandResult r) {
-    inner(std::move(r));
-    caf::anon_send(me, done_atom::value);
+    caf::anon_send(me, done_atom::value, CommandDone{std::move(r), inner});
   };
   roll_cycle_if_due(self);
   std::visit(CommandVisitor{self, request.reply}, request.command);
@@ -908,14 +937,7 @@ caf::behavior org_actor(OrgActor* self, Services* services, Directory::Entry* en
         if (self->state.command_busy) return self->state.stashed.push_back(std::move(request));
         run_command(self, request);
       },
-      [=](done_atom) {
-        auto& st = self->state;
-        st.command_busy = false;
-        if (st.stashed.empty()) return;
-        CommandRequest next = std::move(st.stashed.front());
-        st.stashed.pop_front();
-        run_command(self, next);
-      },
+      [=](done_atom, CommandDone& done) { finish_command(self, std::move(done)); },
       [=](credit_atom, CreditApply& credit) {
         roll_cycle_if_due(self);
         domain::apply(self->state.org, *credit.record);

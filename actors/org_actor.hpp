@@ -19,7 +19,7 @@
 // journaled, because decisions after them must see them and every later record depends on them
 // through the writer's FIFO order: a cycle rollover (what every read shows anyway), a pause (it only
 // refuses more), an auto-recharge, and a limit change (a pause journaled behind it must also come
-// after it in memory). No charge is answered until they are committed, and they commute with the
+// after it in memory). Nothing is answered until they are committed, and they commute with the
 // changes applied at commit, so the org in memory is always the fold of the journal.
 #pragma once
 

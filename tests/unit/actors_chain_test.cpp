@@ -45,7 +45,9 @@ class CountingStore final : public persistence::Store {
     return inner_->commit(ops);
   }
   void hold_journal() { journal_gate_.hold(); }
+  void pass_journal(int n) { journal_gate_.pass(n); }
   void release_journal() { journal_gate_.release(); }
+  int journal_commits_arrived() { return journal_gate_.arrived(); }
   void hold_state() { state_gate_.hold(); }
   void release_state() { state_gate_.release(); }
   persistence::Status get(persistence::Table t, std::string_view k, std::string& v) const override {
@@ -335,6 +337,52 @@ TEST_F(ChainTest, AChargeAfterALimitChangeIsDecidedUnderTheNewLimitWhileTheChang
   EXPECT_EQ(org(a).paused(), before_a.paused());
   EXPECT_EQ(org(a), before_a) << "the journal recovers the org as it was in memory";
   EXPECT_EQ(org(r), before_r);
+}
+
+// A command's answer shows the org as it is in memory, with what it applied ahead of the journal (a
+// pause here): it waits until that is durable too, so a kill -9 after it cannot take back what it showed.
+TEST_F(ChainTest, ACommandIsAnsweredOnlyOnceThePauseItShowsIsDurable) {
+  const OrgId r = root(user());
+  const OrgId a = sub(r);
+  ASSERT_TRUE(command(r, Grant{10'000, "t"}).ok);
+  ASSERT_TRUE(command(a, SetLimit{1'000}).ok);
+  ASSERT_EQ(charge(a, {event("e1", 600)})[0].status, ChargeStatus::accepted);
+  const auto wait_until = [](auto done) {
+    for (int i = 0; i < 5'000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return done();
+  };
+
+  store_->hold_journal();
+  const int arrived = store_->journal_commits_arrived();
+  auto lowered = std::make_shared<std::promise<CommandResult>>();
+  auto lowered_answer = lowered->get_future();
+  const auto actor = services().directory.actor_of(a);
+  caf::anon_send(actor, command_atom::value,
+                 CommandRequest{SetLimit{800}, [lowered](CommandResult result) { lowered->set_value(std::move(result)); }});
+  // The limit's record is in a commit held at the gate.
+  ASSERT_TRUE(wait_until([&] { return store_->journal_commits_arrived() > arrived; }));
+  auto charged = std::make_shared<std::promise<std::vector<ChargeOutcome>>>();
+  auto charged_answer = charged->get_future();
+  auto events = std::make_shared<const std::vector<ChargeEvent>>(std::vector<ChargeEvent>{event("e2", 500)});
+  caf::anon_send(actor, charge_atom::value, charge_request(a, events, [charged](std::vector<ChargeOutcome> out) {
+                   charged->set_value(std::move(out));
+                 }));
+  ASSERT_TRUE(wait_until([&] { return org(a).paused_flag; })) << "refused at the new limit, the org pauses at once";
+  store_->pass_journal(1);  // the limit's commit; the pause's comes next and is held
+  ASSERT_TRUE(wait_until([&] { return store_->journal_commits_arrived() > arrived + 1; }));
+  EXPECT_EQ(lowered_answer.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout)
+      << "the limit is durable, but the answer would show a pause that is not";
+  EXPECT_EQ(charged_answer.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  store_->release_journal();
+
+  ASSERT_EQ(lowered_answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  const auto result = lowered_answer.get();
+  ASSERT_TRUE(result.ok);
+  EXPECT_TRUE(result.org->paused());
+  ASSERT_EQ(charged_answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  const auto out = charged_answer.get();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].refusal, Refusal::limit_reached);
 }
 
 // The payer journals the accepted events of a batch (sharing the parsed ones when all are accepted):
