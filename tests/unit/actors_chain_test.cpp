@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -161,6 +162,35 @@ class ChainTest : public ::testing::Test {
     return ChargeEvent{std::move(id), "assistants.reply", 1, cost, 0};
   }
   OrgState org(OrgId id) { return *services().directory.org(id); }
+  // Sent without waiting for the answer, which the future holds once it comes.
+  std::future<CommandResult> command_async(OrgId org, Command c) {
+    auto promise = std::make_shared<std::promise<CommandResult>>();
+    auto future = promise->get_future();
+    caf::anon_send(services().directory.actor_of(org), command_atom::value,
+                   CommandRequest{std::move(c), [promise](CommandResult r) { promise->set_value(std::move(r)); }});
+    return future;
+  }
+  std::future<std::vector<ChargeOutcome>> charge_async(OrgId org, std::vector<ChargeEvent> events) {
+    auto promise = std::make_shared<std::promise<std::vector<ChargeOutcome>>>();
+    auto future = promise->get_future();
+    auto shared = std::make_shared<const std::vector<ChargeEvent>>(std::move(events));
+    caf::anon_send(services().directory.actor_of(org), charge_atom::value,
+                   charge_request(org, shared, [promise](std::vector<ChargeOutcome> out) { promise->set_value(std::move(out)); }));
+    return future;
+  }
+  static bool wait_until(const std::function<bool()>& done) {
+    for (int i = 0; i < 5'000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return done();
+  }
+  // A sub-org of a root granted 10,000 micros, with a limit of 1,000 of which 600 are spent.
+  std::pair<OrgId, OrgId> root_and_limited_sub() {
+    const OrgId r = root(user());
+    const OrgId a = sub(r);
+    EXPECT_TRUE(command(r, Grant{10'000, "t"}).ok);
+    EXPECT_TRUE(command(a, SetLimit{1'000}).ok);
+    EXPECT_EQ(charge(a, {event("e1", 600)})[0].status, ChargeStatus::accepted);
+    return {r, a};
+  }
 
   std::string dir_;
   config::Options options_;
@@ -296,37 +326,22 @@ TEST_F(ChainTest, WhatWasAcknowledgedIsWhatANewRuntimeRecovers) {
 // the org, ahead of the change in memory but behind it in the journal: the live org showed no pause
 // and a restart brought one back. The randomized concurrency test found it.)
 TEST_F(ChainTest, AChargeAfterALimitChangeIsDecidedUnderTheNewLimitWhileTheChangeIsInFlight) {
-  const OrgId r = root(user());
-  const OrgId a = sub(r);
-  ASSERT_TRUE(command(r, Grant{10'000, "t"}).ok);
-  ASSERT_TRUE(command(a, SetLimit{1'000}).ok);
-  ASSERT_EQ(charge(a, {event("e1", 600)})[0].status, ChargeStatus::accepted);
+  const auto [r, a] = root_and_limited_sub();
 
   store_->hold_journal();  // the limit's record stays in flight
-  auto removed = std::make_shared<std::promise<CommandResult>>();
-  auto removed_answer = removed->get_future();
-  auto charged = std::make_shared<std::promise<std::vector<ChargeOutcome>>>();
-  auto charged_answer = charged->get_future();
-  const auto actor = services().directory.actor_of(a);
-  caf::anon_send(actor, command_atom::value,
-                 CommandRequest{SetLimit{std::nullopt}, [removed](CommandResult result) { removed->set_value(std::move(result)); }});
-  auto events = std::make_shared<const std::vector<ChargeEvent>>(std::vector<ChargeEvent>{event("e2", 500)});
-  caf::anon_send(actor, charge_atom::value, charge_request(a, events, [charged](std::vector<ChargeOutcome> out) {
-                   charged->set_value(std::move(out));
-                 }));
+  auto removed = command_async(a, SetLimit{std::nullopt});
+  auto charged = charge_async(a, {event("e2", 500)});
   // The org has handled the change (the new limit shows) or the charge (a pause shows).
-  for (int i = 0; i < 2'000 && org(a).monthly_limit_micros && !org(a).paused_flag; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  wait_until([&] { return !org(a).monthly_limit_micros || org(a).paused_flag; });
   std::this_thread::sleep_for(std::chrono::milliseconds(20));  // and, most likely, the charge after it
-  EXPECT_EQ(removed_answer.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout)
+  EXPECT_EQ(removed.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout)
       << "the change is answered only once its record is committed";
   store_->release_journal();
 
-  ASSERT_EQ(removed_answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
-  ASSERT_EQ(charged_answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
-  EXPECT_TRUE(removed_answer.get().ok);
-  const auto out = charged_answer.get();
+  ASSERT_EQ(removed.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  ASSERT_EQ(charged.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_TRUE(removed.get().ok);
+  const auto out = charged.get();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].status, ChargeStatus::accepted) << "the limit was removed before the charge arrived";
   const OrgState before_r = org(r), before_a = org(a);
@@ -342,45 +357,28 @@ TEST_F(ChainTest, AChargeAfterALimitChangeIsDecidedUnderTheNewLimitWhileTheChang
 // A command's answer shows the org as it is in memory, with what it applied ahead of the journal (a
 // pause here): it waits until that is durable too, so a kill -9 after it cannot take back what it showed.
 TEST_F(ChainTest, ACommandIsAnsweredOnlyOnceThePauseItShowsIsDurable) {
-  const OrgId r = root(user());
-  const OrgId a = sub(r);
-  ASSERT_TRUE(command(r, Grant{10'000, "t"}).ok);
-  ASSERT_TRUE(command(a, SetLimit{1'000}).ok);
-  ASSERT_EQ(charge(a, {event("e1", 600)})[0].status, ChargeStatus::accepted);
-  const auto wait_until = [](auto done) {
-    for (int i = 0; i < 5'000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    return done();
-  };
+  const OrgId a = root_and_limited_sub().second;
 
   store_->hold_journal();
   const int arrived = store_->journal_commits_arrived();
-  auto lowered = std::make_shared<std::promise<CommandResult>>();
-  auto lowered_answer = lowered->get_future();
-  const auto actor = services().directory.actor_of(a);
-  caf::anon_send(actor, command_atom::value,
-                 CommandRequest{SetLimit{800}, [lowered](CommandResult result) { lowered->set_value(std::move(result)); }});
+  auto lowered = command_async(a, SetLimit{800});
   // The limit's record is in a commit held at the gate.
   ASSERT_TRUE(wait_until([&] { return store_->journal_commits_arrived() > arrived; }));
-  auto charged = std::make_shared<std::promise<std::vector<ChargeOutcome>>>();
-  auto charged_answer = charged->get_future();
-  auto events = std::make_shared<const std::vector<ChargeEvent>>(std::vector<ChargeEvent>{event("e2", 500)});
-  caf::anon_send(actor, charge_atom::value, charge_request(a, events, [charged](std::vector<ChargeOutcome> out) {
-                   charged->set_value(std::move(out));
-                 }));
+  auto charged = charge_async(a, {event("e2", 500)});
   ASSERT_TRUE(wait_until([&] { return org(a).paused_flag; })) << "refused at the new limit, the org pauses at once";
   store_->pass_journal(1);  // the limit's commit; the pause's comes next and is held
   ASSERT_TRUE(wait_until([&] { return store_->journal_commits_arrived() > arrived + 1; }));
-  EXPECT_EQ(lowered_answer.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout)
+  EXPECT_EQ(lowered.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout)
       << "the limit is durable, but the answer would show a pause that is not";
-  EXPECT_EQ(charged_answer.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  EXPECT_EQ(charged.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
   store_->release_journal();
 
-  ASSERT_EQ(lowered_answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
-  const auto result = lowered_answer.get();
+  ASSERT_EQ(lowered.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  const auto result = lowered.get();
   ASSERT_TRUE(result.ok);
   EXPECT_TRUE(result.org->paused());
-  ASSERT_EQ(charged_answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
-  const auto out = charged_answer.get();
+  ASSERT_EQ(charged.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  const auto out = charged.get();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].refusal, Refusal::limit_reached);
 }
