@@ -77,8 +77,9 @@ persistence::Status Directory::load(const persistence::Store& store) {
   // Which org gets each owner's free allowance.
   std::unique_lock lock(mutex_);
   for (auto& [id, entry] : orgs_) {
-    if (!entry.org->free_credits_recipient) continue;
-    for (const auto& m : entry.org->members) {
+    const OrgPtr org = entry.snapshot();
+    if (!org->free_credits_recipient) continue;
+    for (const auto& m : org->members) {
       if (m.role == Role::admin) {
         if (auto u = users_.find(m.user); u != users_.end() && u->second.free_credits_org == OrgId::none) {
           u->second.free_credits_org = id;
@@ -100,7 +101,7 @@ Directory::Entry& Directory::known(OrgId id) { return const_cast<Entry&>(std::as
 OrgPtr Directory::org(OrgId id) const {
   std::shared_lock lock(mutex_);
   const Entry* entry = orgs_.find(id);
-  return entry ? entry->org : nullptr;
+  return entry ? entry->snapshot() : nullptr;
 }
 
 std::vector<OrgPtr> Directory::lineage_locked(OrgId id) const {
@@ -108,8 +109,8 @@ std::vector<OrgPtr> Directory::lineage_locked(OrgId id) const {
   while (id != OrgId::none && out.size() <= limits::chain_orgs_max) {
     const Entry* entry = orgs_.find(id);
     if (!entry) return {};
-    out.push_back(entry->org);
-    id = entry->org->parent;
+    out.push_back(entry->snapshot());
+    id = out.back()->parent;
   }
   return out;
 }
@@ -125,7 +126,7 @@ std::vector<OrgPtr> Directory::children(OrgId id) const {
   const Entry* entry = orgs_.find(id);
   if (!entry) return out;
   out.reserve(entry->children.size());
-  for (const auto child : entry->children) out.push_back(known(child).org);
+  for (const auto child : entry->children) out.push_back(known(child).snapshot());
   return out;
 }
 
@@ -138,7 +139,7 @@ std::vector<OrgPtr> Directory::descendants(OrgId id) const {
     if (!entry) continue;
     for (const auto child : entry->children) {
       frontier.push_back(child);
-      out.push_back(known(child).org);
+      out.push_back(known(child).snapshot());
     }
   }
   return out;
@@ -166,9 +167,13 @@ void Directory::publish(OrgPtr org) {
 void Directory::publish(Entry& entry, OrgPtr org) {
   const OrgId id = org->id;
   OrgPtr replaced;
-  {
+  // Only the org's actor publishes through its entry, so the snapshot stays `before` until it does.
+  const OrgPtr before = entry.snapshot();
+  CANOPY_ASSERT(before && before->id == id);  // an actor publishes its own org only
+  if (before->parent == org->parent && before->members == org->members) {
+    replaced = entry.org.exchange(std::move(org), std::memory_order_acq_rel);  // nothing indexed changes
+  } else {
     std::unique_lock lock(mutex_);
-    CANOPY_ASSERT(entry.org && entry.org->id == id);  // an actor publishes its own org only
     replaced = publish_locked(entry, std::move(org));
   }
   tell_listener(id);
@@ -187,7 +192,8 @@ void Directory::set_change_listener(std::function<void(OrgId)> listener) {
 }
 
 OrgPtr Directory::publish_locked(Entry& entry, OrgPtr org) {
-  const OrgState* before = entry.org.get();  // null: the org's first snapshot
+  const OrgPtr before_ptr = entry.snapshot();
+  const OrgState* before = before_ptr.get();  // null: the org's first snapshot
   const OrgId old_parent = before ? before->parent : OrgId::none;
   // Most publishes are charges, which leave the members as they were: no index work for them.
   if (!before || before->members != org->members) index_members_locked(before, *org);
@@ -198,14 +204,14 @@ OrgPtr Directory::publish_locked(Entry& entry, OrgPtr org) {
     }
     if (org->parent != OrgId::none) orgs_[org->parent].children.push_back(org->id);
   }
-  return std::exchange(entry.org, std::move(org));
+  return entry.org.exchange(std::move(org), std::memory_order_acq_rel);
 }
 
 caf::actor Directory::actor_of(OrgId id) {
   {
     std::shared_lock lock(mutex_);
     const Entry* entry = orgs_.find(id);
-    if (!entry || !entry->org) return nullptr;
+    if (!entry || !entry->snapshot()) return nullptr;
     if (entry->actor) return entry->actor;
   }
   std::unique_lock lock(mutex_);
@@ -313,7 +319,8 @@ std::vector<OrgPtr> Directory::paused_before(Cycle cycle) const {
   std::shared_lock lock(mutex_);
   std::vector<OrgPtr> out;
   for (const auto& [id, entry] : orgs_) {
-    if (entry.org && entry.org->cycle < cycle && entry.org->paused()) out.push_back(entry.org);
+    OrgPtr org = entry.snapshot();
+    if (org && org->cycle < cycle && org->paused()) out.push_back(std::move(org));
   }
   return out;
 }

@@ -7,11 +7,17 @@
 // round trip through the actors. Tenant state is never decided here: a shared lock guards only the
 // maps, and no decision about money or membership is taken under it.
 //
+// An org's snapshot is an atomic pointer in its entry. A snapshot that changes nothing the maps index
+// (an org's parent, its members), which is every charge's, is swapped in without the lock: the three
+// publishes of a charge's chain never wait for, nor hold up, the gateway's reads of lineages. Readers
+// still take the shared lock to walk the maps; a parent or membership change takes it exclusively.
+//
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
 #include <caf/all.hpp>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -114,9 +120,11 @@ class Directory {
 
  public:
   struct Entry {
-    OrgPtr org;
+    std::atomic<OrgPtr> org;  // swapped by its actor; read with snapshot()
     std::vector<domain::OrgId> children;
     caf::actor actor;
+
+    OrgPtr snapshot() const { return org.load(std::memory_order_acquire); }
   };
 
  private:

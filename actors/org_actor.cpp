@@ -950,7 +950,7 @@ caf::behavior org_actor(OrgActor* self, Services* services, Directory::Entry* en
 }  // namespace
 
 caf::actor spawn_org_actor(Services& services, Directory::Entry& entry) {
-  return services.system.spawn(org_actor, &services, &entry, entry.org);
+  return services.system.spawn(org_actor, &services, &entry, entry.snapshot());
 }
 
 }  // namespace canopy::actors
