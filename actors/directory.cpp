@@ -172,6 +172,7 @@ void Directory::publish(Entry& entry, OrgPtr org) {
   CANOPY_ASSERT(before && before->id == id);  // an actor publishes its own org only
   if (before->parent == org->parent && before->members == org->members) {
     replaced = entry.org.exchange(std::move(org), std::memory_order_acq_rel);  // nothing indexed changes
+    CANOPY_ASSERT(replaced == before);  // no second writer slipped in between: none may
   } else {
     std::unique_lock lock(mutex_);
     replaced = publish_locked(entry, std::move(org));

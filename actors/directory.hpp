@@ -120,7 +120,10 @@ class Directory {
 
  public:
   struct Entry {
-    std::atomic<OrgPtr> org;  // swapped by its actor; read with snapshot()
+    // Swapped by its actor; read with snapshot(). (GCC 12's atomic<shared_ptr> guards the pointer
+    // with a spin bit whose reader unlock is a relaxed RMW: a full barrier on x86-64, where this runs;
+    // ThreadSanitizer reports it as a race, google/sanitizers#1558.)
+    std::atomic<OrgPtr> org;
     std::vector<domain::OrgId> children;
     caf::actor actor;
 
