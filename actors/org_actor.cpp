@@ -100,17 +100,33 @@ void publish(OrgActor* self) {
   st.services->directory.publish(*st.directory_entry, std::make_shared<const OrgState>(st.org));
 }
 
+// The token under which the writer's `committed_atom` answer will call `then(seq)`.
+template <class F>
+std::uint64_t await_writer(OrgActorState& st, F then) {
+  const std::uint64_t token = st.next_token++;
+  st.awaiting_commit.emplace(token, std::move(then));
+  return token;
+}
+
 // Appends `record` to the journal and calls `then(seq)` once it is durable. A plain message with a
 // token rather than a CAF request: the writer always answers (or the process stops), so a timer per
 // charge would only cost the clock thread work.
 template <class F>
 void journal(OrgActor* self, RecordPtr record, F then) {
   auto& st = self->state;
-  const std::uint64_t token = st.next_token++;
-  st.awaiting_commit.emplace(token, std::move(then));
+  const std::uint64_t token = await_writer(st, std::move(then));
   // Encoded here, on a scheduler thread: the writer's time is every commit's, so it only stores bytes.
   std::string bytes = persistence::encode(*record);
   self->send(st.services->writer, append_atom::value, std::move(record), std::move(bytes), token);
+}
+
+// Calls `then(seq)` once everything this org sent the writer before now is committed (a barrier
+// behind it in the writer's FIFO mailbox).
+template <class F>
+void after_barrier(OrgActor* self, F then) {
+  auto& st = self->state;
+  const std::uint64_t token = await_writer(st, std::move(then));
+  self->send(st.services->writer, barrier_atom::value, token);
 }
 
 // Journals a change already applied here, without waiting: later records depend on it through the
@@ -362,11 +378,9 @@ void answer(OrgActor* self, std::shared_ptr<Hop> hop, RecordPtr committed, Outco
   auto& st = self->state;
   // A barrier covers everything sent before it; records applied after it do not concern this answer.
   if (st.unconfirmed_ahead > 0 && !barrier_passed) {
-    const std::uint64_t token = st.next_token++;
-    st.awaiting_commit.emplace(token, [self, hop, committed, outcomes](std::uint64_t) mutable {
+    after_barrier(self, [self, hop, committed, outcomes](std::uint64_t) mutable {
       answer(self, hop, std::move(committed), std::move(outcomes), true);
     });
-    self->send(st.services->writer, barrier_atom::value, token);  // after everything sent before it
     return;
   }
   if (hop->child) {
@@ -864,13 +878,8 @@ void CommandVisitor::operator()(AcceptInvitation& c) const {
 
 void CommandVisitor::operator()(Touch&) const {
   // roll_cycle_if_due() ran before this command; the barrier answers once its record is committed.
-  auto& state = st();
-  const std::uint64_t token = state.next_token++;
   auto* actor = self;
-  state.awaiting_commit.emplace(token, [actor, reply = std::move(reply)](std::uint64_t) {
-    reply(ok_result(actor->state, nullptr));
-  });
-  self->send(state.services->writer, barrier_atom::value, token);
+  after_barrier(self, [actor, reply = std::move(reply)](std::uint64_t) { reply(ok_result(actor->state, nullptr)); });
 }
 
 void run_command(OrgActor* self, CommandRequest& request);
@@ -889,18 +898,12 @@ void next_command(OrgActor* self) {
 // answer shows the org as it is here, pause, limit or recharged balance included, and a kill -9 after
 // a 200 must not take back what it showed. Then the next command starts.
 void finish_command(OrgActor* self, CommandDone done) {
-  auto& st = self->state;
-  if (st.unconfirmed_ahead > 0) {
-    const std::uint64_t token = st.next_token++;
-    st.awaiting_commit.emplace(token, [self, done = std::move(done)](std::uint64_t) mutable {
-      done.reply(std::move(done.result));
-      next_command(self);
-    });
-    self->send(st.services->writer, barrier_atom::value, token);  // after everything sent before it
-    return;
-  }
-  done.reply(std::move(done.result));
-  next_command(self);
+  auto deliver = [self, done = std::move(done)](std::uint64_t = 0) mutable {
+    done.reply(std::move(done.result));
+    next_command(self);
+  };
+  if (self->state.unconfirmed_ahead > 0) return after_barrier(self, std::move(deliver));
+  deliver();
 }
 
 // Runs one command. Its reply, from whichever thread gives it, comes back to this actor (done_atom),
