@@ -20,8 +20,10 @@ port=${PORT:-18790}
 work=$(mktemp -d /tmp/canopy-floor-XXXXXX)
 export CANOPY_OPERATOR_TOKEN=bench-operator-token
 server=
-stop() { [ -n "$server" ] && { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; }; server=; }
+stop() { [ -n "$server" ] && { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }; server=; }
 trap 'stop; rm -rf "$work"' EXIT
+# A server that did not come up, or died: say so with its log (the trap removes the folder).
+fail() { echo "bench/floor.sh: $1" >&2; tail -20 "$work/server.log" >&2 || true; exit 1; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # The same per thread, summed by role: the I/O thread (`canopy`, or `canopy-floor`, whose idle main
 # thread adds nothing), the CAF workers (`caf.multiplexer`), the detached writer (`caf.actor`), and
@@ -31,7 +33,16 @@ thread_ticks() {
     awk '{r = $1 ~ /^canopy(-floor)?$/ ? "io" : $1 == "caf.multiplexer" ? "workers" : $1 == "caf.actor" ? "writer" : "other";
           a[r] += $2} END {printf "{\"io\": %d, \"workers\": %d, \"writer\": %d, \"other\": %d}\n", a["io"], a["workers"], a["writer"], a["other"]}'
 }
-ready() { for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && return; sleep 0.1; done; }
+ready() {
+  for _ in $(seq 1 100); do
+    kill -0 "$server" 2>/dev/null || fail "the $mode server exited"
+    curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && return
+    sleep 0.1
+  done
+  fail "the $mode server did not answer on port $port within 10 s"
+}
+# Another server on the port would answer for ours.
+if curl -sf "http://127.0.0.1:$port/healthz" > /dev/null; then echo "bench/floor.sh: port $port is in use (PORT=...)" >&2; exit 1; fi
 
 for round in $(seq 1 "$rounds"); do
   for mode in $modes; do
@@ -53,6 +64,7 @@ for round in $(seq 1 "$rounds"); do
     thread_ticks "$server" > "$work/threads_before"
     # The load generator's own CPU: on two cores it is most of what the server does not use.
     /usr/bin/time -f "%U %S" -o "$work/lg_time" "$build/bench/canopy-loadgen" "${args[@]}" | tail -1 > "$work/run.json"
+    kill -0 "$server" 2>/dev/null || fail "the $mode server exited during the run"
     after=$(ticks "$server")
     thread_ticks "$server" > "$work/threads_after"
     stop

@@ -30,6 +30,7 @@
 
 #include <CLI/CLI.hpp>
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -72,7 +73,8 @@ using down_atom = caf::atom_constant<caf::atom("down")>;
 using append_atom = caf::atom_constant<caf::atom("append")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 
-constexpr std::size_t chain_orgs = 3;  // origin, parent, payer: the load generator's forests are 3 deep
+// Origin, parent, payer: a charge's chain in the load generator's forests (up to 4 orgs, 2.95 on average).
+constexpr std::size_t chain_orgs = 3;
 
 // Down the path: to the actor below, or, at the origin, the answer.
 void pass_down(caf::event_based_actor* self, const JobPtr& job) {
@@ -170,6 +172,8 @@ struct Shared {
   Pick pick;
 };
 
+// A keep-alive connection. Its reads are bounded by Beast's parser defaults (8 KiB of header, 1 MiB
+// of body); it keeps no deadline, as the load generator it serves is on loopback and bounded in time.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, Shared& shared) : stream_(std::move(socket)), shared_(shared) {}
@@ -246,11 +250,15 @@ int run(int argc, char** argv) {
   const auto colon = listen.rfind(':');
   beast::error_code ec;
   const auto address = asio::ip::make_address(listen.substr(0, colon == std::string::npos ? 0 : colon), ec);
-  if (colon == std::string::npos || ec || !address.is_loopback()) {
+  unsigned port = 0;
+  const char* port_end = listen.data() + listen.size();
+  const bool port_ok = colon != std::string::npos &&
+                       std::from_chars(listen.data() + colon + 1, port_end, port) == std::from_chars_result{port_end, std::errc{}} &&
+                       port >= 1 && port <= 65535;
+  if (!port_ok || ec || !address.is_loopback()) {
     std::cerr << "canopy-floor: --listen must be a loopback address:port, got " << listen << "\n";
     return 2;
   }
-  const auto port = static_cast<unsigned short>(std::stoul(listen.substr(colon + 1)));
 
   int fd = -1;
   if (mode == Mode::fsync) {
@@ -275,7 +283,7 @@ int run(int argc, char** argv) {
   shared.origins = forest.origins;
 
   asio::io_context ioc{1};
-  tcp::acceptor acceptor{ioc, {address, port}};
+  tcp::acceptor acceptor{ioc, {address, static_cast<unsigned short>(port)}};
   accept(acceptor, ioc, shared);
   asio::signal_set signals{ioc, SIGINT, SIGTERM};
   signals.async_wait([&](beast::error_code, int) { ioc.stop(); });
