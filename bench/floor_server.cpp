@@ -10,6 +10,8 @@
 //   writer  the chain, the top actor asking a detached writer actor that answers everything its
 //           mailbox held at once (a group commit without a disk)
 //   fsync   the same writer, writing and fdatasync-ing a page of a file once per group
+//   direct  the fsync writer asked straight from the I/O thread, no org actor: the hand-offs left if
+//           the orgs' work ran on the I/O thread (a design Canopy does not have, measured for scale)
 //
 // The actors run on Canopy's scheduler (actors/scheduler_policy.hpp) with the same number of workers,
 // and the answer comes back to the session's strand the way the gateway's does (net/http_session.cpp).
@@ -50,7 +52,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-enum class Mode { bare, actor, chain, writer, fsync };
+enum class Mode { bare, actor, chain, writer, fsync, direct };
 
 // One request's way through the actors: the callback that answers it, and the actors it passed on
 // the way up, which the answer retraces down.
@@ -100,7 +102,7 @@ caf::behavior org(caf::event_based_actor* self, caf::actor parent, caf::actor wr
 struct WriterState {
   std::vector<JobPtr> waiting;
   bool flush_queued = false;
-  int fd = -1;  // fsync mode: the file each group writes a page of and syncs
+  int fd = -1;  // fsync and direct modes: the file each group writes a page of and syncs
   static inline const char* name = "floor.writer";
 };
 
@@ -127,7 +129,10 @@ caf::behavior writer(caf::stateful_actor<WriterState>* self, int fd) {
             std::abort();
           }
         }
-        for (auto& job : st.waiting) self->send(job->path.back(), down_atom::value, std::move(job));
+        for (auto& job : st.waiting) {
+          if (job->path.empty()) job->done();  // direct: asked by the I/O thread, answered to it
+          else self->send(job->path.back(), down_atom::value, std::move(job));
+        }
         st.waiting.clear();
       },
   };
@@ -169,6 +174,7 @@ struct Pick {
 struct Shared {
   Mode mode = Mode::bare;
   std::vector<caf::actor> origins;
+  caf::actor writer;  // direct: the one the I/O thread asks
   Pick pick;
 };
 
@@ -196,6 +202,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // The job keeps the session alive until it is answered (Canopy's sessions hold themselves through
     // their request deadline's timer).
     job->done = [self = shared_from_this()] { asio::post(self->stream_.get_executor(), [self] { self->answer(); }); };
+    if (shared_.mode == Mode::direct) return caf::anon_send(shared_.writer, append_atom::value, std::move(job));
     const caf::actor& origin = shared_.origins[shared_.pick.below(shared_.origins.size())];
     caf::anon_send(origin, up_atom::value, std::move(job));
   }
@@ -236,16 +243,17 @@ int run(int argc, char** argv) {
   std::size_t trees = 5000;
   std::string sync_file;
   app.add_option("--listen", listen, "loopback address:port");
-  app.add_option("--mode", mode_name, "bare | actor | chain | writer | fsync")
-      ->check(CLI::IsMember({"bare", "actor", "chain", "writer", "fsync"}));
+  app.add_option("--mode", mode_name, "bare | actor | chain | writer | fsync | direct")
+      ->check(CLI::IsMember({"bare", "actor", "chain", "writer", "fsync", "direct"}));
   app.add_option("--actor-threads", actor_threads, "CAF workers (Canopy's default: 2)")->check(CLI::Range(1, 64));
   app.add_option("--trees", trees, "chains of actors requests start in")->check(CLI::Range(1, 1'000'000));
-  app.add_option("--sync-file", sync_file, "fsync mode: the file the writer syncs (default: a temporary file)");
+  app.add_option("--sync-file", sync_file, "fsync and direct modes: the file the writer syncs (default: a temporary file)");
   CLI11_PARSE(app, argc, argv);
   const Mode mode = mode_name == "actor"    ? Mode::actor
                     : mode_name == "chain"  ? Mode::chain
                     : mode_name == "writer" ? Mode::writer
                     : mode_name == "fsync"  ? Mode::fsync
+                    : mode_name == "direct" ? Mode::direct
                                             : Mode::bare;
   const auto colon = listen.rfind(':');
   beast::error_code ec;
@@ -261,7 +269,7 @@ int run(int argc, char** argv) {
   }
 
   int fd = -1;
-  if (mode == Mode::fsync) {
+  if (mode == Mode::fsync || mode == Mode::direct) {
     std::string path = sync_file.empty() ? "/tmp/canopy-floor-XXXXXX" : sync_file;
     fd = sync_file.empty() ? ::mkstemp(path.data()) : ::open(path.c_str(), O_RDWR | O_CREAT, 0600);
     if (fd < 0) {
@@ -277,9 +285,12 @@ int run(int argc, char** argv) {
   Shared shared;
   shared.mode = mode;
   caf::actor the_writer;
-  if (mode == Mode::writer || mode == Mode::fsync) the_writer = system.spawn<caf::detached>(writer, fd);
+  if (mode == Mode::writer || mode == Mode::fsync || mode == Mode::direct) {
+    the_writer = system.spawn<caf::detached>(writer, fd);
+  }
+  shared.writer = the_writer;
   Forest forest;
-  if (mode != Mode::bare) forest = spawn_forest(system, mode, trees, the_writer);
+  if (mode != Mode::bare && mode != Mode::direct) forest = spawn_forest(system, mode, trees, the_writer);
   shared.origins = forest.origins;
 
   asio::io_context ioc{1};
