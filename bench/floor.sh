@@ -25,9 +25,9 @@ trap 'stop; rm -rf "$work"' EXIT
 # A server that did not come up, or died: say so with its log (the trap removes the folder).
 fail() { echo "bench/floor.sh: $1" >&2; tail -20 "$work/server.log" >&2 || true; exit 1; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# The same per thread, summed by role: the I/O thread (`canopy`, or `canopy-floor`, whose idle main
-# thread adds nothing), the CAF workers (`caf.multiplexer`), the detached writer (`caf.actor`), and
-# the rest (Canopy's state committer, trimmer and sorter, CAF's clock).
+# The same per thread, summed by role: the I/O thread (`canopy`, whose idle main thread adds nothing,
+# or `canopy-floor`, whose main thread it is), the CAF workers (`caf.multiplexer`), the detached
+# writer (`caf.actor`), and the rest (Canopy's state committer, trimmer and sorter, CAF's clock).
 thread_ticks() {
   for t in /proc/$1/task/*; do echo "$(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done |
     awk '{r = $1 ~ /^canopy(-floor)?$/ ? "io" : $1 == "caf.multiplexer" ? "workers" : $1 == "caf.actor" ? "writer" : "other";
@@ -63,7 +63,9 @@ for round in $(seq 1 "$rounds"); do
     before=$(ticks "$server")
     thread_ticks "$server" > "$work/threads_before"
     # The load generator's own CPU: on two cores it is most of what the server does not use.
-    /usr/bin/time -f "%U %S" -o "$work/lg_time" "$build/bench/canopy-loadgen" "${args[@]}" | tail -1 > "$work/run.json"
+    # Bash's own `time` (no package for /usr/bin/time): user and system seconds of the load generator.
+    { TIMEFORMAT="%U %S"; time "$build/bench/canopy-loadgen" "${args[@]}" > "$work/run.out"; } 2> "$work/lg_time"
+    tail -1 "$work/run.out" > "$work/run.json"
     kill -0 "$server" 2>/dev/null || fail "the $mode server exited during the run"
     after=$(ticks "$server")
     thread_ticks "$server" > "$work/threads_after"

@@ -37,9 +37,9 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "actors/scheduler_policy.hpp"
@@ -173,8 +173,8 @@ struct Pick {
 
 struct Shared {
   Mode mode = Mode::bare;
-  std::vector<caf::actor> origins;
-  caf::actor writer;  // direct: the one the I/O thread asks
+  caf::actor writer;  // writer, fsync and direct modes; direct: the one the I/O thread asks
+  Forest forest;      // empty in bare and direct modes
   Pick pick;
 };
 
@@ -203,7 +203,8 @@ class Session : public std::enable_shared_from_this<Session> {
     // their request deadline's timer).
     job->done = [self = shared_from_this()] { asio::post(self->stream_.get_executor(), [self] { self->answer(); }); };
     if (shared_.mode == Mode::direct) return caf::anon_send(shared_.writer, append_atom::value, std::move(job));
-    const caf::actor& origin = shared_.origins[shared_.pick.below(shared_.origins.size())];
+    const auto& origins = shared_.forest.origins;
+    const caf::actor& origin = origins[shared_.pick.below(origins.size())];
     caf::anon_send(origin, up_atom::value, std::move(job));
   }
 
@@ -243,18 +244,14 @@ int run(int argc, char** argv) {
   std::size_t trees = 5000;
   std::string sync_file;
   app.add_option("--listen", listen, "loopback address:port");
-  app.add_option("--mode", mode_name, "bare | actor | chain | writer | fsync | direct")
-      ->check(CLI::IsMember({"bare", "actor", "chain", "writer", "fsync", "direct"}));
+  const std::map<std::string, Mode> modes{{"bare", Mode::bare},     {"actor", Mode::actor}, {"chain", Mode::chain},
+                                          {"writer", Mode::writer}, {"fsync", Mode::fsync}, {"direct", Mode::direct}};
+  app.add_option("--mode", mode_name, "bare | actor | chain | writer | fsync | direct")->check(CLI::IsMember(modes));
   app.add_option("--actor-threads", actor_threads, "CAF workers (Canopy's default: 2)")->check(CLI::Range(1, 64));
   app.add_option("--trees", trees, "chains of actors requests start in")->check(CLI::Range(1, 1'000'000));
   app.add_option("--sync-file", sync_file, "fsync and direct modes: the file the writer syncs (default: a temporary file)");
   CLI11_PARSE(app, argc, argv);
-  const Mode mode = mode_name == "actor"    ? Mode::actor
-                    : mode_name == "chain"  ? Mode::chain
-                    : mode_name == "writer" ? Mode::writer
-                    : mode_name == "fsync"  ? Mode::fsync
-                    : mode_name == "direct" ? Mode::direct
-                                            : Mode::bare;
+  const Mode mode = modes.at(mode_name);
   const auto colon = listen.rfind(':');
   beast::error_code ec;
   const auto address = asio::ip::make_address(listen.substr(0, colon == std::string::npos ? 0 : colon), ec);
@@ -284,14 +281,10 @@ int run(int argc, char** argv) {
   caf::actor_system system{config};
   Shared shared;
   shared.mode = mode;
-  caf::actor the_writer;
   if (mode == Mode::writer || mode == Mode::fsync || mode == Mode::direct) {
-    the_writer = system.spawn<caf::detached>(writer, fd);
+    shared.writer = system.spawn<caf::detached>(writer, fd);
   }
-  shared.writer = the_writer;
-  Forest forest;
-  if (mode != Mode::bare && mode != Mode::direct) forest = spawn_forest(system, mode, trees, the_writer);
-  shared.origins = forest.origins;
+  if (mode != Mode::bare && mode != Mode::direct) shared.forest = spawn_forest(system, mode, trees, shared.writer);
 
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc, {address, static_cast<unsigned short>(port)}};
@@ -299,11 +292,10 @@ int run(int argc, char** argv) {
   asio::signal_set signals{ioc, SIGINT, SIGTERM};
   signals.async_wait([&](beast::error_code, int) { ioc.stop(); });
   std::cout << "canopy-floor: mode " << mode_name << " on " << listen << std::endl;
-  std::thread io([&] { ioc.run(); });
-  io.join();
+  ioc.run();  // the I/O thread: this one, as floor.sh counts it
   // Every actor done before the I/O context goes: an answer in flight posts to a session there.
-  for (auto& actor : forest.all) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
-  if (the_writer) caf::anon_send_exit(the_writer, caf::exit_reason::user_shutdown);
+  for (auto& actor : shared.forest.all) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+  if (shared.writer) caf::anon_send_exit(shared.writer, caf::exit_reason::user_shutdown);
   system.await_all_actors_done();
   if (fd >= 0) ::close(fd);
   return 0;
